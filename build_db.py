@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Build a SQLite database from a folder of news posts (Markdown with YAML frontmatter).
+
+    python build_db.py POSTS_DIR --db news.db        build, or update incrementally
+    python build_db.py POSTS_DIR --db news.db --full rebuild from scratch
+    python build_db.py POSTS_DIR --check             list every problem, write nothing
+
+Exit codes: 0 built (problems are recorded in build_errors); 1 with --strict or
+--check when any post failed; 2 bad arguments; 3 the new database was not swapped in.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from newsarchive.build import BuildRefused, build, check_folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build_db.py",
+        description="Turn a folder of news posts into a normalized SQLite database.",
+    )
+    parser.add_argument("posts_dir", metavar="POSTS_DIR", help="folder searched recursively for *.md / *.markdown posts")
+    parser.add_argument("--db", default="news.db", help="database to build or update (default: news.db)")
+    parser.add_argument("--full", action="store_true", help="rebuild from scratch instead of updating")
+    parser.add_argument("--check", action="store_true", help="validate the folder and list every problem; write nothing")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any post failed")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no problem listing")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="parser processes (default: one per core)")
+    parser.add_argument(
+        "--max-shrink", type=float, default=0.2,
+        help="refuse to replace a database when the new build would lose more than this share of its posts (default 0.2)",
+    )
+    parser.add_argument("--allow-shrink", action="store_true", help="replace the database even when it loses many posts")
+    parser.add_argument(
+        "--checks", choices=("full", "quick"), default="full",
+        help="integrity checks before the swap: full (integrity_check) or quick (quick_check)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.check:
+            summary = check_folder(args.posts_dir, jobs=args.jobs, quiet=args.quiet)
+            for problem in summary.problems:
+                print(problem)
+            print(f"checked {summary.seen} files: {summary.added} good, {summary.failed} failed, {summary.skipped} skipped")
+            return 1 if summary.failed else 0
+        summary = build(
+            args.posts_dir, args.db, full=args.full, quiet=args.quiet, jobs=args.jobs,
+            max_shrink=args.max_shrink, allow_shrink=args.allow_shrink, checks=args.checks,
+        )
+    except FileNotFoundError as exc:
+        print(f"build_db.py: {exc}", file=sys.stderr)
+        return 2
+    except BuildRefused as exc:
+        print(f"build_db.py: {exc}", file=sys.stderr)
+        return 3
+    if not args.quiet:
+        for problem in summary.problems:
+            print(problem, file=sys.stderr)
+    state = "" if summary.written else " (database unchanged)"
+    print(f"{args.db}: {summary.line()}{state}")
+    return 1 if args.strict and summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""The build: scan a folder, parse what changed (on every core), write a new database
+beside the old one, check it, and swap it in with one rename.
+
+The database a Datasette may be serving is never modified in place: a crash, a
+SIGKILL or Ctrl-C at any point leaves the last good database as it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from . import __version__, store
+from .extract import extract
+from .reader import MAX_BYTES, PostError, read_post
+
+POST_SUFFIXES = (".md", ".markdown")
+BATCH = 500
+WINDOW = 4096
+#: Below this many files to parse, worker processes cost more than they save.
+PARALLEL_THRESHOLD = 200
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One recorded problem: `path:line: message`, at level error or skipped."""
+
+    path: str
+    line: int | None
+    message: str
+    level: str = "error"
+
+    def __str__(self):
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class SourceFile:
+    path: str  # relative, POSIX separators
+    abspath: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Summary:
+    seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    posts: int = 0
+    problems: list = field(default_factory=list)
+    seconds: float = 0.0
+    written: bool = False
+
+    def line(self) -> str:
+        return (
+            f"seen {self.seen}, added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"removed {self.removed}, failed {self.failed}, skipped {self.skipped}; "
+            f"{self.posts} posts in {self.seconds:.1f} s"
+        )
+
+
+class BuildRefused(Exception):
+    """The new database was built but not swapped in (shrink guard or failed checks)."""
+
+
+# --------------------------------------------------------------------------- scanning
+
+_TEMP_PREFIXES = (".#", "#", "~$", "._")
+
+
+def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]:
+    """Every post file below posts_dir, sorted by path, and the files passed over (and why).
+
+    Symlinks are followed only while they stay inside the folder; editor lock and temp
+    files (`.#post.md`, `#post.md#`, `~$post.md`) and hidden folders are skipped.
+    """
+    root = os.path.realpath(posts_dir)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{posts_dir}: not a folder")
+    files, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        reldir = os.path.relpath(dirpath, root)
+        rel = (lambda name: name) if reldir == "." else (lambda name, d=reldir: f"{d}/{name}".replace(os.sep, "/"))
+        keep = []
+        for name in sorted(dirnames):
+            full = os.path.join(dirpath, name)
+            if name.startswith("."):
+                continue
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not _inside(target, root):
+                    skipped.append(Problem(rel(name), None, f"skipped: symlinked folder points outside the posts folder ({target})", "skipped"))
+                else:
+                    skipped.append(Problem(rel(name), None, "skipped: symlinked folder inside the posts folder (its posts are read at their real path)", "skipped"))
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+        for name in filenames:
+            if not name.lower().endswith(POST_SUFFIXES):
+                continue
+            full = os.path.join(dirpath, name)
+            path = rel(name)
+            if name.startswith(_TEMP_PREFIXES) or name.endswith("#"):
+                skipped.append(Problem(path, None, "skipped: editor lock or temp file", "skipped"))
+                continue
+            if name.startswith("."):
+                skipped.append(Problem(path, None, "skipped: hidden file", "skipped"))
+                continue
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not _inside(target, root):
+                    skipped.append(Problem(path, None, f"skipped: symlink points outside the posts folder ({target})", "skipped"))
+                    continue
+            try:
+                st = os.stat(full)
+            except OSError as exc:
+                skipped.append(Problem(path, None, f"skipped: cannot stat ({exc.strerror})", "skipped"))
+                continue
+            if not os.path.isfile(full):
+                skipped.append(Problem(path, None, "skipped: not a regular file", "skipped"))
+                continue
+            files.append(SourceFile(path, full, st.st_size, st.st_mtime_ns))
+    files.sort(key=lambda f: f.path)
+    skipped.sort(key=lambda p: p.path)
+    return files, skipped
+
+
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# --------------------------------------------------------------------------- parsing (workers)
+
+
+def parse_task(task):
+    """Worker: read and parse one file. Never raises: every outcome is a tuple."""
+    path, abspath = task
+    try:
+        with open(abspath, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return ("error", path, None, f"cannot read the file ({exc.strerror})")
+    try:
+        post = read_post(path, data)
+        return ("ok", path, extract(post), post.key_lines.get("code"))
+    except PostError as exc:
+        return ("error", path, exc.line, exc.message)
+    except RecursionError:
+        return ("error", path, None, "the Markdown body is nested too deeply to parse")
+    except Exception as exc:  # a parser bug must not stop the build of every other post
+        return ("error", path, None, f"internal error while parsing ({type(exc).__name__}: {exc})")
+
+
+def file_sha256(abspath: str) -> str | None:
+    try:
+        with open(abspath, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _parse_all(tasks, jobs: int, progress):
+    """Yield parse results in task order, using worker processes for big batches."""
+    if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
+        for task in tasks:
+            yield parse_task(task)
+            progress.update(1)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        for start in range(0, len(tasks), WINDOW):
+            window = tasks[start : start + WINDOW]
+            for result in pool.imap(parse_task, window, chunksize=16):
+                yield result
+                progress.update(1)
+
+
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, quiet: bool):
+    if quiet or not sys.stderr.isatty() or total < 50:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="post", file=sys.stderr, leave=False)
+
+
+# --------------------------------------------------------------------------- check only
+
+
+def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summary:
+    """Parse every post without writing anything; the Summary lists every problem."""
+    started = time.monotonic()
+    files, skipped = scan(posts_dir)
+    summary = Summary(seen=len(files), skipped=len(skipped))
+    summary.problems.extend(skipped)
+    owners: dict[str, str] = {}
+    tasks = [(f.path, f.abspath) for f in files]
+    progress = _progress(len(tasks), quiet)
+    for result in _parse_all(tasks, jobs or os.cpu_count() or 1, progress):
+        if result[0] == "error":
+            summary.problems.append(Problem(result[1], result[2], result[3]))
+            summary.failed += 1
+            continue
+        record = result[2]
+        pid = record.post["id"]
+        if pid in owners:
+            summary.problems.append(Problem(result[1], result[3], _dup_message(pid, owners[pid])))
+            summary.failed += 1
+            continue
+        owners[pid] = result[1]
+        summary.added += 1
+    progress.close()
+    summary.posts = len(owners)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _dup_message(post_id: str, other: str) -> str:
+    return f"id {post_id!r} is already used by {other}; every post needs its own id (give one a distinct `code`)"
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(
+    posts_dir,
+    db_path,
+    *,
+    full: bool = False,
+    quiet: bool = False,
+    jobs: int | None = None,
+    max_shrink: float = 0.2,
+    allow_shrink: bool = False,
+    checks: str = "full",
+    stop_after=None,
+) -> Summary:
+    """Build or update db_path from posts_dir and return what happened.
+
+    `stop_after` is a test hook: a callable given a stage name, used to kill the build
+    at chosen points and show the previous database survives.
+    """
+    started_clock = time.monotonic()
+    started_at = _now()
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(db_path.with_name(db_path.name + ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise BuildRefused(f"another build of {db_path} is running (lock file {lock.name})") from None
+    try:
+        return _build_locked(posts_dir, db_path, full, quiet, jobs or os.cpu_count() or 1,
+                             max_shrink, allow_shrink, checks, started_clock, started_at, stop_after or (lambda stage: None))
+    finally:
+        lock.close()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after):
+    files, skipped = scan(posts_dir)
+    summary = Summary(seen=len(files), skipped=len(skipped))
+    summary.problems.extend(skipped)
+
+    old_files: dict[str, tuple] = {}
+    old_errors: set = set()
+    old_posts = 0
+    have_old = db_path.exists()
+    if have_old:
+        try:
+            old = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            old_posts = old.execute("SELECT count(*) FROM posts").fetchone()[0]
+            if not full:
+                old_files = {r[0]: r[1:] for r in old.execute("SELECT path, size, mtime_ns, sha256, post_id, id_line FROM _files")}
+                old_errors = {tuple(r) for r in old.execute("SELECT path, line, level, message FROM current_errors")}
+            old.close()
+        except sqlite3.DatabaseError as exc:
+            if not full:
+                raise BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it") from None
+    incremental = have_old and not full
+
+    current = {f.path: f for f in files}
+    tasks, unchanged_paths, touched = [], [], []
+    for f in files:
+        known = old_files.get(f.path)
+        if known and known[3] is not None:
+            if known[0] == f.size and known[1] == f.mtime_ns:
+                unchanged_paths.append(f.path)
+                continue
+            if known[0] == f.size and file_sha256(f.abspath) == known[2]:
+                # Touched but not changed: same bytes, new mtime.
+                unchanged_paths.append(f.path)
+                touched.append((f.mtime_ns, f.path))
+                continue
+        tasks.append((f.path, f.abspath))
+    removed_paths = [p for p in old_files if p not in current]
+
+    progress = _progress(len(tasks), quiet)
+    results = list(_parse_all(tasks, jobs, progress)) if incremental and len(tasks) <= 2000 else None
+    if results is not None and not removed_paths and not touched and all(r[0] == "error" for r in results):
+        errors = {(r[1], r[2], "error", r[3]) for r in results}
+        errors |= {(p.path, p.line, p.level, p.message) for p in skipped}
+        if errors == old_errors:
+            # Nothing changed, not even a problem: leave the database exactly as it is.
+            progress.close()
+            summary.unchanged = len(unchanged_paths)
+            summary.failed = len(results)
+            summary.problems.extend(Problem(r[1], r[2], r[3]) for r in results)
+            summary.problems.sort(key=lambda p: (p.path, p.line or 0))
+            summary.posts = old_posts
+            summary.seconds = time.monotonic() - started_clock
+            return summary
+
+    tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
+    conn = None
+    try:
+        if incremental:
+            shutil.copyfile(db_path, tmp_path)
+        elif tmp_path.exists():
+            tmp_path.unlink()
+        stop_after("copied")
+        conn = sqlite3.connect(str(tmp_path), isolation_level=None)
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        db = sqlite_utils.Database(conn)
+        conn.execute("BEGIN")
+        if not incremental:
+            store.create_schema(db)
+        owners = {}  # post id -> path, for every post the new database holds
+        if incremental:
+            for path in unchanged_paths:
+                owners[old_files[path][3]] = path
+            conn.executemany("UPDATE _files SET mtime_ns = ? WHERE path = ?", touched)
+        # Posts of removed and changed files go first, so a changed file may keep its id.
+        gone = removed_paths + [t[0] for t in tasks if t[0] in old_files]
+        stale = [old_files[p][3] for p in gone if old_files[p][3] is not None]
+        if stale:
+            store.delete_posts(conn, stale)
+        conn.executemany("DELETE FROM _files WHERE path = ?", [(p,) for p in gone])
+        summary.removed = len(removed_paths)
+        summary.unchanged = len(unchanged_paths)
+
+        batch, file_rows = [], []
+
+        def flush():
+            if batch:
+                store.write_records(conn, batch)
+                batch.clear()
+
+        source = results if results is not None else _parse_all(tasks, jobs, progress)
+        for result in source:
+            kind, path = result[0], result[1]
+            f = current[path]
+            if kind == "error":
+                summary.failed += 1
+                summary.problems.append(Problem(path, result[2], result[3]))
+                continue
+            record, code_line = result[2], result[3]
+            pid = record.post["id"]
+            holder = owners.get(pid)
+            if holder is not None and holder < path:
+                summary.failed += 1
+                summary.problems.append(Problem(path, code_line, _dup_message(pid, holder)))
+                continue
+            if holder is not None:
+                # A file that sorts earlier claims an id an unchanged file held: the
+                # earlier one wins, as it would in a full build.
+                flush()
+                store.delete_posts(conn, [pid])
+                conn.execute("DELETE FROM _files WHERE path = ?", (holder,))
+                summary.unchanged -= 1
+                summary.failed += 1
+                summary.problems.append(Problem(holder, old_files[holder][4], _dup_message(pid, path)))
+            owners[pid] = path
+            if path in old_files:
+                summary.updated += 1
+            else:
+                summary.added += 1
+            batch.append(record)
+            file_rows.append((path, f.size, f.mtime_ns, record.post["sha256"], pid, code_line))
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        progress.close()
+        conn.executemany(
+            "INSERT OR REPLACE INTO _files (path, size, mtime_ns, sha256, post_id, id_line) VALUES (?, ?, ?, ?, ?, ?)",
+            file_rows,
+        )
+        stop_after("inserted")
+        if incremental:
+            store.prune_orphans(conn)
+        store.resolve_link_targets(conn)
+        if not incremental:
+            store.add_fts(db)
+        summary.posts = len(owners)
+        summary.problems.sort(key=lambda p: (p.path, p.line or 0))
+        _record_build(conn, db_path if not incremental else None, summary, started_at, "incremental" if incremental else "full")
+        conn.execute("COMMIT")
+        if not incremental:
+            conn.execute("ANALYZE")
+        stop_after("committed")
+        if old_posts and summary.posts < old_posts * (1 - max_shrink) and not allow_shrink:
+            raise BuildRefused(
+                f"the new build holds {summary.posts} posts, {old_posts - summary.posts} fewer than the "
+                f"{old_posts} in {db_path} (over {max_shrink:.0%} lost: a half-synced folder or an empty "
+                f"mount?). Nothing was replaced; rerun with --allow-shrink if the posts were really removed."
+            )
+        problems = store.check(conn, expected_posts=summary.posts, quick=(checks == "quick"))
+        if problems:
+            raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
+        conn.close()
+        stop_after("checked")
+        _fsync(tmp_path)
+        os.replace(tmp_path, db_path)
+        _fsync_dir(db_path.parent)
+        summary.written = True
+    finally:
+        progress.close()
+        if tmp_path.exists():
+            if conn is not None:
+                conn.close()
+            tmp_path.unlink()
+    summary.seconds = time.monotonic() - started_clock
+    return summary
+
+
+def _record_build(conn, old_db: Path | None, summary: Summary, started_at: str, mode: str) -> int:
+    """Append this build to `builds` (keeping the history of the database it replaces)."""
+    if old_db is not None and old_db.exists():
+        try:
+            conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_db}?mode=ro",))
+        except sqlite3.DatabaseError:
+            pass
+        else:
+            try:
+                conn.execute("INSERT INTO builds SELECT * FROM old.builds")
+                conn.execute("INSERT INTO build_errors SELECT * FROM old.build_errors")
+            except sqlite3.DatabaseError:
+                pass
+            conn.execute("COMMIT")
+            conn.execute("DETACH DATABASE old")
+            conn.execute("BEGIN")
+    cursor = conn.execute(
+        "INSERT INTO builds (started_at, finished_at, mode, seen, added, updated, unchanged, removed, failed, skipped, posts, version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (started_at, _now(), mode, summary.seen, summary.added, summary.updated, summary.unchanged,
+         summary.removed, summary.failed, summary.skipped, summary.posts, __version__),
+    )
+    build_id = cursor.lastrowid
+    conn.executemany(
+        "INSERT INTO build_errors (build_id, path, line, level, message) VALUES (?, ?, ?, ?, ?)",
+        [(build_id, p.path, p.line, p.level, p.message) for p in summary.problems],
+    )
+    return build_id
+
+
+def _fsync(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

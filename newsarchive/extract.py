@@ -1,0 +1,577 @@
+"""Turn a Post into rows: the post itself, its photos, captions, credits, links and tags.
+
+Pure functions only.  Markdown is walked with markdown-it-py (captions hold brackets
+and parentheses, so regexes over Markdown would misread them); raw HTML inside the
+Markdown is walked with the standard library's HTMLParser.  Lookup rows get ids that
+are hashes of their natural key, so a full build and any sequence of incremental
+builds give every row the same id.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+
+from .reader import Post, PostError
+
+#: Frontmatter keys that have columns of their own; everything else goes to `extra`.
+MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
+
+_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+_CODE_TIME = re.compile(r"^[A-Za-z]{2,5}(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
+_FILE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
+_ARTICLE_NUMBER = re.compile(r"^\d{5,}$")
+_CREDIT = re.compile(
+    r"\(\s*(?P<kind>[A-Za-z][A-Za-z ]{0,30}?)\s*(?::|\bby\b)\s*(?P<name>[^()]{1,120}?)\s*\)\s*$",
+    re.IGNORECASE,
+)
+_CREDIT_WORDS = {
+    "photo", "photos", "picture", "pictures", "image", "images", "graphic", "graphics",
+    "illustration", "video", "screenshot", "screengrab", "source", "footage", "handout",
+}
+
+
+def hash_id(kind: str, key: str) -> int:
+    """A stable positive 63-bit id for a lookup row, from its natural key."""
+    digest = hashlib.blake2b(f"{kind}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def collapse(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, the form the specimen uses."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_DATE_RX = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(?:(Z|z|UTC|GMT)|([+-])(\d{1,2})(?::?(\d{2}))?)?$"
+)
+
+
+def parse_date(value) -> dt.datetime:
+    """Parse a frontmatter date as the author wrote it; naive times are taken as UTC.
+
+    Takes ISO 8601 and the looser forms Jekyll accepts (`2016-03-23 9:00:00 -4`,
+    `2014-06-03 11:02:00 -0400`), then RFC 2822.  Raises ValueError with a reason a
+    person can act on, e.g. for 2024-02-30.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"date must be text like 2024-11-20T07:00:34.861Z, not {type(value).__name__}")
+    text = str(value).strip()
+    m = _DATE_RX.match(text)
+    if m:
+        year, month, day, hour, minute, second, fraction, utc, sign, off_h, off_m = m.groups()
+        try:
+            moment = dt.datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                int((fraction or "0")[:6].ljust(6, "0")),
+            )
+            if sign:
+                offset = dt.timedelta(hours=int(off_h), minutes=int(off_m or 0))
+                moment = moment.replace(tzinfo=dt.timezone(offset if sign == "+" else -offset))
+        except ValueError as exc:
+            raise ValueError(f"date {text!r} is not a real date ({exc})") from None
+    else:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            raise ValueError(f"date {text!r} is not a date (write it as ISO 8601, e.g. 2024-11-20T07:00:34.861Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def code_timestamp(code: str | None) -> dt.datetime | None:
+    """`ART2411200656CLKM87` encodes 2024-11-20 06:56 (UTC); None when it encodes nothing."""
+    if not code:
+        return None
+    m = _CODE_TIME.match(code)
+    if not m:
+        return None
+    yy, mo, dd, hh, mi = (int(g) for g in m.groups())
+    try:
+        return dt.datetime(2000 + yy, mo, dd, hh, mi, tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def domain_of(url: str | None) -> str | None:
+    """Host of an absolute URL, lowercased, without a leading www."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def url_key(url: str | None) -> str | None:
+    """The key that says two URLs name the same article.
+
+    Scheme, `www.`, query, fragment, trailing slash and case are ignored; when the path
+    holds an article number (5+ digits) the slug around it is ignored too, so
+    `/world/2905487/old-slug` and `/world/2905487/new-slug/` match.
+    """
+    host = domain_of(url)
+    if not host:
+        return None
+    path = urlsplit(url.strip()).path
+    for segment in path.split("/"):
+        if _ARTICLE_NUMBER.match(segment):
+            return f"{host}/{segment}"
+    return f"{host}{path.rstrip('/')}".lower()
+
+
+def parse_credit(caption: str) -> tuple[str | None, str | None]:
+    """Split a trailing `(Photo: Reuters)` / `(File photo: AFP)` / `(Photo by X)` into (kind, name)."""
+    m = _CREDIT.search(caption)
+    if not m:
+        return None, None
+    kind = collapse(m.group("kind"))
+    if kind.split(" ")[-1].lower() not in _CREDIT_WORDS or len(kind.split(" ")) > 3:
+        return None, None
+    name = collapse(m.group("name"))
+    if not name:
+        return None, None
+    return kind[:1].upper() + kind[1:].lower(), name
+
+
+def normalize_name(value: str) -> str:
+    """Lookup names (categories, tags): `WORLD`, ` world ` and `World` are one."""
+    return collapse(value).lower()
+
+
+def normalize_language(value: str) -> str:
+    """BCP 47 casing: `EN` -> `en`, `es_pr` -> `es-PR`, `zh-hant-tw` -> `zh-Hant-TW`."""
+    parts = [p for p in re.split(r"[-_\s]+", value.strip()) if p]
+    out = []
+    for i, part in enumerate(parts):
+        if i == 0:
+            out.append(part.lower())
+        elif len(part) == 2 and part.isalpha():
+            out.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            out.append(part.title())
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
+def split_list(value) -> list[str]:
+    """Tags/categories as Jekyll reads them: a list, or a string split on commas or spaces."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, str):
+        items = value.split(",") if "," in value else value.split()
+    else:
+        items = [value]
+    out = []
+    for item in items:
+        if isinstance(item, (dict, list)) or item is None:
+            continue
+        name = normalize_name(item if isinstance(item, str) else json.dumps(item))
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+@dataclass
+class Image:
+    url: str
+    alt: str | None
+    caption: str | None
+    role: str = "inline"
+
+
+@dataclass
+class Link:
+    url: str
+    text: str
+
+
+@dataclass
+class BodyParts:
+    """What a body holds: its plain text (captions once), first line, photos and links."""
+
+    text: str
+    first_line: str | None
+    images: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+
+
+class _HtmlScan(HTMLParser):
+    """Feeds raw HTML found in Markdown into a _Walker: text, <img>, <a href>, <figcaption>."""
+
+    _SKIP = {"script", "style", "template", "noscript", "iframe", "object", "svg", "math"}
+
+    def __init__(self, walker):
+        super().__init__(convert_charrefs=True)
+        self.walker = walker
+        self.skip_depth = 0
+        self.figure_images = []
+        self.figcaption = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in self._SKIP:
+            self.skip_depth += 1
+            return
+        if tag == "img" and attrs.get("src"):
+            image = self.walker.add_image(attrs["src"], attrs.get("alt"), attrs.get("alt") or attrs.get("title"))
+            self.figure_images.append(image)
+        elif tag == "a" and attrs.get("href"):
+            self.walker.open_link(attrs["href"])
+        elif tag == "figure":
+            self.figure_images = []
+        elif tag == "figcaption":
+            self.figcaption = []
+        elif tag in ("br", "p", "div", "li", "tr", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6"):
+            self.walker.add_text(" ")
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag in self._SKIP:
+            self.skip_depth -= 1
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag == "a":
+            self.walker.close_link()
+        elif tag == "figcaption" and self.figcaption is not None:
+            text = collapse("".join(self.figcaption))
+            if text and self.figure_images:
+                self.figure_images[-1].caption = text
+            self.figcaption = None
+        elif tag in ("p", "div", "li", "td", "th"):
+            self.walker.add_text(" ")
+
+    def handle_data(self, data):
+        if self.skip_depth:
+            return
+        if self.figcaption is not None:
+            self.figcaption.append(data)
+        self.walker.add_text(data)
+
+
+class _Walker:
+    """Collects text, images and links in document order while tokens are visited."""
+
+    def __init__(self):
+        self.blocks: list[str] = []
+        self.current: list[str] = []
+        self.images: list[Image] = []
+        self.links: list[Link] = []
+        self.open_links: list[tuple[str, list[str]]] = []
+        self.first_line: str | None = None
+        self.pending_caption: str | None = None
+
+    def add_text(self, text: str):
+        self.current.append(text)
+        for _, parts in self.open_links:
+            parts.append(text)
+
+    def add_image(self, url: str, alt: str | None, caption: str | None) -> Image:
+        caption = collapse(caption or "") or None
+        image = Image(url=url.strip(), alt=alt, caption=caption)
+        self.images.append(image)
+        if caption:
+            self.add_text(caption)
+            self.pending_caption = caption
+        return image
+
+    def open_link(self, href: str):
+        self.open_links.append((href.strip(), []))
+
+    def close_link(self):
+        if self.open_links:
+            href, parts = self.open_links.pop()
+            self.links.append(Link(url=href, text=collapse("".join(parts))))
+
+    def end_block(self, kind: str):
+        text = collapse("".join(self.current))
+        self.current = []
+        if not text:
+            return
+        if kind == "paragraph" and self.pending_caption and text == self.pending_caption and self.blocks:
+            # The specimen repeats each photo's caption as the next paragraph: keep it once.
+            self.pending_caption = None
+            return
+        only_caption = self.pending_caption is not None and text == self.pending_caption
+        if self.first_line is None and kind in ("paragraph", "heading") and not only_caption:
+            self.first_line = text
+        if not only_caption:
+            self.pending_caption = None
+        self.blocks.append(text)
+
+
+def walk_body(markdown: str) -> BodyParts:
+    """Walk a Markdown body: plain text with each caption once, the first line, photos, links."""
+    walker = _Walker()
+    stack: list[str] = []
+    for token in _MD.parse(markdown):
+        if token.type.endswith("_open") and token.type[:-5] in ("paragraph", "heading", "th", "td"):
+            stack.append(token.type[:-5])
+        elif token.type.endswith("_close") and token.type[:-6] in ("paragraph", "heading", "th", "td"):
+            kind = stack.pop() if stack else "paragraph"
+            walker.end_block(kind)
+        elif token.type == "inline":
+            _walk_inline(token.children or [], walker)
+        elif token.type in ("fence", "code_block"):
+            walker.add_text(token.content)
+            walker.end_block("code")
+        elif token.type == "html_block":
+            scan = _HtmlScan(walker)
+            scan.feed(token.content)
+            scan.close()
+            walker.end_block("html")
+    while walker.open_links:
+        walker.close_link()
+    return BodyParts(
+        text="\n".join(walker.blocks),
+        first_line=walker.first_line,
+        images=walker.images,
+        links=walker.links,
+    )
+
+
+def _walk_inline(children, walker: _Walker):
+    scan = None
+    for child in children:
+        kind = child.type
+        if kind in ("text", "code_inline"):
+            walker.add_text(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            walker.add_text(" ")
+        elif kind == "image":
+            walker.add_image(child.attrs.get("src", ""), child.content, child.content or child.attrs.get("title"))
+        elif kind == "link_open":
+            walker.open_link(str(child.attrs.get("href", "")))
+        elif kind == "link_close":
+            walker.close_link()
+        elif kind == "html_inline":
+            if scan is None:
+                scan = _HtmlScan(walker)
+            scan.feed(child.content)
+    if scan is not None:
+        scan.close()
+
+
+@dataclass
+class Record:
+    """All rows one post contributes, keyed by table."""
+
+    post: dict
+    rows: dict
+
+
+def _text(value) -> str | None:
+    """A modeled text field: strings as written, numbers as text, anything else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def post_id_for(post: Post) -> str:
+    """`code` from the frontmatter, else the path without its extension: stable across rebuilds."""
+    code = _text(post.meta.get("code"))
+    if code and code.strip():
+        return code.strip()
+    stem, _ = posixpath.splitext(post.path)
+    return stem
+
+
+def extract(post: Post) -> Record:
+    """Build every row for one post, or raise PostError (with the line of the offending key)."""
+    meta = post.meta
+    post_id = post_id_for(post)
+    extra = {k: v for k, v in meta.items() if k not in MODELED_KEYS}
+
+    def unmodeled(key):
+        """A modeled key whose value has the wrong shape is kept in extra, not dropped."""
+        if key in meta and meta[key] is not None:
+            extra[key] = meta[key]
+
+    parts = walk_body(post.body_lf)
+
+    title = _text(meta.get("title"))
+    if title is None:
+        unmodeled("title")
+    title = collapse(title) if title else ""
+    title_source = "frontmatter"
+    if not title:
+        title, title_source = parts.first_line or "", "body"
+    if not title:
+        title, title_source = posixpath.basename(post_id), "path"
+
+    description = _text(meta.get("description"))
+    if description is None:
+        unmodeled("description")
+        excerpt = meta.get("excerpt") or meta.get("summary")
+        description = excerpt if isinstance(excerpt, str) else None
+    description = description.strip() if description else None
+
+    rows = {name: [] for name in ("categories", "languages", "images", "captions", "credits", "post_images", "links", "tags", "post_tags")}
+
+    category_id = None
+    category = meta.get("category")
+    if isinstance(category, list):
+        names = split_list(category)
+        category = names[0] if names else None
+        if len(names) > 1:
+            extra["category"] = meta["category"]
+    category = _text(category)
+    if category is None:
+        unmodeled("category")
+    elif normalize_name(category):
+        name = normalize_name(category)
+        category_id = hash_id("category", name)
+        rows["categories"].append((category_id, name))
+
+    language_id = None
+    language = None
+    for key in ("language", "lang", "locale"):
+        language = _text(meta.get(key))
+        if language and language.strip():
+            break
+    if not (language and language.strip()):
+        unmodeled("language")
+    else:
+        code = normalize_language(language)
+        language_id = hash_id("language", code)
+        rows["languages"].append((language_id, code))
+
+    published, date_source = None, None
+    if meta.get("date") not in (None, ""):
+        try:
+            published, date_source = parse_date(meta["date"]), "frontmatter"
+        except ValueError as exc:
+            raise PostError(str(exc), post.key_lines.get("date")) from None
+    code_time = code_timestamp(_text(meta.get("code")))
+    if published is None:
+        m = _FILE_DATE.match(posixpath.basename(post.path))
+        if m:
+            try:
+                published, date_source = dt.datetime(*(int(g) for g in m.groups()), tzinfo=dt.timezone.utc), "filename"
+            except ValueError:
+                published = None
+    if published is None and code_time is not None:
+        published, date_source = code_time, "code"
+    published_at = iso_utc(published) if published else None
+
+    origin_url = _text(meta.get("origin_url"))
+    if origin_url is None:
+        unmodeled("origin_url")
+    origin_url = origin_url.strip() if origin_url else None
+
+    position = 0
+    lead_image_id = None
+    image_url = _text(meta.get("image"))
+    if image_url is None:
+        unmodeled("image")
+    if image_url and image_url.strip():
+        caption = None
+        for key in ("image_caption", "image_figcaption", "caption"):
+            if isinstance(meta.get(key), str) and meta[key].strip():
+                caption = collapse(meta[key])
+                break
+        alt = meta.get("image_alt") if isinstance(meta.get("image_alt"), str) else None
+        lead = Image(url=image_url.strip(), alt=alt, caption=caption, role="lead")
+        lead_image_id = _add_image(rows, post_id, position, lead)
+    position += 1
+    for image in parts.images:
+        if image.url:
+            _add_image(rows, post_id, position, image)
+            position += 1
+
+    for index, link in enumerate(parts.links):
+        if not link.url:
+            continue
+        rows["links"].append((post_id, index, link.url, link.text, domain_of(link.url), url_key(link.url)))
+
+    for field_name in ("tags", "categories"):
+        value = meta.get(field_name)
+        if value is not None and not isinstance(value, (list, str)):
+            unmodeled(field_name)
+        for name in split_list(value):
+            tag_id = hash_id("tag", name)
+            rows["tags"].append((tag_id, name))
+            rows["post_tags"].append((post_id, tag_id, field_name))
+
+    body_text = parts.text
+    record = {
+        "id": post_id,
+        "title": title,
+        "title_source": title_source,
+        "description": description,
+        "category_id": category_id,
+        "language_id": language_id,
+        "published_at": published_at,
+        "published_month": published_at[:7] if published_at else None,
+        "date_source": date_source,
+        "code_time": iso_utc(code_time) if code_time else None,
+        "origin_url": origin_url,
+        "source_domain": domain_of(origin_url),
+        "url_key": url_key(origin_url),
+        "lead_image_id": lead_image_id,
+        "body": post.body,
+        "body_text": body_text,
+        "word_count": len(_WORD.findall(body_text)),
+        "image_count": len(rows["post_images"]),
+        "link_count": len(rows["links"]),
+        "path": post.path,
+        "sha256": post.sha256,
+        "extra": json.dumps(extra, ensure_ascii=False) if extra else None,
+        "frontmatter": post.frontmatter_text,
+        "file_format": _file_format(post),
+    }
+    return Record(post=record, rows=rows)
+
+
+def _file_format(post: Post) -> str:
+    """How the file was stored, so an export can write it back byte for byte."""
+    newline = {"\n": "lf", "\r\n": "crlf", "\r": "cr"}.get(post.newline, "lf")
+    fence = "toml" if post.fence == "+++" else "yaml"
+    return f"{post.encoding};{newline};{fence}"
+
+
+def _add_image(rows, post_id, position, image: Image) -> int:
+    image_id = hash_id("image", image.url)
+    rows["images"].append((image_id, image.url))
+    caption_id = None
+    if image.caption:
+        kind, name = parse_credit(image.caption)
+        credit_id = None
+        if name:
+            credit_id = hash_id("credit", name)
+            rows["credits"].append((credit_id, name))
+        caption_id = hash_id("caption", image.caption)
+        rows["captions"].append((caption_id, image.caption, credit_id, kind))
+    rows["post_images"].append((post_id, position, image_id, image.role, image.alt, caption_id))
+    return image_id

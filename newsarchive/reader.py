@@ -1,0 +1,182 @@
+"""Read one file into a Post: bytes -> text -> frontmatter + body, or a PostError.
+
+Everything here is pure (bytes in, Post or PostError out) so that it can run in a
+worker process and be tested with parametrized cases.  Line numbers in errors are
+lines of the file as an editor shows them, not of the stripped frontmatter.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+import frontmatter
+
+from .yamlsafe import YamlProblem, load_frontmatter, plain_value
+
+#: Files larger than this are refused: a news post is a few KB; tens of MB means a
+#: pasted binary or a dump, and parsing it would stall the whole build.
+MAX_BYTES = 5 * 1024 * 1024
+
+#: python-frontmatter's own idea of a YAML fence line (`---`, optionally longer).
+_YAML_FENCE = frontmatter.YAMLHandler.FM_BOUNDARY
+_TOML_FENCE = re.compile(r"^\+{3}\s*$")
+_LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
+
+
+class PostError(Exception):
+    """A post that cannot be built, with the 1-based line in the file when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self):
+        return self.message if self.line is None else f"line {self.line}: {self.message}"
+
+
+@dataclass
+class Post:
+    """A post as written: its frontmatter values, its body text, and how it was stored."""
+
+    path: str
+    sha256: str
+    meta: dict
+    key_lines: dict  # frontmatter key -> 1-based line in the file
+    body: str  # exactly as in the file (original line endings)
+    body_line: int  # 1-based line where the body starts
+    frontmatter_text: str = ""  # the frontmatter between the fences, as written
+    fence: str = "---"
+    encoding: str = "utf-8"  # utf-8, utf-8-sig (BOM) or utf-16
+    newline: str = "\n"
+    extra_notes: list = field(default_factory=list)
+
+    @property
+    def body_lf(self) -> str:
+        """The body with every line ending as LF, for the Markdown parser."""
+        return self.body.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode post bytes; return (text, encoding) or raise PostError with a line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise PostError(f"not valid UTF-16 ({exc.reason})") from None
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if encoding == "utf-8-sig" else 0)
+        line = data.count(b"\n", 0, start) + 1
+        bad = data[start : start + 1].hex()
+        raise PostError(
+            f"not valid UTF-8 (byte 0x{bad} cannot start or continue a character); "
+            "re-save the file as UTF-8",
+            line,
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise PostError("contains a NUL character: a binary file, or UTF-16 without a BOM?", line)
+    return text, encoding
+
+
+def _lines(text: str):
+    """Yield (start, end_of_content, end_with_newline) for each line of any ending."""
+    pos = 0
+    n = len(text)
+    while pos < n:
+        m = _LINE.match(text, pos)
+        yield pos, m.start(1), m.end()
+        if m.end() == pos:
+            break
+        pos = m.end()
+
+
+def read_post(path: str, data: bytes) -> Post:
+    """Turn one file's bytes into a Post; `path` is only used to name it."""
+    if len(data) > MAX_BYTES:
+        raise PostError(
+            f"file is {len(data) / 1048576:.1f} MB, over the {MAX_BYTES // 1048576} MB cap for one post "
+            "(a post that large is a pasted binary or a dump, not an article)"
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    text, encoding = decode(data)
+    if not text.strip():
+        raise PostError("file is empty")
+    spans = _lines(text)
+    start, end, after = next(spans)
+    first = text[start:end]
+    if _YAML_FENCE.match(first):
+        fence_kind, fence_rx = "---", _YAML_FENCE
+    elif _TOML_FENCE.match(first):
+        fence_kind, fence_rx = "+++", _TOML_FENCE
+    else:
+        raise PostError("no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)", 1)
+    newline = text[end:after] or "\n"
+    fm_start = after
+    closing = None
+    for number, (start, end, after) in enumerate(spans, start=2):
+        if fence_rx.match(text[start:end]):
+            closing = (number, start, after)
+            break
+    if closing is None:
+        raise PostError(f"frontmatter opened with '{fence_kind}' on line 1 is never closed", 1)
+    close_line, fm_end, body_start = closing
+    fm_text = text[fm_start:fm_end]
+    fm_lf = fm_text.replace("\r\n", "\n").replace("\r", "\n")
+    if fence_kind == "---":
+        try:
+            parsed = load_frontmatter(fm_lf)
+        except YamlProblem as exc:
+            line = None if exc.line is None else exc.line + 2
+            raise PostError(exc.message, line if line is not None else 2) from None
+        meta, key_lines = parsed.data, {k: (v + 2 if v is not None else None) for k, v in parsed.key_lines.items()}
+    else:
+        meta, key_lines = _load_toml(fm_lf)
+    return Post(
+        path=path,
+        sha256=sha,
+        meta=meta,
+        key_lines=key_lines,
+        body=text[body_start:],
+        body_line=close_line + 1,
+        frontmatter_text=fm_text,
+        fence=fence_kind,
+        encoding=encoding,
+        newline=newline,
+    )
+
+
+def _load_toml(text: str) -> tuple[dict, dict]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+)", str(exc))
+        line = int(m.group(1)) + 1 if m else 2
+        raise PostError(f"TOML: {str(exc).split(' (at line')[0]}", line) from None
+    key_lines = {}
+    for number, line in enumerate(text.split("\n"), start=2):
+        m = re.match(r"\s*([A-Za-z0-9_-]+)\s*=", line)
+        if m:
+            key_lines.setdefault(m.group(1), number)
+    try:
+        meta = {k: plain_value(_toml_plain(v), key_lines.get(k)) for k, v in data.items()}
+    except YamlProblem as exc:
+        raise PostError(exc.message, exc.line) from None
+    return meta, {k: key_lines.get(k) for k in meta}
+
+
+def _toml_plain(value):
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_toml_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _toml_plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,253 @@
+"""Rows -> the database: the schema (our public API), writes, FTS, link targets, checks.
+
+Schema creation goes through sqlite-utils so tables, foreign keys, indexes and FTS are
+declared the way Datasette expects; the hot insert path uses plain executemany on the
+same connection, because per-row type sniffing is not needed for a fixed schema.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+
+from .extract import Record
+
+#: The order rows of one post are written in: lookups before the rows that point to them.
+LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")
+CHILDREN = ("post_images", "links", "post_tags")
+
+POST_COLUMNS = {
+    "id": str,
+    "title": str,
+    "title_source": str,
+    "description": str,
+    "category_id": int,
+    "language_id": int,
+    "published_at": str,
+    "published_month": str,
+    "date_source": str,
+    "code_time": str,
+    "origin_url": str,
+    "source_domain": str,
+    "url_key": str,
+    "lead_image_id": int,
+    "body": str,
+    "body_text": str,
+    "word_count": int,
+    "image_count": int,
+    "link_count": int,
+    "path": str,
+    "sha256": str,
+    "extra": str,
+    "frontmatter": str,
+    "file_format": str,
+}
+
+_INSERT = {
+    "categories": "INSERT OR IGNORE INTO categories (id, name) VALUES (?, ?)",
+    "languages": "INSERT OR IGNORE INTO languages (id, code) VALUES (?, ?)",
+    "images": "INSERT OR IGNORE INTO images (id, url) VALUES (?, ?)",
+    "credits": "INSERT OR IGNORE INTO credits (id, name) VALUES (?, ?)",
+    "captions": "INSERT OR IGNORE INTO captions (id, text, credit_id, credit_kind) VALUES (?, ?, ?, ?)",
+    "tags": "INSERT OR IGNORE INTO tags (id, name) VALUES (?, ?)",
+    "post_images": "INSERT INTO post_images (post_id, position, image_id, role, alt, caption_id) VALUES (?, ?, ?, ?, ?, ?)",
+    "links": "INSERT INTO links (post_id, position, url, text, domain, target_key) VALUES (?, ?, ?, ?, ?, ?)",
+    "post_tags": "INSERT OR IGNORE INTO post_tags (post_id, tag_id, field) VALUES (?, ?, ?)",
+}
+_INSERT_POST = "INSERT INTO posts ({}) VALUES ({})".format(
+    ", ".join(POST_COLUMNS), ", ".join("?" for _ in POST_COLUMNS)
+)
+
+FTS_TABLES = {"posts": ["title", "description", "body_text"], "captions": ["text"]}
+
+
+def create_schema(db: sqlite_utils.Database) -> None:
+    """Create every table and index of an empty database (no FTS yet: see add_fts)."""
+    db["categories"].create({"id": int, "name": str}, pk="id")
+    db["languages"].create({"id": int, "code": str}, pk="id")
+    db["images"].create({"id": int, "url": str}, pk="id")
+    db["credits"].create({"id": int, "name": str}, pk="id")
+    db["captions"].create(
+        {"id": int, "text": str, "credit_id": int, "credit_kind": str},
+        pk="id",
+        foreign_keys=[("credit_id", "credits", "id")],
+    )
+    db["tags"].create({"id": int, "name": str}, pk="id")
+    db["posts"].create(
+        POST_COLUMNS,
+        pk="id",
+        foreign_keys=[
+            ("category_id", "categories", "id"),
+            ("language_id", "languages", "id"),
+            ("lead_image_id", "images", "id"),
+        ],
+    )
+    db["post_images"].create(
+        {"post_id": str, "position": int, "image_id": int, "role": str, "alt": str, "caption_id": int},
+        pk=("post_id", "position"),
+        foreign_keys=[("post_id", "posts", "id"), ("image_id", "images", "id"), ("caption_id", "captions", "id")],
+    )
+    db["links"].create(
+        {"post_id": str, "position": int, "url": str, "text": str, "domain": str, "target_key": str, "target_post_id": str},
+        pk=("post_id", "position"),
+        foreign_keys=[("post_id", "posts", "id"), ("target_post_id", "posts", "id")],
+    )
+    db["post_tags"].create(
+        {"post_id": str, "tag_id": int, "field": str},
+        pk=("post_id", "tag_id", "field"),
+        foreign_keys=[("post_id", "posts", "id"), ("tag_id", "tags", "id")],
+    )
+    db["builds"].create(
+        {
+            "id": int, "started_at": str, "finished_at": str, "mode": str, "seen": int, "added": int,
+            "updated": int, "unchanged": int, "removed": int, "failed": int, "skipped": int,
+            "posts": int, "version": str,
+        },
+        pk="id",
+    )
+    db["build_errors"].create(
+        {"build_id": int, "path": str, "line": int, "level": str, "message": str},
+        foreign_keys=[("build_id", "builds", "id")],
+    )
+    # Bookkeeping for incremental builds: what each file looked like when it was built.
+    db["_files"].create(
+        {"path": str, "size": int, "mtime_ns": int, "sha256": str, "post_id": str, "id_line": int}, pk="path"
+    )
+    for table, column in [
+        ("posts", "category_id"), ("posts", "language_id"), ("posts", "lead_image_id"),
+        ("posts", "published_at"), ("posts", "published_month"), ("posts", "url_key"),
+        ("posts", "path"), ("posts", "source_domain"),
+        ("captions", "credit_id"), ("captions", "credit_kind"),
+        ("post_images", "image_id"), ("post_images", "caption_id"),
+        ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
+        ("post_tags", "tag_id"), ("build_errors", "build_id"), ("_files", "post_id"),
+    ]:
+        db[table].create_index([column])
+    db["images"].create_index(["url"], unique=True)
+    db["categories"].create_index(["name"], unique=True)
+    db["languages"].create_index(["code"], unique=True)
+    db["credits"].create_index(["name"], unique=True)
+    db["tags"].create_index(["name"], unique=True)
+    db["posts"].create_index(["category_id", "published_month"])
+    db["posts"].create_index(["language_id", "published_month"])
+    create_views(db)
+
+
+def create_views(db: sqlite_utils.Database) -> None:
+    """Flat views for people who want one CSV rather than joins."""
+    db.create_view(
+        "posts_flat",
+        """
+        SELECT posts.id, posts.title, posts.description, posts.published_at, posts.published_month,
+               categories.name AS category, languages.code AS language, posts.origin_url,
+               posts.source_domain, images.url AS lead_image_url, posts.word_count,
+               posts.image_count, posts.link_count, posts.path
+        FROM posts
+        LEFT JOIN categories ON categories.id = posts.category_id
+        LEFT JOIN languages ON languages.id = posts.language_id
+        LEFT JOIN images ON images.id = posts.lead_image_id
+        """,
+        replace=True,
+    )
+    db.create_view(
+        "photos",
+        """
+        SELECT post_images.post_id, posts.title AS post_title, posts.published_at,
+               post_images.position, post_images.role, images.url AS image_url,
+               captions.text AS caption, credits.name AS credit, captions.credit_kind
+        FROM post_images
+        JOIN posts ON posts.id = post_images.post_id
+        JOIN images ON images.id = post_images.image_id
+        LEFT JOIN captions ON captions.id = post_images.caption_id
+        LEFT JOIN credits ON credits.id = captions.credit_id
+        """,
+        replace=True,
+    )
+    db.create_view(
+        "current_errors",
+        """
+        SELECT path, line, level, message FROM build_errors
+        WHERE build_id = (SELECT max(id) FROM builds)
+        """,
+        replace=True,
+    )
+
+
+def add_fts(db: sqlite_utils.Database) -> None:
+    """Create and fill both FTS5 indexes, with triggers that keep them in sync afterwards."""
+    for table, columns in FTS_TABLES.items():
+        db[table].enable_fts(columns, fts_version="FTS5", create_triggers=True, tokenize="porter", replace=True)
+
+
+def write_record(conn: sqlite3.Connection, record: Record) -> None:
+    write_records(conn, [record])
+
+
+def write_records(conn: sqlite3.Connection, records: list[Record]) -> None:
+    """Insert a batch of posts with all their rows (one executemany per table)."""
+    for table in LOOKUPS:
+        rows = [row for record in records for row in record.rows[table]]
+        if rows:
+            conn.executemany(_INSERT[table], rows)
+    conn.executemany(_INSERT_POST, [tuple(r.post[c] for c in POST_COLUMNS) for r in records])
+    for table in CHILDREN:
+        rows = [row for record in records for row in record.rows[table]]
+        if rows:
+            conn.executemany(_INSERT[table], rows)
+
+
+def delete_posts(conn: sqlite3.Connection, post_ids: list[str]) -> None:
+    """Remove posts and the rows that hang off them (lookups are swept by prune_orphans)."""
+    params = [(pid,) for pid in post_ids]
+    for table in CHILDREN:
+        conn.executemany(f"DELETE FROM {table} WHERE post_id = ?", params)
+    conn.executemany("UPDATE links SET target_post_id = NULL WHERE target_post_id = ?", params)
+    conn.executemany("DELETE FROM posts WHERE id = ?", params)
+
+
+def prune_orphans(conn: sqlite3.Connection) -> None:
+    """Delete lookup rows no post uses any more, so an incremental build equals a full one."""
+    conn.execute(
+        "DELETE FROM images WHERE id NOT IN (SELECT image_id FROM post_images)"
+        " AND id NOT IN (SELECT lead_image_id FROM posts WHERE lead_image_id IS NOT NULL)"
+    )
+    conn.execute("DELETE FROM captions WHERE id NOT IN (SELECT caption_id FROM post_images WHERE caption_id IS NOT NULL)")
+    conn.execute("DELETE FROM credits WHERE id NOT IN (SELECT credit_id FROM captions WHERE credit_id IS NOT NULL)")
+    conn.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM posts WHERE category_id IS NOT NULL)")
+    conn.execute("DELETE FROM languages WHERE id NOT IN (SELECT language_id FROM posts WHERE language_id IS NOT NULL)")
+    conn.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
+
+
+def resolve_link_targets(conn: sqlite3.Connection) -> None:
+    """Point each link at the post whose origin_url it names (by url_key), if any."""
+    conn.execute(
+        """
+        UPDATE links SET target_post_id = (
+            SELECT min(posts.id) FROM posts WHERE posts.url_key = links.target_key
+        )
+        WHERE target_key IS NOT NULL
+          AND target_post_id IS NOT (SELECT min(posts.id) FROM posts WHERE posts.url_key = links.target_key)
+        """
+    )
+
+
+def check(conn: sqlite3.Connection, expected_posts: int | None = None, quick: bool = False) -> list[str]:
+    """Integrity checks run before a new database is swapped in; returns the problems."""
+    problems = []
+    pragma = "quick_check" if quick else "integrity_check"
+    result = [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
+    if result != ["ok"]:
+        problems.append(f"{pragma}: " + "; ".join(result[:5]))
+    fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if fk:
+        problems.append(f"foreign_key_check: {len(fk)} rows point nowhere, e.g. {fk[0]}")
+    for table in FTS_TABLES:
+        try:
+            conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"{table}_fts integrity-check: {exc}")
+    if expected_posts is not None:
+        count = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+        if count != expected_posts:
+            problems.append(f"posts holds {count} rows but {expected_posts} posts were read")
+    return problems

@@ -1,0 +1,44 @@
+"""Shared fixtures: real folders of posts and real databases built from them."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from newsarchive.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample" / "posts"
+SHARED = ROOT.parent / "shared"
+SPECIMEN = SHARED / "seed-post.md"
+CORPUS_18F = SHARED / "corpora" / "18f-blog"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def specimen_bytes() -> bytes:
+    assert SPECIMEN.exists(), f"the specimen post is expected at {SPECIMEN} (shared/ beside the checkout)"
+    return SPECIMEN.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    """news.db built once from sample/posts/ for read-only tests."""
+    db = tmp_path_factory.mktemp("sample") / "news.db"
+    build(SAMPLE, db, quiet=True)
+    return db
+
+
+def write_posts(folder: Path, posts: dict[str, bytes | str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in posts.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return folder
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,257 @@
+"""The build end to end on real folders and real SQLite files."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from newsarchive.build import BuildRefused, build
+from newsarchive.store import FTS_TABLES
+
+from .conftest import ROOT, SAMPLE, write_posts
+
+SPECIMEN_ID = "ART2411200656CLKM87"
+
+
+def rows(db: Path, sql: str, params=()):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture()
+def specimen_db(tmp_path, specimen_bytes):
+    posts = write_posts(tmp_path / "posts", {"2024/11/ART2411200656CLKM87.md": specimen_bytes})
+    db = tmp_path / "news.db"
+    summary = build(posts, db, quiet=True)
+    assert summary.written and summary.added == 1 and summary.failed == 0
+    return db
+
+
+def test_specimen_post_row(specimen_db):
+    (post,) = rows(
+        specimen_db,
+        "SELECT posts.id, title, title_source, published_at, published_month, origin_url, source_domain,"
+        " categories.name, languages.code, image_count, link_count, path, code_time"
+        " FROM posts JOIN categories ON categories.id = category_id JOIN languages ON languages.id = language_id",
+    )
+    assert post == (
+        SPECIMEN_ID,
+        "US will provide land mines to Ukraine after approval on missiles",
+        "body",
+        "2024-11-20T07:00:34.861Z",
+        "2024-11",
+        "https://www.bangkokpost.com/world/2905487/united-states-will-provide-land-mines-to-ukraine-after-approval-on-missiles",
+        "bangkokpost.com",
+        "world",
+        "en",
+        3,
+        1,
+        "2024/11/ART2411200656CLKM87.md",
+        "2024-11-20T06:56:00.000Z",
+    )
+
+
+def test_specimen_images_captions_credits(specimen_db):
+    occurrences = rows(
+        specimen_db,
+        "SELECT position, role, images.url, captions.text, credits.name, captions.credit_kind"
+        " FROM post_images JOIN images ON images.id = image_id"
+        " LEFT JOIN captions ON captions.id = caption_id LEFT JOIN credits ON credits.id = captions.credit_id"
+        " ORDER BY position",
+    )
+    assert [(o[0], o[1]) for o in occurrences] == [(0, "lead"), (1, "inline"), (2, "inline")]
+    assert occurrences[0][2] == "https://github.com/user-attachments/assets/1208e850-a0a9-4ee4-a7cf-2d0ce4d94a38"
+    assert occurrences[0][3] is None
+    assert occurrences[1][3].startswith("A serviceman of 24th Mechanised brigade")
+    assert occurrences[1][3].endswith("(Photo: Reuters)")
+    assert [(o[4], o[5]) for o in occurrences[1:]] == [("Reuters", "Photo"), ("Reuters", "File photo")]
+    assert rows(specimen_db, "SELECT count(*) FROM captions") == [(2,)]
+    assert rows(specimen_db, "SELECT name FROM credits") == [("Reuters",)]
+    lead = rows(specimen_db, "SELECT images.url FROM posts JOIN images ON images.id = lead_image_id")
+    assert lead == [(occurrences[0][2],)]
+
+
+def test_specimen_link(specimen_db):
+    assert rows(specimen_db, "SELECT position, url, text, domain, target_post_id FROM links") == [
+        (
+            0,
+            "https://www.bangkokpost.com/world/2904976/putin-issues-new-nuclear-warning-after-ukrainian-strike",
+            "threat of a nuclear response",
+            "bangkokpost.com",
+            None,
+        )
+    ]
+
+
+def test_specimen_body_is_exact_and_body_text_is_plain(specimen_db, specimen_bytes):
+    body, body_text, extra, word_count = rows(specimen_db, "SELECT body, body_text, extra, word_count FROM posts")[0]
+    source = specimen_bytes.decode("utf-8")
+    assert source.endswith(body) and body.startswith("\n# \n")
+    assert body_text.count("Chasiv Yar") == 1, "each caption appears once in body_text"
+    assert body_text.count("Osaka, Japan") == 1
+    for syntax in ("![", "](", "# ", "_Washington Post_"):
+        assert syntax not in body_text
+    assert "Washington Post" in body_text
+    assert json.loads(extra) == {"layout": "post"}
+    assert word_count == len(body_text.split()) or abs(word_count - len(body_text.split())) < 40
+
+
+def test_specimen_full_text_search(specimen_db):
+    hits = rows(specimen_db, "SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'howitzer'")
+    assert len(hits) == 1
+    hits = rows(specimen_db, "SELECT text FROM captions_fts WHERE captions_fts MATCH 'Osaka'")
+    assert len(hits) == 1
+
+
+def test_links_resolve_to_other_posts(tmp_path, specimen_bytes):
+    cited = (
+        '---\ncode: "ART2411190900ABCDEF"\norigin_url: "https://www.bangkokpost.com/world/2904976/putin-issues-warning"\n'
+        'title: "Putin issues new nuclear warning"\ndate: 2024-11-19T09:00:00.000Z\n---\n\nBody.\n'
+    )
+    posts = write_posts(tmp_path / "posts", {"a.md": specimen_bytes, "b.md": cited})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT post_id, target_post_id FROM links") == [(SPECIMEN_ID, "ART2411190900ABCDEF")]
+
+
+# ------------------------------------------------------------------ incremental == full
+
+def dump(db: Path) -> dict:
+    """Every table's rows in key order, leaving out build history and file bookkeeping."""
+    conn = sqlite3.connect(db)
+    out = {}
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    for table in tables:
+        if table in ("builds", "build_errors", "_files", "sqlite_stat1") or table.startswith(tuple(f"{t}_fts" for t in FTS_TABLES)):
+            continue
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        out[table] = sorted(conn.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM [{table}]").fetchall(), key=repr)
+    for table, columns in FTS_TABLES.items():
+        out[f"{table}_fts"] = sorted(conn.execute(f"SELECT rowid, {', '.join(columns)} FROM {table}_fts").fetchall(), key=repr)
+    out["current_errors"] = sorted(conn.execute("SELECT path, line, level, message FROM current_errors").fetchall(), key=repr)
+    conn.close()
+    return out
+
+
+def test_incremental_rebuild_equals_full_build(tmp_path):
+    posts = tmp_path / "posts"
+    import shutil
+
+    shutil.copytree(SAMPLE, posts)
+    db = tmp_path / "news.db"
+    first = build(posts, db, quiet=True)
+    assert first.written and first.added > 20
+
+    files = sorted(p for p in posts.rglob("*.md"))
+    touched, changed, deleted = files[0], files[1], files[2]
+    later = time.time() + 5
+    os.utime(touched, (later, later))
+    changed.write_bytes(changed.read_bytes().replace(b"\n\n", b"\n\nAn added sentence about the harbour.\n\n", 1))
+    deleted.unlink()
+    (posts / "new-post.md").write_text(
+        "---\ntitle: A new post\ndate: 2024-12-30\ncategory: Sport\nlanguage: en\n---\n\nIt links [back](https://example.org/x).\n"
+    )
+    (posts / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
+
+    second = build(posts, db, quiet=True)
+    assert (second.added, second.updated, second.removed, second.failed) == (1, 1, 1, 1)
+    assert second.unchanged == first.added - 2
+
+    full_db = tmp_path / "full.db"
+    build(posts, full_db, full=True, quiet=True)
+    assert dump(db) == dump(full_db)
+
+    third = build(posts, db, quiet=True)
+    assert not third.written, "nothing changed: the database is left as it is"
+    assert third.unchanged == second.posts and third.failed == 1
+    assert dump(db) == dump(full_db)
+
+
+def test_duplicate_ids_keep_the_first_path_in_full_and_incremental(tmp_path):
+    post = '---\ncode: "SAME1"\ntitle: "{}"\n---\n\nBody {}.\n'
+    posts = write_posts(tmp_path / "posts", {"b.md": post.format("B", "b")})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    write_posts(posts, {"a.md": post.format("A", "a")})
+    summary = build(posts, db, quiet=True)
+    assert rows(db, "SELECT title, path FROM posts") == [("A", "a.md")]
+    assert [str(p) for p in summary.problems] == [
+        "b.md:2: id 'SAME1' is already used by a.md; every post needs its own id (give one a distinct `code`)"
+    ]
+    full_db = tmp_path / "full.db"
+    build(posts, full_db, full=True, quiet=True)
+    assert dump(db) == dump(full_db)
+    assert rows(full_db, "SELECT path, line, message FROM current_errors") == [
+        ("b.md", 2, "id 'SAME1' is already used by a.md; every post needs its own id (give one a distinct `code`)")
+    ]
+
+
+def test_bad_post_is_recorded_and_the_rest_is_built(tmp_path, specimen_bytes):
+    posts = write_posts(
+        tmp_path / "posts",
+        {
+            "good.md": specimen_bytes,
+            "bad-date.md": "---\ntitle: x\ncategory: a\ndate: 2024-02-30\n---\nbody\n",
+            "no-frontmatter.md": "just text\n",
+        },
+    )
+    db = tmp_path / "news.db"
+    summary = build(posts, db, quiet=True)
+    assert summary.added == 1 and summary.failed == 2
+    assert rows(db, "SELECT path, line, level, message FROM build_errors ORDER BY path") == [
+        ("bad-date.md", 4, "error", "date '2024-02-30' is not a real date (day is out of range for month)"),
+        ("no-frontmatter.md", 1, "error", "no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)"),
+    ]
+    assert rows(db, "SELECT id FROM posts") == [(SPECIMEN_ID,)]
+    assert rows(db, "SELECT seen, added, failed FROM builds") == [(3, 1, 2)]
+
+
+def test_shrink_guard_refuses_to_replace(tmp_path):
+    posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody\n" for i in range(10)})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    before = db.read_bytes()
+    for i in range(5):
+        (posts / f"p{i}.md").unlink()
+    with pytest.raises(BuildRefused, match="5 fewer than the 10"):
+        build(posts, db, quiet=True)
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob(".news.db.building-*"))
+    build(posts, db, quiet=True, allow_shrink=True)
+    assert rows(db, "SELECT count(*) FROM posts") == [(5,)]
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "build_db.py"), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_summary_strict_and_check(tmp_path, specimen_bytes):
+    posts = write_posts(tmp_path / "posts", {"good.md": specimen_bytes, "bad.md": "---\ntitle: [x\n---\n"})
+    db = tmp_path / "news.db"
+    result = run_cli(posts, "--db", db)
+    assert result.returncode == 0
+    assert "seen 2, added 1, updated 0, unchanged 0, removed 0, failed 1, skipped 0" in result.stdout
+    assert "bad.md:3: YAML" in result.stderr
+    assert run_cli(posts, "--db", db, "--strict").returncode == 1
+    check = run_cli(posts, "--check")
+    assert check.returncode == 1
+    assert check.stdout.splitlines()[0].startswith("bad.md:3: YAML")
+    assert "1 good, 1 failed" in check.stdout
+    assert run_cli(tmp_path / "missing", "--db", db).returncode == 2
+
+
+def test_sample_builds_cleanly(sample_db):
+    (errors,) = rows(sample_db, "SELECT count(*) FROM current_errors WHERE level = 'error'")
+    assert errors == 0
+    assert rows(sample_db, "SELECT count(DISTINCT category_id) >= 5, count(DISTINCT language_id) >= 2 FROM posts") == [(1, 1)]
+    assert rows(sample_db, "SELECT count(*) >= 10 FROM links WHERE target_post_id IS NOT NULL") == [(1,)]
+    assert rows(sample_db, "SELECT count(*) FROM categories WHERE name = 'world'") == [(1,)]

@@ -1,0 +1,161 @@
+"""Pure parsing functions, one behaviour per parametrized case."""
+from __future__ import annotations
+
+import pytest
+
+from newsarchive.extract import (
+    code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
+    parse_date, split_list, url_key, walk_body,
+)
+
+
+@pytest.mark.parametrize(
+    "caption, kind, name",
+    [
+        ("Troops at the front line, on Monday. (Photo: Reuters)", "Photo", "Reuters"),
+        ("Trump in Osaka, on June 28, 2019.\xa0(File photo: Reuters)", "File photo", "Reuters"),
+        ("A farmer (left) and his son [sic] at dawn. (Photo by Somchai Poomlard)", "Photo", "Somchai Poomlard"),
+        ("Crowds gather. (PHOTO: AFP)", "Photo", "AFP"),
+        ("Flooded streets. (Photos: AP, Reuters)", "Photos", "AP, Reuters"),
+        ("A map of the region (Graphic: Harbour Times)", "Graphic", "Harbour Times"),
+        ("The bridge in 2019 (2019)", None, None),
+        ("The minister (left) speaks", None, None),
+        ("No credit at all", None, None),
+        ("Spoiler (note: this is not a credit)", None, None),
+    ],
+)
+def test_parse_credit(caption, kind, name):
+    assert parse_credit(caption) == (kind, name)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2024-11-20T07:00:34.861Z", "2024-11-20T07:00:34.861Z"),
+        ("2024-11-20T14:00:34.861+07:00", "2024-11-20T07:00:34.861Z"),
+        ("2014-06-03 11:02:00-04:00", "2014-06-03T15:02:00.000Z"),
+        ("2015-12-08 10:00:00 -5", "2015-12-08T15:00:00.000Z"),
+        ("2016-03-23 9:00:00 -0400", "2016-03-23T13:00:00.000Z"),
+        ("2016-10-11", "2016-10-11T00:00:00.000Z"),
+        ("2024-11-20 07:00", "2024-11-20T07:00:00.000Z"),
+        ("2024-11-20T07:00:34.861123456Z", "2024-11-20T07:00:34.861Z"),
+        ("Wed, 20 Nov 2024 07:00:34 +0000", "2024-11-20T07:00:34.000Z"),
+    ],
+)
+def test_parse_date(value, expected):
+    assert iso_utc(parse_date(value)) == expected
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("2024-02-30", "not a real date"),
+        ("2024-13-01T00:00:00Z", "not a real date"),
+        ("yesterday", "not a date"),
+        (True, "not bool"),
+        (["2024-01-01"], "not list"),
+    ],
+)
+def test_parse_date_rejects(value, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_date(value)
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("ART2411200656CLKM87", "2024-11-20T06:56:00.000Z"),
+        ("ART2413400656CLKM87", None),  # month 13
+        ("my-post", None),
+        (None, None),
+    ],
+)
+def test_code_timestamp(code, expected):
+    moment = code_timestamp(code)
+    assert (iso_utc(moment) if moment else None) == expected
+
+
+@pytest.mark.parametrize(
+    "url, key",
+    [
+        ("https://www.bangkokpost.com/world/2905487/united-states-will", "bangkokpost.com/2905487"),
+        ("http://bangkokpost.com/world/2905487/another-slug/", "bangkokpost.com/2905487"),
+        ("https://www.bangkokpost.com/world/2905487", "bangkokpost.com/2905487"),
+        ("https://example.org/About/Us/?q=1#top", "example.org/about/us"),
+        ("https://example.org/2024/11/20/slug/", "example.org/2024/11/20/slug"),
+        ("/relative/path", None),
+        ("mailto:someone@example.org", None),
+        (None, None),
+    ],
+)
+def test_url_key(url, key):
+    assert url_key(url) == key
+
+
+@pytest.mark.parametrize(
+    "url, domain",
+    [("https://www.BangkokPost.com/x", "bangkokpost.com"), ("http://en.wikipedia.org/wiki/X", "en.wikipedia.org"), ("/x", None), ("http://[::1", None)],
+)
+def test_domain_of(url, domain):
+    assert domain_of(url) == domain
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("EN", "en"), (" en ", "en"), ("es_pr", "es-PR"), ("es-PR", "es-PR"), ("zh-hant-tw", "zh-Hant-TW"), ("TH", "th")],
+)
+def test_normalize_language(value, expected):
+    assert normalize_language(value) == expected
+
+
+@pytest.mark.parametrize("value", ["WORLD", " world ", "World", "wOrLd\t"])
+def test_normalize_name(value):
+    assert normalize_name(value) == "world"
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (["Election", "economy", "election"], ["election", "economy"]),
+        ("news, Local News", ["news", "local news"]),
+        ("news politics", ["news", "politics"]),
+        (None, []),
+        ([1, None, {"a": 1}], ["1"]),
+    ],
+)
+def test_split_list(value, expected):
+    assert split_list(value) == expected
+
+
+def test_walk_body_keeps_each_caption_once_and_finds_the_headline():
+    body = (
+        "\n# \n\nThe real headline\n\n"
+        "![Smoke rises [sic] over the port (left). (Photo: AFP)](https://img.test/a.jpg)\n\n"
+        "Smoke rises [sic] over the port (left). (Photo: AFP)\n\n"
+        "Text with [a link](https://example.org/1 \"t\") and <a href=\"https://raw.test/\">raw <b>html</b></a>.\n"
+    )
+    parts = walk_body(body)
+    assert parts.first_line == "The real headline"
+    assert [(i.url, i.caption) for i in parts.images] == [
+        ("https://img.test/a.jpg", "Smoke rises [sic] over the port (left). (Photo: AFP)")
+    ]
+    assert parts.text.count("Smoke rises") == 1
+    assert [(l.url, l.text) for l in parts.links] == [("https://example.org/1", "a link"), ("https://raw.test/", "raw html")]
+    assert "#" not in parts.text and "](" not in parts.text
+
+
+def test_walk_body_html_figures_scripts_and_code():
+    body = (
+        "<figure><img src=\"/a.png\" alt=\"alt text\"><figcaption>The caption (Photo: AP)</figcaption></figure>\n\n"
+        "<script>alert('x')</script>\n\n"
+        "```\ncode here\n```\n"
+    )
+    parts = walk_body(body)
+    assert [(i.url, i.alt, i.caption) for i in parts.images] == [("/a.png", "alt text", "The caption (Photo: AP)")]
+    assert "alert" not in parts.text
+    assert "code here" in parts.text
+
+
+def test_javascript_links_are_not_links():
+    parts = walk_body("[click](javascript:alert(3)) and [ok](https://ok.test/)")
+    assert [l.url for l in parts.links] == ["https://ok.test/"]
