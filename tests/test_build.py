@@ -136,7 +136,24 @@ def dump(db: Path) -> dict:
         cols = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
         out[table] = sorted(conn.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM [{table}]").fetchall(), key=repr)
     for table, columns in FTS_TABLES.items():
-        out[f"{table}_fts"] = sorted(conn.execute(f"SELECT rowid, {', '.join(columns)} FROM {table}_fts").fetchall(), key=repr)
+        # rowids differ between builds; what matters is which row each index entry belongs to.
+        out[f"{table}_fts"] = sorted(
+            conn.execute(
+                f"SELECT {table}.id, {', '.join(f'{table}_fts.{c}' for c in columns)} FROM {table}_fts"
+                f" JOIN {table} ON {table}.rowid = {table}_fts.rowid"
+            ).fetchall(),
+            key=repr,
+        )
+        # The index itself (not the content table it reads through): every term instance.
+        conn.execute(f"CREATE VIRTUAL TABLE temp.{table}_vocab USING fts5vocab(main, {table}_fts, 'instance')")
+        out[f"{table}_fts_index"] = sorted(
+            conn.execute(
+                f"SELECT {table}.id, v.term, v.col, v.offset FROM temp.{table}_vocab v"
+                f" JOIN {table} ON {table}.rowid = v.doc"
+            ).fetchall(),
+            key=repr,
+        )
+
     out["current_errors"] = sorted(conn.execute("SELECT path, line, level, message FROM current_errors").fetchall(), key=repr)
     conn.close()
     return out
@@ -168,7 +185,9 @@ def test_incremental_rebuild_equals_full_build(tmp_path):
 
     full_db = tmp_path / "full.db"
     build(posts, full_db, full=True, quiet=True)
-    assert dump(db) == dump(full_db)
+    expected = dump(full_db)
+    assert expected["posts_fts_index"] and expected["captions_fts_index"]
+    assert dump(db) == expected
 
     third = build(posts, db, quiet=True)
     assert not third.written, "nothing changed: the database is left as it is"
@@ -250,7 +269,7 @@ def test_cli_summary_strict_and_check(tmp_path, specimen_bytes):
 
 
 def test_sample_builds_cleanly(sample_db):
-    (errors,) = rows(sample_db, "SELECT count(*) FROM current_errors WHERE level = 'error'")
+    [(errors,)] = rows(sample_db, "SELECT count(*) FROM current_errors WHERE level = 'error'")
     assert errors == 0
     assert rows(sample_db, "SELECT count(DISTINCT category_id) >= 5, count(DISTINCT language_id) >= 2 FROM posts") == [(1, 1)]
     assert rows(sample_db, "SELECT count(*) >= 10 FROM links WHERE target_post_id IS NOT NULL") == [(1,)]
