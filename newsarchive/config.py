@@ -1,0 +1,100 @@
+"""One source of truth (metadata.yml), the files each Datasette version needs.
+
+metadata.yml is written in the Datasette 0.65 layout plus a `settings` block. Datasette
+1.0 reads settings, plugins, table options and canned queries from datasette.yaml
+instead (and silently ignores canned queries left in metadata), so `split_v1` moves
+exactly those keys; everything descriptive stays in metadata.
+
+    python -m newsarchive.config split OUTDIR [--db news]   write metadata.yaml + datasette.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+METADATA = ROOT / "metadata.yml"
+SOURCE_DB_NAME = "news"
+#: Table keys that are configuration, not description (datasette.yaml in 1.0).
+TABLE_CONFIG_KEYS = (
+    "sort", "sort_desc", "facets", "facet_size", "fts_table", "fts_pk", "searchmode",
+    "label_column", "hidden", "size", "sortable_columns", "units", "plugins",
+)
+
+
+def load(path: str | Path = METADATA, db_name: str = SOURCE_DB_NAME) -> dict:
+    """Read metadata.yml, keyed to the database name Datasette will use (the file stem)."""
+    meta = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    databases = meta.get("databases") or {}
+    if db_name != SOURCE_DB_NAME and SOURCE_DB_NAME in databases:
+        databases[db_name] = databases.pop(SOURCE_DB_NAME)
+    return meta
+
+
+def settings(meta: dict) -> dict:
+    return dict(meta.get("settings") or {})
+
+
+def v065(meta: dict) -> dict:
+    """metadata for Datasette 0.65: everything but `settings` (passed as --setting)."""
+    out = copy.deepcopy(meta)
+    out.pop("settings", None)
+    return out
+
+
+def split_v1(meta: dict) -> tuple[dict, dict]:
+    """(metadata.yaml, datasette.yaml) for Datasette 1.0."""
+    metadata = copy.deepcopy(meta)
+    config: dict = {}
+    if "settings" in metadata:
+        config["settings"] = metadata.pop("settings")
+    if "plugins" in metadata:
+        config["plugins"] = metadata.pop("plugins")
+    for db_name, db in (metadata.get("databases") or {}).items():
+        db_config: dict = {}
+        if "queries" in db:
+            db_config["queries"] = db.pop("queries")
+        for table_name, table in (db.get("tables") or {}).items():
+            moved = {k: table.pop(k) for k in TABLE_CONFIG_KEYS if k in table}
+            if moved:
+                db_config.setdefault("tables", {})[table_name] = moved
+        if db_config:
+            config.setdefault("databases", {})[db_name] = db_config
+    return metadata, config
+
+
+def write_v065(outdir: Path, meta: dict) -> Path:
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / "metadata.json"
+    path.write_text(json.dumps(v065(meta), indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def write_v1(outdir: Path, meta: dict) -> tuple[Path, Path]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    metadata, config = split_v1(meta)
+    m, c = outdir / "metadata.yaml", outdir / "datasette.yaml"
+    m.write_text(yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    c.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return m, c
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m newsarchive.config", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    split = sub.add_parser("split", help="write metadata.yaml and datasette.yaml for Datasette 1.0")
+    split.add_argument("outdir", type=Path)
+    split.add_argument("--db", default=SOURCE_DB_NAME, help="database name (the .db file's stem)")
+    split.add_argument("--metadata", default=METADATA, type=Path)
+    args = parser.parse_args(argv)
+    for path in write_v1(args.outdir, load(args.metadata, args.db)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Serve a built database exactly as production does, and restart on a new build.
+
+    python -m newsarchive.serve news.db [--host 127.0.0.1] [--port 8001] [--print]
+
+Production settings: the database is opened immutable with an inspect file (counts
+precomputed, no locking, nothing written), with our metadata, plugins, templates and
+settings. build_db.py replaces the database with a rename; a running Datasette would
+keep reading the old, unlinked file, so this wrapper watches the path and restarts
+Datasette (with a fresh inspect file) whenever a new build lands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import config
+
+ROOT = config.ROOT
+PLUGINS = ROOT / "plugins"
+TEMPLATES = ROOT / "templates"
+
+
+def datasette_major() -> int:
+    from datasette.version import __version__
+
+    return int(__version__.split(".")[0])
+
+
+def inspect(db_path: Path, inspect_path: Path) -> Path:
+    """Write Datasette's inspect file (hash, size and row counts) for an immutable database.
+
+    Uses the `datasette inspect` command so the file matches the installed version.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "datasette", "inspect", str(db_path), "--inspect-file", str(inspect_path)],
+        check=True,
+    )
+    return inspect_path
+
+
+def static_mounts(meta: dict) -> list[str]:
+    """`mount:folder` pairs from metadata plugins.news-archive.static, folders relative to the project."""
+    mounts = ((meta.get("plugins") or {}).get("news-archive") or {}).get("static") or {}
+    out = []
+    for mount, folder in mounts.items():
+        path = Path(folder)
+        path = path if path.is_absolute() else ROOT / path
+        if path.is_dir():
+            out.append(f"{mount}:{path}")
+    return out
+
+
+def prepare(db_path: Path, workdir: Path, major: int | None = None) -> tuple[list[str], dict]:
+    """Write the generated config files into workdir; return (datasette args, metadata)."""
+    major = datasette_major() if major is None else major
+    workdir.mkdir(parents=True, exist_ok=True)
+    meta = config.load(config.METADATA, db_path.stem)
+    args = ["-i", str(db_path), "--inspect-file", str(workdir / "inspect.json")]
+    if major >= 1:
+        metadata_path, config_path = config.write_v1(workdir, meta)
+        args += ["-m", str(metadata_path), "-c", str(config_path)]
+    else:
+        args += ["-m", str(config.write_v065(workdir, meta))]
+        for name, value in config.settings(meta).items():
+            args += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
+    args += ["--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES)]
+    for mount in static_mounts(meta):
+        args += ["--static", mount]
+    return args, meta
+
+
+def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001, workdir: Path | None = None) -> list[str]:
+    """The full `datasette serve` command line (inspect file written as a side effect)."""
+    db_path = Path(db_path).resolve()
+    workdir = workdir or db_path.parent / f".{db_path.stem}-serve"
+    args, _ = prepare(db_path, workdir)
+    inspect(db_path, workdir / "inspect.json")
+    return [sys.executable, "-m", "datasette", "serve", *args, "-h", host, "-p", str(port)]
+
+
+def _identity(path: Path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def run(db_path: Path, host: str, port: int, poll: float = 1.0) -> int:
+    """Serve, and restart Datasette whenever build_db.py swaps in a new database."""
+    db_path = Path(db_path).resolve()
+    if not db_path.exists():
+        print(f"{db_path}: no such database; build it first (python build_db.py POSTS_DIR --db {db_path.name})", file=sys.stderr)
+        return 2
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        seen = _identity(db_path)
+        command = serve_command(db_path, host, port)
+        print(f"serving {db_path.name} on http://{host}:{port}/ (restarts when a new build lands)", flush=True)
+        child = subprocess.Popen(command)
+        while not stopping and child.poll() is None:
+            time.sleep(poll)
+            now = _identity(db_path)
+            if now is not None and now != seen:
+                print(f"{db_path.name} was rebuilt: restarting Datasette", flush=True)
+                break
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        elif not stopping:
+            print(f"datasette exited with status {child.returncode}", file=sys.stderr)
+            return child.returncode or 1
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m newsarchive.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("db", type=Path, help="the database built by build_db.py")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--print", action="store_true", help="print the datasette command line and exit")
+    args = parser.parse_args(argv)
+    if args.print:
+        print(" ".join(serve_command(args.db, args.host, args.port)))
+        return 0
+    return run(args.db, args.host, args.port)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
