@@ -84,6 +84,29 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001, work
     return [sys.executable, "-m", "datasette", "serve", *args, "-h", host, "-p", str(port)]
 
 
+def datasette_app(db_path: Path, workdir: Path | None = None):
+    """A Datasette object configured like `serve_command`, for the test client.
+
+    Only for Datasette 0.65 (the pinned default); 1.0 is exercised through the CLI.
+    """
+    from datasette.app import Datasette
+
+    db_path = Path(db_path).resolve()
+    workdir = workdir or db_path.parent / f".{db_path.stem}-serve"
+    workdir.mkdir(parents=True, exist_ok=True)
+    meta = config.load(config.METADATA, db_path.stem)
+    inspect_path = inspect(db_path, workdir / "inspect.json")
+    return Datasette(
+        immutables=[str(db_path)],
+        inspect_data=json.loads(inspect_path.read_text(encoding="utf-8")),
+        metadata=config.v065(meta),
+        settings=config.settings(meta),
+        plugins_dir=str(PLUGINS),
+        template_dir=str(TEMPLATES),
+        static_mounts=[tuple(m.split(":", 1)) for m in static_mounts(meta)],
+    )
+
+
 def _identity(path: Path):
     try:
         st = path.stat()

@@ -1,0 +1,219 @@
+"""The published archive through Datasette's own test client, configured as served."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+
+import pytest
+
+from newsarchive import config
+from newsarchive.serve import datasette_app, serve_command
+from newsarchive.web import fts_query
+
+HOSTILE = "2024-10/port-alder-council-website-hacked.md"
+
+
+@pytest.fixture(scope="module")
+def ds(sample_db):
+    return datasette_app(sample_db)
+
+
+@pytest.fixture(scope="module")
+def db(sample_db):
+    conn = sqlite3.connect(sample_db)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def get(ds, path):
+    import asyncio
+
+    return asyncio.run(ds.client.get(path))
+
+
+def test_posts_facets_show_labels_and_sort_newest_first(ds, db):
+    response = get(ds, "/news/posts.json?_size=5&_shape=objects")
+    assert response.status_code == 200
+    data = response.json()
+    facets = data["facet_results"]
+    facets = facets.get("results", facets)
+    labels = {name: {r["label"]: r["count"] for r in facet["results"]} for name, facet in facets.items()}
+    expected_categories = {
+        r["name"]: r["n"] for r in db.execute(
+            "select categories.name, count(*) n from posts join categories on categories.id = category_id group by 1"
+        )
+    }
+    assert labels["category_id"] == expected_categories
+    assert labels["language_id"] == {r[0]: r[1] for r in db.execute(
+        "select code, count(*) from posts join languages on languages.id = language_id group by 1")}
+    assert set(labels["published_month"]) == {r[0] for r in db.execute("select distinct published_month from posts")}
+    dates = [row["published_at"] for row in data["rows"]]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_table_search_box_uses_fts(ds, db):
+    rows = get(ds, "/news/posts.json?_search=harbour&_shape=array&_col=title").json()
+    expected = db.execute(
+        "select count(*) from posts_fts where posts_fts match 'harbour'").fetchone()[0]
+    assert len(rows) == expected > 0
+    # Escaped search: FTS syntax in the box is taken literally, never an error.
+    response = get(ds, '/news/posts.json?_search=%22unbalanced&_shape=array')
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("q", ["", "   ", '"', '"unbalanced', "title:xyzzy", "-", "*", "(", "NEAR(xyzzy"])
+def test_search_query_is_friendly_on_empty_or_malformed_input(ds, q):
+    response = get(ds, f"/news/search.json?_shape=array&q={q}")
+    assert response.status_code == 200, response.text
+    assert response.json() == []
+
+
+@pytest.mark.parametrize("q, word", [("NEAR(harbour", "harbour"), ("harbour OR", "harbour"), ("-harbour", "harbour")])
+def test_search_query_takes_operators_as_words(ds, db, q, word):
+    """FTS5 operators typed by a person are words, not syntax: no error, ordinary matches."""
+    rows = get(ds, f"/news/search.json?_shape=array&q={q}").json()
+    expected = db.execute("select count(*) from posts_fts where posts_fts match ?", [fts_query(q)]).fetchone()[0]
+    assert len(rows) == expected
+    assert len(get(ds, f"/news/search.json?_shape=array&q={word}").json()) >= expected
+
+
+def test_search_query_highlights_snippets(ds):
+    rows = get(ds, "/news/search.json?_shape=array&q=container%20traffic").json()
+    assert rows and all("\u27e6" in r["snippet"] for r in rows)
+    html = get(ds, "/news/search?q=container%20traffic").text
+    results = html.split('<table class="rows-and-columns">', 1)[1]
+    assert "<mark>" in results and "\u27e6" not in results
+    prefix = get(ds, "/news/search.json?_shape=array&q=contain*").json()
+    assert len(prefix) >= len(rows)
+
+
+def test_canned_queries_with_parameters(ds, db):
+    reuters = get(ds, "/news/photos_by_credit.json?_shape=array&credit=Reuters").json()
+    expected = db.execute(
+        "select count(*) from post_images join captions on captions.id = caption_id"
+        " join credits on credits.id = credit_id where credits.name = 'Reuters'").fetchone()[0]
+    assert len(reuters) == expected > 0
+    assert all(r["caption"].rstrip().endswith("Reuters)") for r in reuters)
+
+    cited = db.execute(
+        "select target_post_id, count(distinct post_id) n from links where target_post_id is not null"
+        " group by 1 order by n desc limit 1").fetchone()
+    citing = get(ds, f"/news/posts_citing.json?_shape=array&post_id={cited['target_post_id']}").json()
+    assert len({r["id"] for r in citing}) == cited["n"]
+
+    per_month = get(ds, "/news/posts_per_month.json?_shape=array&from_month=2024-10&to_month=2024-11").json()
+    assert {r["month"] for r in per_month} == {"2024-10", "2024-11"}
+    assert sum(r["posts"] for r in per_month) == db.execute(
+        "select count(*) from posts where published_month between '2024-10' and '2024-11'").fetchone()[0]
+    everything = get(ds, "/news/posts_per_month.json?_shape=array&from_month=&to_month=").json()
+    assert sum(r["posts"] for r in everything) == db.execute(
+        "select count(*) from posts where published_month is not null").fetchone()[0]
+
+
+def test_canned_queries_have_descriptions_and_named_parameters():
+    queries = config.load()["databases"]["news"]["queries"]
+    assert set(queries) == {"search", "photos_by_credit", "posts_citing", "posts_per_month"}
+    for name, query in queries.items():
+        assert query.get("title") and query.get("description"), name
+        assert ":" in query["sql"], f"{name} has no named parameter"
+
+
+@pytest.mark.parametrize("table", ["posts", "posts_flat", "photos", "captions", "links", "images", "post_images"])
+def test_csv_and_json_for_tables_and_views(ds, db, table):
+    count = db.execute(f"select count(*) from [{table}]").fetchone()[0]
+    response = get(ds, f"/news/{table}.csv?_stream=on&_size=max")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain") or "csv" in response.headers["content-type"]
+    rows = list(csv.reader(io.StringIO(response.text)))
+    columns = [r[1] for r in db.execute(f"pragma table_info([{table}])")]
+    assert rows[0][: len(columns)] == columns or set(columns) <= set(rows[0])
+    assert len(rows) - 1 == count
+    array = get(ds, f"/news/{table}.json?_shape=array&_size=max").json()
+    assert len(array) == min(count, 1000)
+
+
+def test_full_csv_stream_of_posts_includes_every_body(ds, db):
+    text = get(ds, "/news/posts.csv?_stream=on&_col=body").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == db.execute("select count(*) from posts").fetchone()[0]
+    assert {r["body"] for r in rows} == {r[0] for r in db.execute("select body from posts")}
+
+
+def test_sql_query_url_and_csv(ds):
+    data = get(ds, "/news.json?sql=select+count(*)+as+n+from+posts&_shape=array").json()
+    assert data == [{"n": 30}] or data[0]["n"] > 0
+    csv_text = get(ds, "/news.csv?sql=select+id,title+from+posts+order+by+id+limit+3").text
+    assert csv_text.splitlines()[0] == "id,title"
+
+
+def test_post_row_page_reads_like_the_article(ds, db):
+    post = db.execute(
+        "select id, title, published_at from posts where image_count >= 3 and link_count >= 1"
+        " and id in (select target_post_id from links) order by id limit 1").fetchone()
+    html = get(ds, f"/news/posts/{post['id']}").text
+    assert f"<h1>{post['title']}</h1>" in html.replace("&#39;", "'").replace("&#34;", '"')
+    assert post["published_at"][:10] in html
+    inline = db.execute("select count(*) from post_images where post_id = ?", [post["id"]]).fetchone()[0]
+    assert html.count('<figure class="news-photo">') == inline
+    assert html.count('<span class="credit">') >= 1
+    assert "/photos/" in html, "photos are served from the local mirror"
+    assert "Posts that cite this post" in html and "Links in this post" in html
+    citing = db.execute("select distinct post_id from links where target_post_id = ?", [post["id"]]).fetchall()
+    for (citing_id,) in citing:
+        assert f"/news/posts/{citing_id}" in html
+
+
+def test_hostile_post_is_sanitised_in_cells_and_article(ds, db):
+    (post_id,) = db.execute("select id from posts where path = ?", [HOSTILE]).fetchone()
+    for path in (f"/news/posts/{post_id}", f"/news/posts?id={post_id}"):
+        html = get(ds, path).text
+        body = html.split('<div class="body">', 1)[-1]
+        assert "<script>alert" not in body
+        assert "onerror" not in body.lower()
+        assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", body, re.IGNORECASE)
+
+
+def test_arbitrary_sql_does_not_render_markdown(ds):
+    html = get(ds, "/news?sql=select+%27**bold**+%3Cb%3Ex%3C/b%3E%27+as+body,+%27*x*%27+as+note_markdown").text
+    assert "<strong>bold</strong>" not in html and "<em>x</em>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_thumbnails_and_safe_links(ds, db):
+    html = get(ds, "/news/images?_size=5").text
+    assert 'class="news-thumb"' in html and 'src="/photos/' in html
+    html = get(ds, "/news/posts?_size=3&_col=origin_url").text
+    assert 'rel="nofollow noopener noreferrer"' in html
+
+
+def test_home_page_has_an_offline_chart(ds):
+    html = get(ds, "/").text
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="news-chart"' in html
+    assert html.count("<rect") > 5
+    assert "<script src=\"http" not in html
+
+
+def test_every_column_has_a_description(db):
+    meta = config.load()["databases"]["news"]["tables"]
+    objects = db.execute(
+        "select name from sqlite_master where type in ('table','view') and name not like '%_fts%' and name != 'sqlite_stat1'"
+    ).fetchall()
+    for (name,) in objects:
+        assert name in meta and meta[name].get("description"), f"{name} has no description"
+        columns = [r[1] for r in db.execute(f"pragma table_info([{name}])")]
+        assert set(meta[name].get("columns", {})) == set(columns), name
+        assert all(meta[name]["columns"].values()), name
+
+
+def test_serve_command_is_production_like(sample_db):
+    command = serve_command(sample_db, "127.0.0.1", 8123)
+    joined = " ".join(command)
+    assert command[1:4] == ["-m", "datasette", "serve"]
+    assert f"-i {sample_db.resolve()}" in joined and "--inspect-file" in joined
+    assert "-h 127.0.0.1 -p 8123" in joined
+    for setting in ("sql_time_limit_ms", "max_returned_rows", "allow_csv_stream", "suggest_facets"):
+        assert f"--setting {setting}" in joined
+    assert "--plugins-dir" in joined and "--template-dir" in joined and "--static photos:" in joined
