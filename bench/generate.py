@@ -5,13 +5,15 @@ Usage::
 
     python bench/generate.py OUTDIR --count N [--seed S] [--workers W]
 
-writes N Markdown posts to ``OUTDIR/<yyyy>/<mm>/<code>.md`` and prints the number
-of posts and the total number of bytes written.
+writes N Markdown posts to ``OUTDIR/<yyyy>/<mm>/<code>.md`` (year and month of
+the post's ``date``) and prints the number of posts and the total number of
+bytes written.  ``--workers`` (default: the number of CPUs) only changes how
+fast the files appear, never their content.
 
 Why a generator instead of a checked-in sample: the importer has to be measured
 at sizes (10^5 posts and more) that nobody wants in the repository, and its edge
 cases (odd category casing, captions with brackets, links to other posts written
-four different ways, missing images...) need to be present in known, repeatable
+in several ways, missing images...) need to be present in known, repeatable
 proportions.  Everything is derived from ``random.Random`` instances seeded from
 ``(seed, post index)``, never from the clock, ``uuid`` or ``hash()``, so the same
 arguments always produce byte-identical files (for a given Python minor version)
@@ -35,8 +37,12 @@ Public API:
   pure function of ``(i, seed)``.  Links between posts rely on it: a post can
   link forward or backward to any other post of the corpus without the
   generator keeping the corpus in memory.
+* :func:`render_post` -- ``(PostMeta, text)`` of one post, without writing it.
 * :func:`generate` -- write a corpus, streaming one file at a time; returns
   ``(files, bytes)``.
+
+Up to ``MAX_POSTS`` (9,000,000) posts: the 7-digit article numbers run out
+after that.
 """
 
 from __future__ import annotations
@@ -78,6 +84,27 @@ _NUMBER_BASE = 1_000_000
 _NUMBER_RANGE = 9_000_000            # 7-digit article numbers 1000000..9999999
 _SUFFIX_RANGE = 36 ** 6              # 6 uppercase alphanumerics in the code
 MAX_POSTS = _NUMBER_RANGE
+
+def _table(values: Sequence, weights: Sequence[int]) -> tuple:
+    """Expand small integer weights into a lookup tuple.
+
+    ``table[int(rng.random() * len(table))]`` is a weighted draw several
+    times cheaper than ``rng.choices(values, weights)[0]``, which matters
+    in the per-post hot path.
+    """
+    return tuple(v for v, w in zip(values, weights) for _ in range(w))
+
+
+def _draw(rng: random.Random, table: tuple):
+    return table[int(rng.random() * len(table))]
+
+
+_SECTION_TABLE = _table(SECTIONS, SECTION_WEIGHTS)
+_LANGUAGE_TABLE = _table(LANGUAGES, LANGUAGE_WEIGHTS)
+#: Sentences per paragraph, links per post, inline photos per post.
+_PARA_SIZE_TABLE = _table((1, 2, 3, 4), (28, 40, 24, 8))
+_LINKS_TABLE = _table((0, 1, 2, 3, 4), (22, 30, 26, 14, 8))
+_PHOTOS_TABLE = _table((0, 1, 2, 3, 4, 5), (12, 38, 28, 12, 6, 4))
 
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MASK64 = (1 << 64) - 1
@@ -615,12 +642,13 @@ class _Lang:
     large corpus in seconds.
     """
 
-    __slots__ = ("code", "sentences", "headlines", "captions", "subheads", "list_intros",
+    __slots__ = ("code", "sentence_texts", "sentence_words", "headlines", "captions", "subheads", "list_intros",
                  "list_items", "datelines", "read_more", "update", "span", "tables")
 
     def __init__(self, code: str):
         self.code = code
-        self.sentences: List[Tuple[str, int]] = []
+        self.sentence_texts: List[str] = []
+        self.sentence_words: List[int] = []     # parallel to sentence_texts
         self.headlines: Dict[str, List[Tuple[str, str]]] = {s: [] for s in SECTIONS}
         self.captions: List[str] = []
         self.subheads: List[str] = []
@@ -631,6 +659,10 @@ class _Lang:
         self.update = ""
         self.span = (2, 5)          # words wrapped by an inline link
         self.tables = _tables(code)
+
+    def add_sentence(self, text: str) -> None:
+        self.sentence_texts.append(text)
+        self.sentence_words.append(_word_count(text, self.code))
 
 
 def _word_count(text: str, lang: str) -> int:
@@ -655,7 +687,7 @@ def _build_en(rng: random.Random) -> _Lang:
             s = f'"{q}," {who}, said.' if rng.random() < 0.6 else f'"{q}," said {who}.'
         else:
             s = _fill(rng, rng.choice(BACKGROUND_EN), t)
-        L.sentences.append((s, _word_count(s, "en")))
+        L.add_sentence(s)
     for section in SECTIONS:
         pool = L.headlines[section]
         for _ in range(1500):
@@ -705,7 +737,7 @@ def _build_th(rng: random.Random) -> _Lang:
                 s += " " + _tail(rng, TAILS_TH, ITALIC_TAILS_TH)
         else:
             s = f'"{rng.choice(QUOTES_TH)}" นาย{t["name"](rng)} กล่าว'
-        L.sentences.append((s, _word_count(s, "th")))
+        L.add_sentence(s)
     for section in SECTIONS:
         pool = L.headlines[section]
         for _ in range(300):
@@ -738,7 +770,7 @@ def _build_de(rng: random.Random) -> _Lang:
             s += "."
         else:
             s = f'„{rng.choice(QUOTES_DE)}“, sagte {t["name"](rng)}.'
-        L.sentences.append((s, _word_count(s, "de")))
+        L.add_sentence(s)
     for section in SECTIONS:
         pool = L.headlines[section]
         for _ in range(300):
@@ -810,9 +842,9 @@ def post_meta(i: int, seed: int = 42) -> PostMeta:
     ct = date - timedelta(seconds=rng.randint(60, 720))
     suffix = _base36(_permute(i, _SUFFIX_RANGE, 32, _perm_keys(seed, _STREAM_SUFFIX_KEY)), 6)
     code = f"ART{ct.year % 100:02d}{ct.month:02d}{ct.day:02d}{ct.hour:02d}{ct.minute:02d}{suffix}"
-    section = rng.choices(SECTIONS, SECTION_WEIGHTS)[0]
+    section = _draw(rng, _SECTION_TABLE)
     category = _odd_case(rng, section.upper())
-    language = rng.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
+    language = _draw(rng, _LANGUAGE_TABLE)
     headline, slug = rng.choice(_vocab(seed)[language].headlines[section])
     number = _NUMBER_BASE + _permute(i, _NUMBER_RANGE, 24, _perm_keys(seed, _STREAM_NUMBER_KEY))
     date_text = (f"{date.year:04d}-{date.month:02d}-{date.day:02d}T{date.hour:02d}:"
@@ -930,10 +962,16 @@ def render_post(i: int, count: int, seed: int = 42) -> Tuple[PostMeta, str]:
     target = int(rng.triangular(150, 900, 380))
     paras: List[List[str]] = []
     words = 0
-    while words < target:
-        picked = rng.choices(L.sentences, k=rng.choices((1, 2, 3, 4), (28, 40, 24, 8))[0])
-        paras.append([s for s, _ in picked])
-        words += sum(n for _, n in picked)
+    rand = rng.random
+    texts, counts = L.sentence_texts, L.sentence_words
+    n_sent, n_sizes = len(texts), len(_PARA_SIZE_TABLE)
+    while words < target:           # hot loop: plain rng.random() draws only
+        para = []
+        for _ in range(_PARA_SIZE_TABLE[int(rand() * n_sizes)]):
+            j = int(rand() * n_sent)
+            para.append(texts[j])
+            words += counts[j]
+        paras.append(para)
     if L.datelines and rng.random() < 0.55:
         paras[0][0] = f"{rng.choice(L.datelines)} — {paras[0][0]}"
     lead = " ".join(paras[0])
@@ -945,7 +983,7 @@ def render_post(i: int, count: int, seed: int = 42) -> Tuple[PostMeta, str]:
     # -- links: ~60% to other posts of this corpus, the rest external
     extra: List[Tuple[int, str]] = []          # (insert after paragraph, block)
     first_linkable = 1 if len(paras) > 1 else 0
-    for _ in range(rng.choices((0, 1, 2, 3, 4), (22, 30, 26, 14, 8))[0]):
+    for _ in range(_draw(rng, _LINKS_TABLE)):
         if count > 1 and rng.random() < 0.6:
             j = rng.randrange(count - 1)
             other = post_meta(j + (j >= i), seed)
@@ -977,10 +1015,10 @@ def render_post(i: int, count: int, seed: int = 42) -> Tuple[PostMeta, str]:
         blocks.insert(rng.randint(1, len(blocks)),
                       rng.choice(L.list_intros) + "\n\n" + "\n".join("- " + it for it in items))
     if rng.random() < 0.03:
-        blocks.append(f"{L.update} {rng.choice(L.sentences)[0]}")
+        blocks.append(f"{L.update} {rng.choice(L.sentence_texts)}")
 
     # -- inline photos: caption as alt text, then repeated as a paragraph
-    n_photos = rng.choices((0, 1, 2, 3, 4, 5), (12, 38, 28, 12, 6, 4))[0]
+    n_photos = _draw(rng, _PHOTOS_TABLE)
     for k in range(n_photos):
         caption = rng.choice(L.captions)
         pos = 0 if (k == 0 and rng.random() < 0.45) else rng.randint(1, len(blocks))
@@ -1059,6 +1097,11 @@ def generate(outdir: str, count: int, seed: int = 42, workers: int = 1) -> Tuple
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
+def _non_empty(folder: str) -> bool:
+    with os.scandir(folder) as entries:
+        return any(True for _ in entries)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description="Write a deterministic synthetic corpus of news posts "
@@ -1066,10 +1109,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("outdir", help="output folder; posts go to OUTDIR/<yyyy>/<mm>/<code>.md")
     parser.add_argument("--count", type=int, required=True, help="number of posts")
     parser.add_argument("--seed", type=int, default=42, help="corpus seed (default: 42)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes to use (output is identical for any value; default: 1)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes to use; the output is identical for any value "
+                             "(default: number of CPUs)")
     args = parser.parse_args(argv)
-    if os.path.isdir(args.outdir) and any(os.scandir(args.outdir)):
+    if os.path.isdir(args.outdir) and _non_empty(args.outdir):
         print(f"warning: {args.outdir} is not empty; files from earlier runs are kept",
               file=sys.stderr)
     t0 = time.perf_counter()
