@@ -3,6 +3,13 @@ body with captioned photos, the links it makes and the posts that cite it.
 
 Provides `article` to templates/row.html; every query is by primary key or index.
 """
+try:
+    import newsarchive  # noqa: F401
+except ImportError:  # published with `datasette publish`: the package travels in plugins/
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
 from datasette.utils import tilde_encode

@@ -1,5 +1,12 @@
 """The home page: a chart of posts per month by category, drawn as inline SVG on the
 server, so the page fetches nothing from the internet and runs no script."""
+try:
+    import newsarchive  # noqa: F401
+except ImportError:  # published with `datasette publish`: the package travels in plugins/
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
 from newsarchive.web import month_chart_svg
