@@ -4,6 +4,11 @@
     python build_db.py POSTS_DIR --db news.db        build, or update incrementally
     python build_db.py POSTS_DIR --db news.db --full rebuild from scratch
     python build_db.py POSTS_DIR --check             list every problem, write nothing
+    python build_db.py export DB OUTDIR              write every post back as its original file
+    python build_db.py package DB OUTDIR             write a Frictionless Data Package (CSV + JSON)
+
+A first argument of `export` or `package` is a subcommand; to build from a folder
+with one of those names, write it as ./export.
 
 Exit codes: 0 built (problems are recorded in build_errors); 1 with --strict or
 --check when any post failed; 2 bad arguments; 3 the new database was not swapped in.
@@ -12,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from newsarchive.build import BuildRefused, build, check_folder
+
+SUBCOMMANDS = ("export", "package")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +48,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_parser(name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"build_db.py {name}")
+    parser.add_argument("db", metavar="DB", help="database built by build_db.py")
+    parser.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created if missing)")
+    if name == "export":
+        parser.description = "Write every post of DB back as a Markdown file at its original relative path."
+    else:
+        parser.description = "Write DB as a Frictionless Data Package: one CSV per table and datapackage.json."
+        parser.add_argument(
+            "--metadata", default=str(Path(__file__).resolve().with_name("metadata.yml")),
+            help="Datasette metadata.yml for titles, licence, sources and descriptions (default: the project's)",
+        )
+    return parser
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    """export / package: parse the arguments and hand over to the module that does it."""
+    args = subcommand_parser(name).parse_args(argv)
+    try:
+        if name == "export":
+            from newsarchive.export import export
+
+            count = export(args.db, args.outdir)
+            print(f"{args.outdir}: exported {count} posts from {args.db}")
+        else:
+            from newsarchive.package import package
+
+            descriptor = package(args.db, args.outdir, args.metadata)
+            print(f"{args.outdir}/datapackage.json: {len(descriptor['resources'])} tables from {args.db}")
+    except FileNotFoundError as exc:
+        print(f"build_db.py {name}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"build_db.py {name}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return run_subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.check:
