@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from html import unescape as html_unescape
 
 import bleach
 from markdown_it import MarkdownIt
@@ -55,6 +56,22 @@ def mirror_url(url: str | None, mirror: dict | None) -> str | None:
         if url.startswith(prefix):
             return replacement + url[len(prefix):]
     return url
+
+
+_IMG_SRC = re.compile(r'(<img\b(?:\s+[^\s=>]+(?:="[^"]*")?)*?\s+src=")([^"]*)(")', re.IGNORECASE)
+
+
+def mirror_images(html: str, mirror: dict | None) -> Markup:
+    """Sanitised HTML (attributes double-quoted) with every <img src> mapped by mirror_url.
+
+    For datasette-render-markdown's output, which would otherwise load every photo of a
+    post body from its original host.
+    """
+
+    def swap(m: re.Match) -> str:
+        return m.group(1) + str(escape(mirror_url(html_unescape(m.group(2)), mirror))) + m.group(3)
+
+    return Markup(_IMG_SRC.sub(swap, str(html)))
 
 
 def is_safe_url(url: str | None) -> bool:
