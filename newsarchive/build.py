@@ -337,6 +337,9 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             summary.seconds = time.monotonic() - started_clock
             return summary
 
+    # Under the lock no other build runs: any temp file left here is from a killed build.
+    for stale in db_path.parent.glob(f".{db_path.name}.building-*"):
+        stale.unlink(missing_ok=True)
     tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
     conn = None
     try:

@@ -1,0 +1,147 @@
+"""Publishing never breaks what is served: a build killed at any point leaves the last
+good database intact, and the serve command picks up a new build by itself."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from newsarchive.build import build
+from newsarchive.serve import datasette_app
+from newsarchive.store import check
+
+from .conftest import ROOT, SAMPLE
+from .test_build import dump
+
+KILL_SCRIPT = """
+import os, signal, sys
+from newsarchive.build import build
+stage = sys.argv[3]
+def stop(name):
+    if name == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+build(sys.argv[1], sys.argv[2], quiet=True, full=sys.argv[4] == "full", stop_after=stop)
+"""
+
+
+def healthy(db: Path) -> dict:
+    """Opens, passes every check, and serves: returns its content for comparison."""
+    conn = sqlite3.connect(db)
+    count = conn.execute("select count(*) from posts").fetchone()[0]
+    assert check(conn, expected_posts=count) == []
+    conn.close()
+    import asyncio
+
+    app = datasette_app(db, workdir=db.parent / f"serve-{time.monotonic_ns()}")
+    response = asyncio.run(app.client.get(f"/{db.stem}.json?_shape=array&sql=select+count(*)+as+n+from+posts"))
+    assert response.status_code == 200 and response.json() == [{"n": count}]
+    return dump(db)
+
+
+@pytest.fixture()
+def built(tmp_path):
+    posts = tmp_path / "posts"
+    shutil.copytree(SAMPLE, posts)
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    # The next build has work to do: one post changed, one added, one removed.
+    files = sorted(posts.rglob("*.md"))
+    files[0].write_text(files[0].read_text(encoding="utf-8-sig") + "\n\nA late correction.\n", encoding="utf-8")
+    files[1].unlink()
+    (posts / "late.md").write_text("---\ntitle: Late news\ndate: 2024-12-31\n---\n\nBody.\n")
+    return posts, db
+
+
+@pytest.mark.parametrize("mode", ["incremental", "full"])
+@pytest.mark.parametrize("stage", ["copied", "inserted", "committed", "checked"])
+def test_sigkill_at_any_stage_keeps_the_previous_database(built, stage, mode):
+    posts, db = built
+    before = healthy(db)
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(posts), str(db), stage, mode], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert healthy(db) == before
+    # The next build cleans up after the killed one and lands.
+    summary = build(posts, db, quiet=True)
+    assert summary.written and summary.posts == len(before["posts"])
+    assert not list(db.parent.glob(".news.db.building-*"))
+    assert healthy(db) != before
+
+
+def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from bench.generate import generate
+
+    posts = tmp_path / "posts"
+    generate(posts, 1500, seed=7)
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    before = healthy(db)
+    for path in sorted(posts.rglob("*.md"))[::50]:
+        path.write_text(path.read_text() + "\n\nUpdated.\n")
+    for delay in (0.3, 0.8, 1.5):
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "build_db.py"), str(posts), "--db", str(db), "--full", "-q"], cwd=ROOT
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert healthy(db) == before
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_serve_restarts_on_a_new_build(built):
+    posts, db = built
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/news.json?_shape=array&sql=select+count(*)+as+n+from+posts"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "newsarchive.serve", str(db), "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        first = wait_for(lambda: fetch_json(url))[0]["n"]
+        build(posts, db, quiet=True)  # the pending change: +1 -1 posts, then one more
+        (posts / "later.md").write_text("---\ntitle: Later news\ndate: 2025-01-01\n---\n\nBody.\n")
+        build(posts, db, quiet=True)
+        assert wait_for(lambda: fetch_json(url)[0]["n"] == first + 1)
+        version = wait_for(lambda: fetch_json(f"http://127.0.0.1:{port}/news/posts.json?_shape=array&title=Later+news"))
+        assert version[0]["title"] == "Later news"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=20)
+    assert "restarting Datasette" in output
+    assert server.returncode == 0
