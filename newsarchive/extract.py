@@ -56,7 +56,11 @@ def iso_utc(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     moment = moment.astimezone(dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y writes year 1 as "1", not "0001", and the text would not sort.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 _DATE_RX = re.compile(
@@ -71,7 +75,9 @@ def parse_date(value) -> dt.datetime:
 
     Takes ISO 8601 and the looser forms Jekyll accepts (`2016-03-23 9:00:00 -4`,
     `2014-06-03 11:02:00 -0400`), then RFC 2822.  Raises ValueError with a reason a
-    person can act on, e.g. for 2024-02-30.
+    person can act on, e.g. for 2024-02-30, for a UTC offset past 23:59, and for a
+    moment that leaves years 1..9999 once moved to UTC (9999-12-31T23:00-05:00),
+    where datetime itself would raise a bare OverflowError.
     """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"date must be text like 2024-11-20T07:00:34.861Z, not {type(value).__name__}")
@@ -85,6 +91,8 @@ def parse_date(value) -> dt.datetime:
                 int((fraction or "0")[:6].ljust(6, "0")),
             )
             if sign:
+                if int(off_h) > 23 or int(off_m or 0) > 59:
+                    raise ValueError(f"UTC offset {sign}{off_h}:{off_m or '00'} is out of range")
                 offset = dt.timedelta(hours=int(off_h), minutes=int(off_m or 0))
                 moment = moment.replace(tzinfo=dt.timezone(offset if sign == "+" else -offset))
         except ValueError as exc:
@@ -92,11 +100,14 @@ def parse_date(value) -> dt.datetime:
     else:
         try:
             moment = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             raise ValueError(f"date {text!r} is not a date (write it as ISO 8601, e.g. 2024-11-20T07:00:34.861Z)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"date {text!r} is out of range (outside the years 1 to 9999 in UTC)") from None
 
 
 def code_timestamp(code: str | None) -> dt.datetime | None:
@@ -329,11 +340,31 @@ class _Walker:
         self.blocks.append(text)
 
 
+#: Block-quote and list markers at the start of a line (`> > - 1. `).
+_CONTAINER_PREFIX = re.compile(r"^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))[ \t]*)+", re.M)
+
+
+def _block_tokens(markdown: str):
+    """markdown-it's block tokens, with every word of the body still in them.
+
+    markdown-it stops reading a block quote or list nested past its maxNesting (20
+    levels) and silently drops the rest of that container, so a body of
+    `>>>>>>...` or of thousands of nested list items would lose its words from
+    body_text and search.  When the limit is reached, the body is read again
+    without its container markers: the structure of such a body is noise, its
+    words are not.  (The stored `body` is always the file's text, unchanged.)
+    """
+    tokens = _MD.parse(markdown)
+    if tokens and max(t.level for t in tokens) >= _MD.options["maxNesting"] - 1:
+        tokens = _MD.parse(_CONTAINER_PREFIX.sub("", markdown))
+    return tokens
+
+
 def walk_body(markdown: str) -> BodyParts:
     """Walk a Markdown body: plain text with each caption once, the first line, photos, links."""
     walker = _Walker()
     stack: list[str] = []
-    for token in _MD.parse(markdown):
+    for token in _block_tokens(markdown):
         if token.type.endswith("_open") and token.type[:-5] in ("paragraph", "heading", "th", "td"):
             stack.append(token.type[:-5])
         elif token.type.endswith("_close") and token.type[:-6] in ("paragraph", "heading", "th", "td"):
@@ -418,6 +449,9 @@ def extract(post: Post) -> Record:
         if key in meta and meta[key] is not None:
             extra[key] = meta[key]
 
+    if _text(meta.get("code")) is None:
+        unmodeled("code")  # e.g. `code: [A1]`: the id comes from the path, the value is kept
+
     parts = walk_body(post.body_lf)
 
     title = _text(meta.get("title"))
@@ -460,10 +494,11 @@ def extract(post: Post) -> Record:
         language = _text(meta.get(key))
         if language and language.strip():
             break
-    if not (language and language.strip()):
+    # A value with no letters at all (`language: "--"`) would become a language "".
+    code = normalize_language(language) if language else ""
+    if not code:
         unmodeled("language")
     else:
-        code = normalize_language(language)
         language_id = hash_id("language", code)
         rows["languages"].append((language_id, code))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import frontmatter
 
-from .yamlsafe import YamlProblem, load_frontmatter, plain_value
+from .yamlsafe import MAX_DEPTH, YamlProblem, load_frontmatter, plain_value
 
 #: Files larger than this are refused: a news post is a few KB; tens of MB means a
 #: pasted binary or a dump, and parsing it would stall the whole build.
@@ -23,6 +23,9 @@ MAX_BYTES = 5 * 1024 * 1024
 #: python-frontmatter's own idea of a YAML fence line (`---`, optionally longer).
 _YAML_FENCE = frontmatter.YAMLHandler.FM_BOUNDARY
 _TOML_FENCE = re.compile(r"^\+{3}\s*$")
+_YAML_END = re.compile(r"^\.{3}\s*$")
+#: Characters an editor does not show, which a fence line may start with.
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
 
 
@@ -60,29 +63,50 @@ class Post:
         return self.body.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _line_at(data: str | bytes, offset: int) -> int:
+    """1-based line of `offset`, counting CRLF, CR and LF each as one line break.
+
+    The same rule as `_lines`, so that an error in a file saved with old Mac (CR
+    only) line endings names the line an editor shows, not line 1.
+    """
+    head = data[:offset]
+    lf, cr = ("\n", "\r") if isinstance(head, str) else (b"\n", b"\r")
+    return head.count(lf) + head.count(cr) - head.count(cr + lf) + 1
+
+
 def decode(data: bytes) -> tuple[str, str]:
-    """Decode post bytes; return (text, encoding) or raise PostError with a line."""
+    """Decode post bytes; return (text, encoding) or raise PostError with a line.
+
+    The NUL check applies to every encoding: a UTF-16 file can hold U+0000 too, and
+    a NUL in a text column cuts it short for SQLite's functions and the search index.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
         try:
-            return data.decode("utf-16"), "utf-16"
+            text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise PostError(f"not valid UTF-16 ({exc.reason})") from None
-    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        start = exc.start + (3 if encoding == "utf-8-sig" else 0)
-        line = data.count(b"\n", 0, start) + 1
-        bad = data[start : start + 1].hex()
-        raise PostError(
-            f"not valid UTF-8 (byte 0x{bad} cannot start or continue a character); "
-            "re-save the file as UTF-8",
-            line,
-        ) from None
+            # The line of the bad code unit, as an editor that reads UTF-16 shows it.
+            good = data[: exc.start - exc.start % 2].decode("utf-16", "replace")
+            line = _line_at(good, len(good))
+            raise PostError(f"not valid UTF-16 ({exc.reason})", line) from None
+    else:
+        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            start = exc.start + (3 if encoding == "utf-8-sig" else 0)
+            line = _line_at(data, start)
+            bad = data[start : start + 1].hex()
+            raise PostError(
+                f"not valid UTF-8 (byte 0x{bad} cannot start or continue a character); "
+                "re-save the file as UTF-8",
+                line,
+            ) from None
     nul = text.find("\x00")
     if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        raise PostError("contains a NUL character: a binary file, or UTF-16 without a BOM?", line)
+        line = _line_at(text, nul)
+        hint = "a binary file, or UTF-16 without a BOM?" if encoding != "utf-16" else "a binary file?"
+        raise PostError(f"contains a NUL character: {hint}", line)
     return text, encoding
 
 
@@ -117,22 +141,37 @@ def read_post(path: str, data: bytes) -> Post:
     elif _TOML_FENCE.match(first):
         fence_kind, fence_rx = "+++", _TOML_FENCE
     else:
-        raise PostError("no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)", 1)
+        message = "no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)"
+        visible = first.lstrip(_INVISIBLE)
+        if visible != first and (_YAML_FENCE.match(visible) or _TOML_FENCE.match(visible)):
+            # e.g. a second byte-order mark added by a tool that did not see the first.
+            message += f"; it starts with an invisible U+{ord(first[0]):04X} character before the fence"
+        raise PostError(message, 1)
     newline = text[end:after] or "\n"
     fm_start = after
     closing = None
+    dots = None
     for number, (start, end, after) in enumerate(spans, start=2):
         if fence_rx.match(text[start:end]):
             closing = (number, start, after)
             break
+        if dots is None and fence_kind == "---" and _YAML_END.match(text[start:end]):
+            dots = number
     if closing is None:
+        if dots is not None:
+            # YAML's own document end; Jekyll and this reader only close with '---'.
+            raise PostError(
+                f"frontmatter opened with '---' on line 1 is closed with '...' on line {dots}; "
+                "close it with '---'",
+                dots,
+            )
         raise PostError(f"frontmatter opened with '{fence_kind}' on line 1 is never closed", 1)
     close_line, fm_end, body_start = closing
     fm_text = text[fm_start:fm_end]
     fm_lf = fm_text.replace("\r\n", "\n").replace("\r", "\n")
     if fence_kind == "---":
         try:
-            parsed = load_frontmatter(fm_lf)
+            parsed = load_frontmatter(fm_lf, line_offset=1)
         except YamlProblem as exc:
             line = None if exc.line is None else exc.line + 2
             raise PostError(exc.message, line if line is not None else 2) from None
@@ -154,29 +193,46 @@ def read_post(path: str, data: bytes) -> Post:
 
 
 def _load_toml(text: str) -> tuple[dict, dict]:
+    """Parse TOML frontmatter with the same bounds the YAML loader applies.
+
+    tomllib recurses into nested arrays and inline tables and calls int() on any
+    run of digits, so a hostile file raises RecursionError or ValueError (over
+    Python's 4300-digit limit): both become a PostError with a line here.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+)", str(exc))
         line = int(m.group(1)) + 1 if m else 2
         raise PostError(f"TOML: {str(exc).split(' (at line')[0]}", line) from None
+    except RecursionError:
+        raise PostError(f"TOML: nested too deeply to parse (over {MAX_DEPTH} levels)", 2) from None
+    except ValueError as exc:
+        long_number = re.search(r"\d{4000,}", text)
+        if long_number is None:
+            raise PostError(f"TOML: {exc}", 2) from None
+        line = text.count("\n", 0, long_number.start()) + 2
+        raise PostError("TOML: a number too long to read (thousands of digits)", line) from None
     key_lines = {}
     for number, line in enumerate(text.split("\n"), start=2):
         m = re.match(r"\s*([A-Za-z0-9_-]+)\s*=", line)
         if m:
             key_lines.setdefault(m.group(1), number)
     try:
-        meta = {k: plain_value(_toml_plain(v), key_lines.get(k)) for k, v in data.items()}
+        meta = {k: plain_value(_toml_plain(v, key_lines.get(k)), key_lines.get(k)) for k, v in data.items()}
     except YamlProblem as exc:
         raise PostError(exc.message, exc.line) from None
     return meta, {k: key_lines.get(k) for k in meta}
 
 
-def _toml_plain(value):
+def _toml_plain(value, line, depth=0):
+    """TOML values as plain data, refused past MAX_DEPTH like YAML frontmatter."""
+    if depth > MAX_DEPTH:
+        raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", line)
     if isinstance(value, dt.time):
         return value.isoformat()
     if isinstance(value, list):
-        return [_toml_plain(v) for v in value]
+        return [_toml_plain(v, line, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {k: _toml_plain(v) for k, v in value.items()}
+        return {k: _toml_plain(v, line, depth + 1) for k, v in value.items()}
     return value

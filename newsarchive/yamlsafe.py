@@ -3,8 +3,9 @@
 PyYAML's SafeLoader still speaks YAML 1.1, where `no` is False, `01234` is the octal
 number 668, `1:30` is the sexagesimal number 90 and an unquoted date becomes a
 datetime.  Post authors mean text in all those cases, so this loader resolves plain
-scalars with the YAML 1.2 core schema instead, keeps timestamps as the text written,
-rejects unknown tags (`!!python/object` and friends), refuses duplicate keys, and
+scalars with the YAML 1.2 core schema instead (decimal integers only), keeps
+timestamps and keys as the text written, rejects unknown tags (`!!python/object`
+and friends), refuses duplicate keys, bounds the nodes and nesting it composes, and
 measures the expanded size of the node graph before constructing it, so that an
 alias bomb (a few hundred bytes that expand to gigabytes) is refused cheaply.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -45,35 +47,114 @@ class YamlProblem(Exception):
 
 
 class ArchiveLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core scalars and duplicate-key detection."""
+    """SafeLoader with YAML 1.2 core scalars, text keys and duplicate-key detection.
+
+    `line_offset` is the number of file lines before the YAML text (the `---` fence),
+    so that messages which name a second line ("first at line 2") use file lines too.
+    """
+
+    line_offset = 0
+    _composed = 0
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        """Count and nest-check nodes while they are composed, not afterwards.
+
+        A 5 MB frontmatter of plain values would otherwise take a minute to compose
+        before `_measure` refuses it, and very deep flow nesting (`[[[[...`) would
+        end in a RecursionError with no line.  Stopping at the limit keeps the cost
+        bounded by the limits, whatever the size of the file.
+        """
+        self._composed += 1
+        if self._composed > MAX_NODES:
+            raise YamlProblem(
+                f"frontmatter holds more than {MAX_NODES:,} values (a post's frontmatter holds a few dozen)",
+                self.peek_event().start_mark.line,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node, deep=False):
+        """A value its explicit tag cannot hold (`!!int abc`, `!!bool maybe`,
+        `!!timestamp 2024-02-30`) is a YAML error at its line; PyYAML would raise a
+        bare ValueError, KeyError or AttributeError, which says nothing to an author."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            shown = node.value if isinstance(node, ScalarNode) else node.id
+            if isinstance(shown, str) and len(shown) > 40:
+                shown = shown[:40] + "..."
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise ConstructorError(None, None, f"{shown!r} is not a valid {tag} value", node.start_mark) from None
+
+    def key_text(self, node) -> str:
+        """The text of a mapping key as written: `1:` is "1", `true:` is "true".
+
+        Constructing keys as values would make `1:` and `true:` (or `1:` and `1.0:`)
+        one Python dict key, silently dropping one of the two entries, and would let
+        `1:` and `"1":` both through as two JSON keys "1".  Keys are text in the
+        database, so they are compared and stored as text.
+        """
+        if not isinstance(node, ScalarNode):
+            raise ConstructorError(
+                None, None, f"a {'list' if isinstance(node, SequenceNode) else 'mapping'} is used as a key; "
+                "keys must be plain text", node.start_mark,
+            )
+        self.construct_object(node)  # an unknown tag on a key is refused like anywhere else
+        if _has_surrogate(node.value):
+            raise ConstructorError(None, None, "a key holds a lone surrogate (invalid Unicode escape)", node.start_mark)
+        if "\x00" in node.value:
+            raise ConstructorError(None, None, "a key holds a NUL character", node.start_mark)
+        return node.value
 
     def construct_mapping(self, node, deep=False):
-        if isinstance(node, MappingNode):
-            seen = {}
-            for key_node, _ in node.value:
-                if isinstance(key_node, ScalarNode) and key_node.value != "<<":
-                    key = (key_node.tag, key_node.value)
-                    if key in seen:
-                        raise ConstructorError(
-                            None,
-                            None,
-                            f"duplicate key {key_node.value!r} (first at line "
-                            f"{seen[key].line + 1} of the frontmatter)",
-                            key_node.start_mark,
-                        )
-                    seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+        if not isinstance(node, MappingNode):
+            raise ConstructorError(None, None, f"expected a mapping node, but found {node.id}", node.start_mark)
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.key_text(key_node)
+            if key in seen:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key].line + 1 + self.line_offset})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        self.flatten_mapping(node)
+        # Merged (`<<: *base`) pairs come first, so keys written here override them.
+        mapping = {}
+        for key_node, value_node in node.value:
+            mapping[self.key_text(key_node)] = self.construct_object(value_node, deep=deep)
+        return mapping
 
     def construct_yaml_int(self, node):
-        return int(self.construct_scalar(node).replace("_", ""), 0)
+        text = self.construct_scalar(node)
+        digits = text.replace("_", "")
+        if re.fullmatch(r"[-+]?[0-9]+", digits):
+            if len(digits.lstrip("+-")) > 19:
+                # Past 64 bits (and past Python's 4300-digit int() limit): the digits as written.
+                return text
+            return int(digits, 10)
+        return int(digits, 0)
 
     def construct_yaml_float(self, node):
-        value = self.construct_scalar(node).lower()
+        text = self.construct_scalar(node)
+        value = text.lower().replace("_", "")
         if value.endswith("nan"):
             return math.nan
         if value.endswith("inf"):
             return -math.inf if value.startswith("-") else math.inf
-        return float(value)
+        number = float(value)
+        # `1e400` overflows a double: "Infinity" would not be what was written.
+        return text if math.isinf(number) else number
 
 
 ArchiveLoader.yaml_implicit_resolvers = {
@@ -87,7 +168,9 @@ ArchiveLoader.add_implicit_resolver(
 )
 ArchiveLoader.add_implicit_resolver(
     "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)$"),
+    # Decimal only: `0o17` or `0x1F` in a post is a code or a colour, and the number
+    # (15, 31) would not say what was written; they stay text like `01234`.
+    re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"),
     list("-+0123456789"),
 )
 ArchiveLoader.add_implicit_resolver(
@@ -116,44 +199,67 @@ def _measure(node) -> None:
 
     Aliases make the node graph a DAG whose expansion can be exponential; memoising
     the expanded size per node keeps this check linear in the size of the source.
+    The memo also keeps each node's height, because an alias can place a deep
+    anchored value deep inside another one: `compose_node` only sees the nesting
+    as written, and the constructed value would otherwise nest past MAX_DEPTH.
     """
-    sizes: dict[int, tuple[int, int]] = {}
+    sizes: dict[int, tuple[int, int, int]] = {}
     in_progress: set[int] = set()
 
-    def visit(n, depth):
+    def visit(n, depth, parent=None):
         key = id(n)
         if key in sizes:
-            return sizes[key]
+            result = sizes[key]
+            if depth + result[2] > MAX_DEPTH:
+                # Reported where the alias is used (its parent), not where the anchor is.
+                where = parent if parent is not None else n
+                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels (through an alias)", where.start_mark.line)
+            return result
         if key in in_progress:
             raise YamlProblem("an alias refers to itself (recursive structure)", n.start_mark.line)
         if depth > MAX_DEPTH:
             raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", n.start_mark.line)
         in_progress.add(key)
         if isinstance(n, ScalarNode):
-            result = (1, len(n.value))
+            result = (1, len(n.value), 0)
         else:
             children = []
             if isinstance(n, SequenceNode):
                 children = n.value
             elif isinstance(n, MappingNode):
                 children = [c for pair in n.value for c in pair]
-            count, chars = 1, 0
+            count, chars, height = 1, 0, 0
             for child in children:
-                c_count, c_chars = visit(child, depth + 1)
+                c_count, c_chars, c_height = visit(child, depth + 1, n)
                 count += c_count
                 chars += c_chars
+                height = max(height, c_height + 1)
                 if count > MAX_NODES or chars > MAX_CHARS:
                     raise YamlProblem(
                         f"expands to more than {MAX_NODES:,} values or {MAX_CHARS:,} characters "
                         "(an alias bomb?)",
                         n.start_mark.line,
                     )
-            result = (count, chars)
+            result = (count, chars, height)
         in_progress.discard(key)
         sizes[key] = result
         return result
 
     visit(node, 0)
+
+
+#: Characters YAML 1.1 (and so PyYAML) reads as line breaks but editors and this
+#: reader do not: inside a value they would silently split it into a new key.
+_YAML_ONLY_BREAKS = re.compile("[\x85\u2028\u2029]")
+_BREAK_NAMES = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _problem_line(exc: yaml.YAMLError) -> int | None:
@@ -169,18 +275,35 @@ def _describe(exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.reader.ReaderError):
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
         return f"character {char!r} (U+{ord(char):04X}) is not allowed in YAML frontmatter"
-    parts = [p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p]
+    problem = getattr(exc, "problem", None) or ""
+    if "'\\t'" in problem:
+        # PyYAML says "found character '\t' that cannot start any token".
+        return "YAML: a tab character where YAML allows only spaces (indent with spaces, not tabs)"
+    parts = [p for p in (getattr(exc, "context", None), problem) if p]
     text = "; ".join(parts) or str(exc)
     if "could not determine a constructor" in text:
         text = "unsupported YAML tag: " + text.split("tag", 1)[-1].strip(" '")
     return "YAML: " + text
 
 
-def load_frontmatter(text: str) -> Frontmatter:
-    """Parse YAML frontmatter text into a plain mapping, or raise YamlProblem."""
+def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
+    """Parse YAML frontmatter text into a plain mapping, or raise YamlProblem.
+
+    `line_offset` (file lines before the YAML text) is only used in messages that
+    name a second line; YamlProblem.line stays 0-based within `text`.
+    """
+    odd_break = _YAML_ONLY_BREAKS.search(text)
+    if odd_break:
+        char = odd_break.group()
+        raise YamlProblem(
+            f"character U+{ord(char):04X} ({_BREAK_NAMES[char]}) in the frontmatter: YAML would read it as a "
+            "line break and split the value; delete it (or write it as an escape in a double-quoted string)",
+            text.count("\n", 0, odd_break.start()),
+        )
     loader = None
     try:
         loader = ArchiveLoader(text)
+        loader.line_offset = line_offset
         try:
             node = loader.get_single_node()
         except RecursionError:
@@ -193,11 +316,18 @@ def load_frontmatter(text: str) -> Frontmatter:
                 f"frontmatter is {kind}, not a mapping of keys to values", node.start_mark.line
             )
         _measure(node)
-        data = loader.construct_document(node)
+        # Before construction, which prepends merged (`<<:`) pairs to node.value.
         key_lines = {}
         for key_node, _ in node.value:
-            if isinstance(key_node, ScalarNode):
+            if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 key_lines.setdefault(key_node.value, key_node.start_mark.line)
+        data = loader.construct_document(node)
+        clean = {}
+        for key, value in data.items():
+            name = plain_key(key)
+            if name in clean:
+                raise YamlProblem(f"duplicate key {name!r} once keys are read as text", key_lines.get(name))
+            clean[name] = plain_value(value, key_lines.get(name))
     except YamlProblem:
         raise
     except yaml.reader.ReaderError as exc:
@@ -210,31 +340,32 @@ def load_frontmatter(text: str) -> Frontmatter:
     finally:
         if loader is not None:
             loader.dispose()
-    clean = {}
-    for key, value in data.items():
-        name = plain_key(key)
-        if name in clean:
-            raise YamlProblem(f"duplicate key {name!r} once keys are read as text")
-        clean[name] = plain_value(value, key_lines.get(name))
-        if name not in key_lines and key in key_lines:
-            key_lines[name] = key_lines[key]
     return Frontmatter(clean, {k: key_lines.get(k) for k in clean})
 
 
 def plain_key(key) -> str:
-    """Keys are text in the database; `1:` or `true:` become "1" / "true"."""
+    """Keys are text in the database; `1:` or `true:` become "1" / "true".
+
+    ArchiveLoader already gives YAML keys as the text written; this covers keys of
+    other sources (TOML) and keeps the promise that a key is always a str.
+    """
     if isinstance(key, str):
         return key
-    return plain_value(key, None) if not isinstance(key, (list, dict)) else str(key)
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    value = plain_value(key, None) if not isinstance(key, (list, dict)) else key
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def plain_value(value, line):
     """Turn a constructed YAML value into JSON-safe data without losing what it said."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise YamlProblem("a value holds a lone surrogate (invalid Unicode escape)", line) from None
+        if _has_surrogate(value):
+            raise YamlProblem("a value holds a lone surrogate (invalid Unicode escape)", line)
+        if "\x00" in value:
+            # A NUL written as an escape ("\0"): SQLite's text functions and the
+            # full-text index stop reading at it, so the rest would vanish from search.
+            raise YamlProblem("a value holds a NUL character (a \"\\0\" escape?)", line)
         return value
     if isinstance(value, bool) or value is None:
         return value

@@ -1,0 +1,154 @@
+"""Issue 5, property-based: whatever one file holds, it becomes a post or a recorded
+error, never an uncaught exception, and never a change to any other post.
+
+Most examples go through read_post + extract + the store's insert (into an
+in-memory database, rolled back), which is what a build worker and the writer do;
+a smaller number run the real build and compare the other posts with a baseline.
+"""
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsarchive import store
+from newsarchive.build import build
+from newsarchive.extract import extract
+from newsarchive.reader import PostError, read_post
+
+from .conftest import SPECIMEN, write_posts
+from .test_hostile_inputs import GOOD, GOOD_IDS, good_rows, rows
+
+TOML_POST = '+++\ntitle = "A TOML post"\ndate = 2024-11-20T14:00:00+07:00\ncategory = "World"\ntags = ["a", "b"]\n+++\n\nBody with a [link](https://example.org/1).\n'
+VICTIM = GOOD["good-a.md"].replace("GOODA1", "VICTIM1")  # its own id, so not a duplicate by birth
+BASES = [SPECIMEN.read_text(encoding="utf-8") if SPECIMEN.exists() else VICTIM, VICTIM, TOML_POST]
+
+#: Characters and fragments that mean something to YAML, TOML, Markdown or a decoder.
+HOSTILE = [
+    *"\n\r\t:-[]{}&*!|>'\"#%@`\\,?~=+ <",
+    "---", "+++", "...", "\r\n", "\x00", "\ufeff", "\u2028", "\x85", "\x07", "\x1b", "\ud800", "\udfff",
+    "\xe9", "\u65e5", "\U0001F600", "<<: *a", "&a ", "*a", "!!python/object:os.system", "!!binary ",
+    "\\ud800", "\\0", "0o17", "1e400", "9" * 30, "2024-02-30", "- ", "> ", "<script>", "](", "![",
+]
+#: Whole frontmatter lines that have broken a loader before (inserted at a line start).
+HOSTILE_LINES = [
+    '"\\ud800": x', "x: !!int abc", "x: !!bool maybe", "x: !!timestamp 2024-02-30", "1: a", "true: b",
+    "? [a, b]\n: c", "n: " + "1" * 5000, "date: 9999-12-31T23:00:00-05:00", "date: 2024-01-01T00:00+99:00",
+    "a: &a [*a]", "x: " + "[" * 200, "code: [A, B]", "language: '--'", "x: \"\\0\"", "title: \"\\ud800\"",
+    "<<: {title: merged}", "k: 1e400", "\tk: v", "...", "--- ", "+++",
+]
+snippets = st.one_of(
+    st.sampled_from(HOSTILE),
+    st.text(alphabet=st.one_of(st.sampled_from([c for c in HOSTILE if len(c) == 1]), st.characters()), min_size=1, max_size=6),
+)
+
+
+@st.composite
+def mutated_posts(draw) -> bytes:
+    """A valid post with a few characters inserted, deleted or replaced, then encoded."""
+    text = draw(st.sampled_from(BASES))
+    for _ in range(draw(st.integers(1, 6))):
+        # Mostly in and around the frontmatter, where the parsers are.
+        high = min(len(text), draw(st.sampled_from([120, 400, len(text)])))
+        pos = draw(st.integers(0, high))
+        op = draw(st.sampled_from(["insert", "delete", "replace", "line"]))
+        if op == "line":
+            start = max(text.rfind("\n", 0, pos) + 1, 4)  # a line start, after the opening fence
+            text = text[:start] + draw(st.sampled_from(HOSTILE_LINES)) + "\n" + text[start:]
+        elif op == "insert":
+            text = text[:pos] + draw(snippets) + text[pos:]
+        elif op == "delete":
+            text = text[:pos] + text[pos + draw(st.integers(1, 12)) :]
+        else:
+            text = text[:pos] + draw(snippets) + text[pos + draw(st.integers(1, 6)) :]
+    text = text.replace("\n", draw(st.sampled_from(["\n", "\n", "\n", "\r\n", "\r"])))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16"]))
+    return text.encode(encoding, "surrogatepass")
+
+
+raw_bytes = st.builds(
+    lambda head, data, tail: head + data + tail,
+    st.sampled_from([b"", b"---\n", b"+++\n", b"\xef\xbb\xbf---\n", b"\xff\xfe", b"---\r"]),
+    st.binary(max_size=1500),
+    st.sampled_from([b"", b"\n---\n", b"\n+++\nbody\n"]),
+)
+any_file = st.one_of(raw_bytes, mutated_posts())
+
+
+def line_count(data: bytes) -> int:
+    """Lines of the file as an editor shows them (CRLF, CR and LF each end a line)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16", "replace")
+    else:
+        text = data.decode("utf-8", "replace")
+    return text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+
+
+@pytest.fixture(scope="module")
+def scratch_db():
+    """An empty database with the real schema; each example's rows are rolled back."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    store.create_schema(sqlite_utils.Database(conn))
+    yield conn
+    conn.close()
+
+
+def parse_and_store(conn, data: bytes) -> str:
+    """What a worker and the writer do with one file; 'ok' or 'error', or it raises."""
+    try:
+        record = extract(read_post("victim.md", data))
+    except PostError as exc:
+        assert isinstance(exc.message, str) and exc.message.strip()
+        if exc.line is not None:
+            assert 1 <= exc.line <= line_count(data), (exc.line, exc.message)
+        return "error"
+    conn.execute("SAVEPOINT example")
+    try:
+        store.write_records(conn, [record])  # e.g. a lone surrogate would raise here
+    finally:
+        conn.execute("ROLLBACK TO example")
+        conn.execute("RELEASE example")
+    return "ok"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=any_file)
+def test_any_file_is_a_post_or_an_error(scratch_db, data):
+    assert parse_and_store(scratch_db, data) in ("ok", "error")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=mutated_posts())
+def test_mutated_specimen_is_a_post_or_an_error(scratch_db, data):
+    assert parse_and_store(scratch_db, data) in ("ok", "error")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> dict:
+    folder = write_posts(tmp_path_factory.mktemp("baseline") / "posts", GOOD)
+    db = folder.parent / "news.db"
+    build(folder, db, quiet=True)
+    return good_rows(db)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=any_file)
+def test_real_build_keeps_every_other_post(baseline, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_posts(Path(tmp) / "posts", {**GOOD, "victim.md": data})
+        db = Path(tmp) / "news.db"
+        summary = build(folder, db, quiet=True)
+        assert summary.written
+        assert good_rows(db) == baseline
+        built = rows(db, "SELECT id FROM posts WHERE path = 'victim.md'")
+        errors = rows(db, "SELECT level FROM build_errors WHERE path = 'victim.md'")
+        assert (len(built), len(errors)) in ((1, 0), (0, 1)), (built, errors)
+        assert errors in ([], [("error",)])
+        assert not any("internal error" in p.message for p in summary.problems)
+        others = {r[0] for r in rows(db, "SELECT id FROM posts WHERE path != 'victim.md'")}
+        assert others == set(GOOD_IDS)
