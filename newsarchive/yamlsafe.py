@@ -46,38 +46,14 @@ class YamlProblem(Exception):
         self.line = line
 
 
-class ArchiveLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core scalars, text keys and duplicate-key detection.
+class ArchiveConstructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor with text keys, duplicate-key detection and YAML 1.2 numbers.
 
     `line_offset` is the number of file lines before the YAML text (the `---` fence),
     so that messages which name a second line ("first at line 2") use file lines too.
     """
 
     line_offset = 0
-    _composed = 0
-    _depth = 0
-
-    def compose_node(self, parent, index):
-        """Count and nest-check nodes while they are composed, not afterwards.
-
-        A 5 MB frontmatter of plain values would otherwise take a minute to compose
-        before `_measure` refuses it, and very deep flow nesting (`[[[[...`) would
-        end in a RecursionError with no line.  Stopping at the limit keeps the cost
-        bounded by the limits, whatever the size of the file.
-        """
-        self._composed += 1
-        if self._composed > MAX_NODES:
-            raise YamlProblem(
-                f"frontmatter holds more than {MAX_NODES:,} values (a post's frontmatter holds a few dozen)",
-                self.peek_event().start_mark.line,
-            )
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH + 1:
-                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
 
     def construct_object(self, node, deep=False):
         """A value its explicit tag cannot hold (`!!int abc`, `!!bool maybe`,
@@ -157,23 +133,27 @@ class ArchiveLoader(yaml.SafeLoader):
         return text if math.isinf(number) else number
 
 
-ArchiveLoader.yaml_implicit_resolvers = {
+class ArchiveResolver(yaml.resolver.Resolver):
+    """YAML 1.2 core-schema resolution of plain scalars (see the module docstring)."""
+
+
+ArchiveResolver.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-ArchiveLoader.add_implicit_resolver(
+ArchiveResolver.add_implicit_resolver(
     "tag:yaml.org,2002:bool",
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
-ArchiveLoader.add_implicit_resolver(
+ArchiveResolver.add_implicit_resolver(
     "tag:yaml.org,2002:int",
     # Decimal only: `0o17` or `0x1F` in a post is a code or a colour, and the number
     # (15, 31) would not say what was written; they stay text like `01234`.
     re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"),
     list("-+0123456789"),
 )
-ArchiveLoader.add_implicit_resolver(
+ArchiveResolver.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?"
@@ -182,8 +162,85 @@ ArchiveLoader.add_implicit_resolver(
     ),
     list("-+.0123456789"),
 )
-ArchiveLoader.add_constructor("tag:yaml.org,2002:int", ArchiveLoader.construct_yaml_int)
-ArchiveLoader.add_constructor("tag:yaml.org,2002:float", ArchiveLoader.construct_yaml_float)
+ArchiveConstructor.add_constructor("tag:yaml.org,2002:int", ArchiveConstructor.construct_yaml_int)
+ArchiveConstructor.add_constructor("tag:yaml.org,2002:float", ArchiveConstructor.construct_yaml_float)
+
+
+
+
+class ArchiveLoader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
+    ArchiveConstructor, ArchiveResolver,
+):
+    """The pure-Python loader: bounded while composing, so any input is safe."""
+
+    _composed = 0
+    _depth = 0
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        ArchiveConstructor.__init__(self)
+        ArchiveResolver.__init__(self)
+
+    def compose_node(self, parent, index):
+        """Count and nest-check nodes while they are composed, not afterwards.
+
+        A 5 MB frontmatter of plain values would otherwise take a minute to compose
+        before `_measure` refuses it, and very deep flow nesting (`[[[[...`) would
+        end in a RecursionError with no line.  Stopping at the limit keeps the cost
+        bounded by the limits, whatever the size of the file.
+        """
+        self._composed += 1
+        if self._composed > MAX_NODES:
+            raise YamlProblem(
+                f"frontmatter holds more than {MAX_NODES:,} values (a post's frontmatter holds a few dozen)",
+                self.peek_event().start_mark.line,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+
+if yaml.__with_libyaml__:
+
+    from yaml._yaml import CParser
+
+    class FastArchiveLoader(CParser, ArchiveConstructor, ArchiveResolver):
+        """libyaml's parser with our constructor and resolver: about ten times faster.
+
+        libyaml composes in C without our node and depth bounds, so it only gets
+        frontmatter that cannot hold deep nesting (see _fast_path_ok); anything it
+        rejects is parsed again by ArchiveLoader, whose messages are the reference.
+        """
+
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            ArchiveConstructor.__init__(self)
+            ArchiveResolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+    FastArchiveLoader = None
+
+#: Frontmatter this small, with this few flow brackets, cannot nest deep enough to
+#: strain libyaml's recursive composer (block nesting costs indentation per level).
+FAST_MAX_CHARS = 65_536
+FAST_MAX_BRACKETS = 64
+
+
+def _fast_path_ok(text: str) -> bool:
+    return (
+        FastArchiveLoader is not None
+        and len(text) <= FAST_MAX_CHARS
+        and text.count("[") + text.count("{") <= FAST_MAX_BRACKETS
+    )
 
 
 @dataclass
@@ -292,6 +349,15 @@ def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
     `line_offset` (file lines before the YAML text) is only used in messages that
     name a second line; YamlProblem.line stays 0-based within `text`.
     """
+    if _fast_path_ok(text):
+        try:
+            return _load(text, line_offset, FastArchiveLoader)
+        except Exception:
+            pass  # the pure-Python loader decides, and words the message
+    return _load(text, line_offset, ArchiveLoader)
+
+
+def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
     odd_break = _YAML_ONLY_BREAKS.search(text)
     if odd_break:
         char = odd_break.group()
@@ -302,7 +368,7 @@ def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
         )
     loader = None
     try:
-        loader = ArchiveLoader(text)
+        loader = loader_class(text)
         loader.line_offset = line_offset
         try:
             node = loader.get_single_node()
