@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-shrink", type=float, default=0.2,
         help="refuse to replace a database when the new build would lose more than this share of its posts (default 0.2)",
     )
+    parser.add_argument("--timings", action="store_true", help="print how long each stage took")
     parser.add_argument("--allow-shrink", action="store_true", help="replace the database even when it loses many posts")
     parser.add_argument(
         "--checks", choices=("full", "quick"), default="full",
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
     state = "" if summary.written else " (database unchanged)"
     print(f"{args.db}: {summary.line()}{state}")
+    if args.timings:
+        print("timings: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in summary.timings.items()))
     return 1 if args.strict and summary.failed else 0
 
 

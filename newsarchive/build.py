@@ -15,6 +15,8 @@ import shutil
 import sqlite3
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +68,12 @@ class Summary:
     problems: list = field(default_factory=list)
     seconds: float = 0.0
     written: bool = False
+    timings: dict = field(default_factory=dict)  # stage -> seconds, for benchmarks
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.monotonic()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - since
+        return now
 
     def line(self) -> str:
         return (
@@ -176,19 +184,53 @@ def file_sha256(abspath: str) -> str | None:
 
 
 def _parse_all(tasks, jobs: int, progress):
-    """Yield parse results in task order, using worker processes for big batches."""
+    """Yield parse results in task order, using worker processes for big batches.
+
+    The parsers are C and Rust extensions; should one ever crash a worker on some
+    input, the batch in flight is parsed again one file at a time, the file that
+    crashes is recorded as an error, and the build goes on.
+    """
     if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
         for task in tasks:
             yield parse_task(task)
             progress.update(1)
         return
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(jobs) as pool:
-        for start in range(0, len(tasks), WINDOW):
-            window = tasks[start : start + WINDOW]
-            for result in pool.imap(parse_task, window, chunksize=16):
+    done = 0
+    while done < len(tasks):
+        try:
+            with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+                for start in range(done, len(tasks), WINDOW):
+                    for result in pool.map(_run_task, tasks[start : start + WINDOW], chunksize=16):
+                        yield result
+                        progress.update(1)
+                        done += 1
+        except BrokenProcessPool:
+            end = min(len(tasks), done + WINDOW)
+            for result in _parse_isolated(tasks[done:end], ctx):
                 yield result
                 progress.update(1)
+                done += 1
+
+
+def _run_task(task):
+    """Looked up at call time in the (forked) worker, so the pool pickles a name only."""
+    return parse_task(task)
+
+
+def _parse_isolated(tasks, ctx):
+    """Parse one file at a time; a file that kills its worker becomes an error."""
+    pool = ProcessPoolExecutor(1, mp_context=ctx)
+    try:
+        for task in tasks:
+            try:
+                yield pool.submit(_run_task, task).result()
+            except BrokenProcessPool:
+                yield ("error", task[0], None, "the parser crashed on this file (reported as a bug: please send it in)")
+                pool.shutdown(wait=True)
+                pool = ProcessPoolExecutor(1, mp_context=ctx)
+    finally:
+        pool.shutdown(wait=True)
 
 
 class _NoProgress:
@@ -343,10 +385,12 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
     tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
     conn = None
     try:
+        clock = time.monotonic()
         if incremental:
             shutil.copyfile(db_path, tmp_path)
         elif tmp_path.exists():
             tmp_path.unlink()
+        clock = summary.lap("copy", clock)
         stop_after("copied")
         conn = sqlite3.connect(str(tmp_path), isolation_level=None)
         conn.execute("PRAGMA journal_mode = OFF")
@@ -356,7 +400,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         db = sqlite_utils.Database(conn)
         conn.execute("BEGIN")
         if not incremental:
-            store.create_schema(db)
+            store.create_schema(db, indexes=False)
         owners = {}  # post id -> path, for every post the new database holds
         if incremental:
             for path in unchanged_paths:
@@ -418,17 +462,24 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             file_rows,
         )
         stop_after("inserted")
+        clock = summary.lap("parse+insert", clock)
         if incremental:
             store.prune_orphans(conn)
+        else:
+            store.create_indexes(db)
+            clock = summary.lap("indexes", clock)
         store.resolve_link_targets(conn)
+        clock = summary.lap("links", clock)
         if not incremental:
             store.add_fts(db)
+            clock = summary.lap("fts", clock)
         summary.posts = len(owners)
         summary.problems.sort(key=lambda p: (p.path, p.line or 0))
         _record_build(conn, db_path if not incremental else None, summary, started_at, "incremental" if incremental else "full")
         conn.execute("COMMIT")
         if not incremental:
             conn.execute("ANALYZE")
+        clock = summary.lap("commit+analyze", clock)
         stop_after("committed")
         if old_posts and summary.posts < old_posts * (1 - max_shrink) and not allow_shrink:
             raise BuildRefused(
@@ -440,10 +491,12 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         if problems:
             raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
         conn.close()
+        clock = summary.lap("checks", clock)
         stop_after("checked")
         _fsync(tmp_path)
         os.replace(tmp_path, db_path)
         _fsync_dir(db_path.parent)
+        summary.lap("swap", clock)
         summary.written = True
     finally:
         progress.close()

@@ -26,7 +26,6 @@ from .reader import Post, PostError
 MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
 
 _MDRS = MarkdownItRs("commonmark").enable_many(["table", "strikethrough"])
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _CODE_TIME = re.compile(r"^[A-Za-z]{2,5}(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
 _FILE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
@@ -48,7 +47,8 @@ def hash_id(kind: str, key: str) -> int:
 
 
 def collapse(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    """Runs of whitespace (Unicode's, as str.split sees it) as one space, ends trimmed."""
+    return " ".join(text.split())
 
 
 def iso_utc(moment: dt.datetime) -> str:
@@ -342,11 +342,14 @@ class _Walker:
 
 #: Block-quote and list markers at the start of a line (`> > - 1. `).
 _CONTAINER_PREFIX = re.compile(r"^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))[ \t]*)+", re.M)
-_CONTAINER_MARKER = re.compile(r">|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$)")
 #: Deepest container nesting (block quotes, lists) parsed as structure; deeper
 #: bodies are read without their container markers (see _flatten_if_deep).
 MAX_CONTAINER_DEPTH = 20
 _MAX_INDENT = 200
+_TOO_DEEP = re.compile(
+    rf"^[ \t]{{{_MAX_INDENT}}}|^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{{1,9}}[.)](?=[ \t]|$))[ \t]*){{{MAX_CONTAINER_DEPTH + 1}}}",
+    re.M,
+)
 
 #: Blocks whose text becomes one line of body_text, and the kind each counts as.
 _BLOCKS = {"paragraph": "paragraph", "heading": "heading", "list_item": "paragraph", "tcell": "td"}
@@ -361,8 +364,7 @@ def _flatten_if_deep(markdown: str) -> str:
     overflows its stack near a million levels. Reading such a body without its
     quote and list markers keeps every word. (The stored `body` is never changed.)
     """
-    deepest = max((len(_CONTAINER_MARKER.findall(m.group())) for m in _CONTAINER_PREFIX.finditer(markdown)), default=0)
-    if deepest <= MAX_CONTAINER_DEPTH and not re.search(rf"^[ \t]{{{_MAX_INDENT},}}", markdown, re.M):
+    if not _TOO_DEEP.search(markdown):
         return markdown
     return "\n".join(line.lstrip() for line in _CONTAINER_PREFIX.sub("", markdown).split("\n"))
 

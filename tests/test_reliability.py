@@ -145,3 +145,27 @@ def test_serve_restarts_on_a_new_build(built):
         output, _ = server.communicate(timeout=20)
     assert "restarting Datasette" in output
     assert server.returncode == 0
+
+
+def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
+    """If a parser extension ever killed its process, only that file is lost."""
+    import newsarchive.build as build_module
+
+    posts = tmp_path / "posts"
+    for i in range(build_module.PARALLEL_THRESHOLD + 50):
+        (posts / f"{i:04d}.md").parent.mkdir(parents=True, exist_ok=True)
+        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    real = build_module.parse_task
+
+    def crashing(task):
+        if task[0] == "0123.md":
+            os._exit(11)  # what a segfault in a C extension looks like to the pool
+        return real(task)
+
+    monkeypatch.setattr(build_module, "parse_task", crashing)
+    db = tmp_path / "news.db"
+    summary = build(posts, db, quiet=True, jobs=2)
+    assert summary.posts == build_module.PARALLEL_THRESHOLD + 49
+    assert [str(p) for p in summary.problems] == [
+        "0123.md: the parser crashed on this file (reported as a bug: please send it in)"
+    ]
