@@ -487,10 +487,11 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
                 f"{old_posts} in {db_path} (over {max_shrink:.0%} lost: a half-synced folder or an empty "
                 f"mount?). Nothing was replaced; rerun with --allow-shrink if the posts were really removed."
             )
-        problems = store.check(conn, expected_posts=summary.posts, quick=(checks == "quick"))
+        conn.close()
+        conn = None
+        problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"))
         if problems:
             raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
-        conn.close()
         clock = summary.lap("checks", clock)
         stop_after("checked")
         _fsync(tmp_path)

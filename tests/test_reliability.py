@@ -169,3 +169,30 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     assert [str(p) for p in summary.problems] == [
         "0123.md: the parser crashed on this file (reported as a bug: please send it in)"
     ]
+
+
+def test_a_build_that_fails_its_checks_is_not_swapped_in(built):
+    """Corrupt the new database's search index just before the checks: refused, old one kept."""
+    posts, db = built
+    before = healthy(db)
+
+    def corrupt(stage):
+        if stage == "committed":
+            (tmp,) = db.parent.glob(".news.db.building-*")
+            conn = sqlite3.connect(tmp)
+            rowid, title, description, body_text = conn.execute(
+                "select rowid, title, description, body_text from posts limit 1").fetchone()
+            # Remove one post from the index but not from the table: FTS5's integrity-check sees it.
+            conn.execute(
+                "insert into posts_fts(posts_fts, rowid, title, description, body_text) values ('delete', ?, ?, ?, ?)",
+                (rowid, title, description, body_text),
+            )
+            conn.commit()
+            conn.close()
+
+    from newsarchive.build import BuildRefused
+
+    with pytest.raises(BuildRefused, match="posts_fts integrity-check"):
+        build(posts, db, quiet=True, stop_after=corrupt)
+    assert healthy(db) == before
+    assert not list(db.parent.glob(".news.db.building-*"))
