@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import stat
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -97,53 +98,57 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
 
     Symlinks are followed only while they stay inside the folder; editor lock and temp
     files (`.#post.md`, `#post.md#`, `~$post.md`) and hidden folders are skipped.
+    os.scandir gives each entry's type without a system call, so a rebuild of 100,000
+    unchanged posts costs one stat per post.
     """
     root = os.path.realpath(posts_dir)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{posts_dir}: not a folder")
     files, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        reldir = os.path.relpath(dirpath, root)
-        rel = (lambda name: name) if reldir == "." else (lambda name, d=reldir: f"{d}/{name}".replace(os.sep, "/"))
-        keep = []
-        for name in sorted(dirnames):
-            full = os.path.join(dirpath, name)
-            if name.startswith("."):
+    folders = [(root, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            skipped.append(Problem(prefix.rstrip("/") or ".", None, f"skipped: cannot list the folder ({exc.strerror})", "skipped"))
+            continue
+        for entry in entries:
+            name, path = entry.name, prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if not name.startswith("."):
+                    folders.append((entry.path, path + "/"))
                 continue
-            if os.path.islink(full):
-                target = os.path.realpath(full)
-                if not _inside(target, root):
-                    skipped.append(Problem(rel(name), None, f"skipped: symlinked folder points outside the posts folder ({target})", "skipped"))
+            if entry.is_symlink() and os.path.isdir(entry.path):
+                target = os.path.realpath(entry.path)
+                if _inside(target, root):
+                    message = "skipped: symlinked folder inside the posts folder (its posts are read at their real path)"
                 else:
-                    skipped.append(Problem(rel(name), None, "skipped: symlinked folder inside the posts folder (its posts are read at their real path)", "skipped"))
+                    message = f"skipped: symlinked folder points outside the posts folder ({target})"
+                skipped.append(Problem(path, None, message, "skipped"))
                 continue
-            keep.append(name)
-        dirnames[:] = keep
-        for name in filenames:
             if not name.lower().endswith(POST_SUFFIXES):
                 continue
-            full = os.path.join(dirpath, name)
-            path = rel(name)
             if name.startswith(_TEMP_PREFIXES) or name.endswith("#"):
                 skipped.append(Problem(path, None, "skipped: editor lock or temp file", "skipped"))
                 continue
             if name.startswith("."):
                 skipped.append(Problem(path, None, "skipped: hidden file", "skipped"))
                 continue
-            if os.path.islink(full):
-                target = os.path.realpath(full)
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
                 if not _inside(target, root):
                     skipped.append(Problem(path, None, f"skipped: symlink points outside the posts folder ({target})", "skipped"))
                     continue
             try:
-                st = os.stat(full)
+                st = entry.stat()
             except OSError as exc:
                 skipped.append(Problem(path, None, f"skipped: cannot stat ({exc.strerror})", "skipped"))
                 continue
-            if not os.path.isfile(full):
+            if not stat.S_ISREG(st.st_mode):
                 skipped.append(Problem(path, None, "skipped: not a regular file", "skipped"))
                 continue
-            files.append(SourceFile(path, full, st.st_size, st.st_mtime_ns))
+            files.append(SourceFile(path, entry.path, st.st_size, st.st_mtime_ns))
     files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda p: p.path)
     return files, skipped
