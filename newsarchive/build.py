@@ -32,6 +32,8 @@ BATCH = 500
 WINDOW = 4096
 #: Below this many files to parse, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 200
+#: Below this size the full checks take well under a second: always run them.
+CHEAP_CHECK_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ def build(
     jobs: int | None = None,
     max_shrink: float = 0.2,
     allow_shrink: bool = False,
-    checks: str = "full",
+    checks: str = "auto",
     stop_after=None,
 ) -> Summary:
     """Build or update db_path from posts_dir and return what happened.
@@ -414,13 +416,14 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         # Posts of removed and changed files go first, so a changed file may keep its id.
         gone = removed_paths + [t[0] for t in tasks if t[0] in old_files]
         stale = [old_files[p][3] for p in gone if old_files[p][3] is not None]
+        referred = store.Touched()  # what deleted posts referred to
         if stale:
-            store.delete_posts(conn, stale)
+            store.delete_posts(conn, stale, referred)
         conn.executemany("DELETE FROM _files WHERE path = ?", [(p,) for p in gone])
         summary.removed = len(removed_paths)
         summary.unchanged = len(unchanged_paths)
 
-        batch, file_rows = [], []
+        batch, file_rows, new_keys = [], [], set()
 
         def flush():
             if batch:
@@ -446,7 +449,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
                 # A file that sorts earlier claims an id an unchanged file held: the
                 # earlier one wins, as it would in a full build.
                 flush()
-                store.delete_posts(conn, [pid])
+                store.delete_posts(conn, [pid], referred)
                 conn.execute("DELETE FROM _files WHERE path = ?", (holder,))
                 summary.unchanged -= 1
                 summary.failed += 1
@@ -457,6 +460,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             else:
                 summary.added += 1
             batch.append(record)
+            new_keys.add(record.post["url_key"])
             file_rows.append((path, f.size, f.mtime_ns, record.post["sha256"], pid, code_line))
             if len(batch) >= BATCH:
                 flush()
@@ -469,11 +473,12 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         stop_after("inserted")
         clock = summary.lap("parse+insert", clock)
         if incremental:
-            store.prune_orphans(conn)
+            store.prune_orphans(conn, referred)
+            store.resolve_link_targets(conn, [r[4] for r in file_rows], referred.keys | new_keys)
         else:
             store.create_indexes(db)
             clock = summary.lap("indexes", clock)
-        store.resolve_link_targets(conn)
+            store.resolve_link_targets(conn)
         clock = summary.lap("links", clock)
         if not incremental:
             store.add_fts(db)
@@ -494,7 +499,17 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             )
         conn.close()
         conn = None
-        problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"))
+        written = [r for r in file_rows if r[4] is not None]
+        if checks == "auto":
+            small_change = incremental and len(written) + len(removed_paths) <= max(100, summary.posts // 100)
+            checks = "changed" if small_change and tmp_path.stat().st_size > CHEAP_CHECK_BYTES else "full"
+        summary.timings["checks:" + checks] = 0.0
+        if checks == "changed":
+            check_conn = sqlite3.connect(tmp_path)
+            problems = store.check_changed(check_conn, [r[4] for r in written], expected_posts=summary.posts)
+            check_conn.close()
+        else:
+            problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"))
         if problems:
             raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
         clock = summary.lap("checks", clock)

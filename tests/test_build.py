@@ -274,3 +274,20 @@ def test_sample_builds_cleanly(sample_db):
     assert rows(sample_db, "SELECT count(DISTINCT category_id) >= 5, count(DISTINCT language_id) >= 2 FROM posts") == [(1, 1)]
     assert rows(sample_db, "SELECT count(*) >= 10 FROM links WHERE target_post_id IS NOT NULL") == [(1,)]
     assert rows(sample_db, "SELECT count(*) FROM categories WHERE name = 'world'") == [(1,)]
+
+
+def test_incremental_link_targets_follow_removed_and_new_posts(tmp_path):
+    cite = "---\ncode: A1\ntitle: A\n---\n\nSee [the report](https://news.test/world/1234567/report).\n"
+    target = "---\ncode: {code}\ntitle: {code}\norigin_url: https://www.news.test/world/1234567/{slug}\n---\n\nBody.\n"
+    posts = write_posts(tmp_path / "posts", {"a.md": cite, "b.md": target.format(code="B1", slug="old")})
+    db, full_db = tmp_path / "news.db", tmp_path / "full.db"
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT target_post_id FROM links") == [("B1",)]
+    (posts / "b.md").unlink()
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT target_post_id FROM links") == [(None,)]
+    write_posts(posts, {"c.md": target.format(code="C1", slug="new-slug")})
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT target_post_id FROM links") == [("C1",)]
+    build(posts, full_db, full=True, quiet=True)
+    assert dump(db) == dump(full_db)

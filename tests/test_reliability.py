@@ -171,7 +171,8 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     ]
 
 
-def test_a_build_that_fails_its_checks_is_not_swapped_in(built):
+@pytest.mark.parametrize("checks, message", [("full", "posts_fts integrity-check"), ("changed", "missing from posts_fts")])
+def test_a_build_that_fails_its_checks_is_not_swapped_in(built, checks, message):
     """Corrupt the new database's search index just before the checks: refused, old one kept."""
     posts, db = built
     before = healthy(db)
@@ -181,7 +182,7 @@ def test_a_build_that_fails_its_checks_is_not_swapped_in(built):
             (tmp,) = db.parent.glob(".news.db.building-*")
             conn = sqlite3.connect(tmp)
             rowid, title, description, body_text = conn.execute(
-                "select rowid, title, description, body_text from posts limit 1").fetchone()
+                "select rowid, title, description, body_text from posts where title = 'Late news'").fetchone()
             # Remove one post from the index but not from the table: FTS5's integrity-check sees it.
             conn.execute(
                 "insert into posts_fts(posts_fts, rowid, title, description, body_text) values ('delete', ?, ?, ?, ?)",
@@ -192,7 +193,14 @@ def test_a_build_that_fails_its_checks_is_not_swapped_in(built):
 
     from newsarchive.build import BuildRefused
 
-    with pytest.raises(BuildRefused, match="posts_fts integrity-check"):
-        build(posts, db, quiet=True, stop_after=corrupt)
+    with pytest.raises(BuildRefused, match=message):
+        build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
     assert healthy(db) == before
     assert not list(db.parent.glob(".news.db.building-*"))
+
+
+def test_changed_checks_pass_on_a_good_incremental_build(built):
+    posts, db = built
+    summary = build(posts, db, quiet=True, checks="changed")
+    assert summary.written and summary.timings.get("checks:changed") is not None
+    assert healthy(db)["posts"]
