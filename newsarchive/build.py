@@ -394,7 +394,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
     try:
         clock = time.monotonic()
         if incremental:
-            shutil.copyfile(db_path, tmp_path)
+            _copy_database(db_path, tmp_path)
         elif tmp_path.exists():
             tmp_path.unlink()
         clock = summary.lap("copy", clock)
@@ -557,6 +557,25 @@ def _record_build(conn, old_db: Path | None, summary: Summary, started_at: str, 
         [(build_id, p.path, p.line, p.level, p.message) for p in summary.problems],
     )
     return build_id
+
+
+FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (Btrfs, XFS, bcachefs)
+
+
+def _copy_database(src: Path, dst: Path) -> None:
+    """Copy the served database to build the next one beside it.
+
+    On a filesystem with reflinks the copy is instant and shares blocks until they
+    are written, so an incremental build only writes what it changes; elsewhere
+    (ext4) it is an ordinary copy, the main cost of a small incremental build.
+    """
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        try:
+            fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, dst)
 
 
 def _fsync(path: Path):
