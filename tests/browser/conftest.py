@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -57,13 +58,13 @@ def browser_db(tmp_path_factory) -> Path:
     return db
 
 
-@pytest.fixture(scope="session")
-def server(browser_db) -> str:
-    """Base URL of a real `datasette serve` started exactly as production starts it."""
+@contextmanager
+def running_server(db: Path):
+    """A real `datasette serve` of db, started exactly as production starts it; yields its base URL."""
     port = _free_port()
-    command = serve_command(browser_db, HOST, port)
+    command = serve_command(db, HOST, port)
     assert command[command.index("-h") + 1] == HOST
-    log = browser_db.parent / "datasette.log"
+    log = db.parent / "datasette.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://{HOST}:{port}"
@@ -89,6 +90,13 @@ def server(browser_db) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(browser_db) -> str:
+    """Base URL of a real `datasette serve` started exactly as production starts it."""
+    with running_server(browser_db) as base:
+        yield base
 
 
 @pytest.fixture(scope="package")
@@ -146,12 +154,12 @@ class Browse:
         return path
 
 
-@pytest.fixture
-def browse(browser, server):
-    """A fresh browser context whose page can only reach 127.0.0.1."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+@contextmanager
+def browsing(browser, base: str, **context_options):
+    """A fresh browser context whose page can only reach 127.0.0.1; yields a Browse."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
     context.set_default_timeout(10_000)
-    result = Browse(page=None, base=server)
+    result = Browse(page=None, base=base)
 
     def only_local(route):
         url = route.request.url
@@ -177,3 +185,10 @@ def browse(browser, server):
         context.close()
     if not result.checked:  # tests that do not check it themselves are still held to it
         result.assert_offline()
+
+
+@pytest.fixture
+def browse(browser, server):
+    """A fresh browser context whose page can only reach 127.0.0.1."""
+    with browsing(browser, server) as result:
+        yield result
