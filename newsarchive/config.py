@@ -56,8 +56,20 @@ def split_v1(meta: dict) -> tuple[dict, dict]:
         config["plugins"] = metadata.pop("plugins")
     for db_name, db in (metadata.get("databases") or {}).items():
         db_config: dict = {}
-        if "queries" in db:
-            db_config["queries"] = db.pop("queries")
+        for key in ("queries", "plugins", "allow"):
+            if key in db:
+                db_config[key] = db.pop(key)
+        # Datasette 1.0 (checked on 1.0a41) does not fall back from a database-level
+        # lookup to the top-level plugin config: plugin_config(name, database=db),
+        # table=None, returns None when the database has a config entry but no config
+        # for that plugin (the fallback's `return` is missing). So on a query page a
+        # plugin got nothing; for datasette-render-markdown that meant its default
+        # `*_markdown` pattern, i.e. arbitrary SQL rendering Markdown. Copying each
+        # top-level plugin config to the database level (where the database has none of
+        # its own) gives what 0.65's fallback gives, for every lookup: table lookups fall
+        # back to the database level and then the top level, so they see the same.
+        for plugin, plugin_config in (config.get("plugins") or {}).items():
+            db_config.setdefault("plugins", {}).setdefault(plugin, copy.deepcopy(plugin_config))
         for table_name, table in (db.get("tables") or {}).items():
             moved = {k: table.pop(k) for k in TABLE_CONFIG_KEYS if k in table}
             if moved:

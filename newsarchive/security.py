@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+from html import unescape as html_unescape
 from pathlib import Path
 
 #: Largest string or blob any SQL expression may build (bytes): a post is capped at
@@ -19,35 +21,156 @@ MAX_VALUE_BYTES = 16 * 1024 * 1024
 MAX_SQL_BYTES = 100_000
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+#: Any inline script of a rendered page (a <script> with attributes but no src runs too).
+_PAGE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?:\s[^>]*)?>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _TEMPLATE_VAR = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_TEMPLATE_TAG = re.compile(r"(\{\{.*?\}\}|\{%.*?%\})", re.DOTALL)
+_TOJSON = re.compile(r"\{\{.*\|\s*tojson(?:\(\s*\d*\s*\))?\s*\}\}", re.DOTALL)
+_NAME = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_STATEMENT = re.compile(r"\{%-?\s*(\w+).*?-?%\}", re.DOTALL)
+#: What a plain `{{ name }}` may render to inside a dynamic script: a word, number or
+#: version, never a call, string or operator that could run code.
+_NAME_VALUE = r"[\w.+-]{0,64}"
+#: An inline event handler written literally in a template (Datasette 1.0's table.html
+#: has `onclick="openColumnChooser()"`).
+_EVENT_HANDLER = re.compile(r"""\son[a-z]+=(?:"([^"{}]*)"|'([^'{}]*)')""")
 
 
-def inline_script_hashes(templates_dir: Path) -> list[str]:
-    """CSP hash sources for the inline <script> blocks of Datasette's templates.
+def _sha256_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
-    A block holding `{{ name }}` is hashed for both `true` and `false` (the one such
-    block, DATASETTE_ALLOW_FACET, is a boolean); blocks with other template logic
-    are left out and would be refused by the browser.
+
+def _dynamic_pattern(body: str) -> tuple[re.Pattern, list[str]] | None:
+    """A regex for what a templated script renders to, and its JSON group names.
+
+    Handles literal text, `{{ expr|tojson }}` (must render to JSON: data, no code),
+    `{{ name }}` (a word or number) and `{% if %}/{% elif %}/{% else %}/{% endif %}`.
+    Any other template logic: None (the script is not allowed).
     """
-    hashes = set()
-    for template in sorted(Path(templates_dir).glob("*.html")):
-        for body in _INLINE_SCRIPT.findall(template.read_text(encoding="utf-8")):
-            if "{%" in body:
+    parts: list[str] = []
+    json_groups: list[str] = []
+    open_ifs: list[bool] = []  # per open if: has an else
+    for i, token in enumerate(_TEMPLATE_TAG.split(body)):
+        if i % 2 == 0:
+            parts.append(re.escape(token))
+        elif token.startswith("{{"):
+            if _TOJSON.fullmatch(token):
+                name = f"j{len(json_groups)}"
+                json_groups.append(name)
+                parts.append(f"(?P<{name}>.*)")
+            elif _NAME.fullmatch(token):
+                parts.append(f"(?:{_NAME_VALUE})")
+            else:
+                return None
+        else:
+            keyword = _STATEMENT.fullmatch(token)
+            keyword = keyword.group(1) if keyword else None
+            if keyword == "if":
+                open_ifs.append(False)
+                parts.append("(?:")
+            elif keyword in ("elif", "else") and open_ifs:
+                open_ifs[-1] = open_ifs[-1] or keyword == "else"
+                parts.append("|")
+            elif keyword == "endif" and open_ifs:
+                parts.append(")" if open_ifs.pop() else ")?")
+            else:
+                return None
+    if open_ifs:
+        return None
+    return re.compile("".join(parts), re.DOTALL), json_groups
+
+
+class InlineScripts:
+    """Which inline <script> blocks of Datasette's templates the CSP allows.
+
+    `hashes`: scripts known before any request: literal ones, and ones whose only
+    template logic is `{{ name }}`, hashed for each value that name can take (`known`
+    gives a name's values, e.g. the Datasette version, or "" on 1.0's error pages,
+    which render without it; any other name is taken as a boolean, as
+    DATASETTE_ALLOW_FACET is). Datasette 0.65's templates need nothing more.
+
+    `patterns`: scripts that carry per-page data (Datasette 1.0: `window._datasetteTableData
+    = {{ table_page_data|tojson }};`, the SQL editor's schema, ...). Their hashes can only
+    be computed from the rendered page: `page_hashes(html)` returns the hashes of the
+    page's inline scripts that match one of these patterns exactly, every `tojson`
+    part being valid JSON. A script that slipped into a post matches none of them (or is
+    a pure data assignment to one of Datasette's own variables), so it still does not run.
+    """
+
+    def __init__(self, templates_dir: Path, known: dict[str, str | list[str]] | None = None):
+        known = known or {}
+        hashes: set[str] = set()
+        self.patterns: list[tuple[re.Pattern, list[str]]] = []
+        for template in sorted(Path(templates_dir).glob("*.html")):
+            for body in _INLINE_SCRIPT.findall(template.read_text(encoding="utf-8")):
+                tags = _TEMPLATE_TAG.findall(body)
+                if all(_NAME.fullmatch(tag) for tag in tags):
+                    variants = [body]
+                    for name in dict.fromkeys(_TEMPLATE_VAR.findall(body)):
+                        value = known.get(name, ["true", "false"])
+                        values = [value] if isinstance(value, str) else list(value)
+                        variants = [
+                            re.sub(r"\{\{\s*" + name + r"\s*\}\}", lambda m, v=value: v, variant)
+                            for variant in variants
+                            for value in values
+                        ]
+                    hashes.update(_sha256_source(variant) for variant in variants)
+                else:
+                    compiled = _dynamic_pattern(body)
+                    if compiled is not None and all(compiled[0] != p for p, _ in self.patterns):
+                        self.patterns.append(compiled)
+        self.hashes = sorted(hashes)
+        #: Hashes of the templates' literal inline event handlers, allowed with
+        #: 'unsafe-hashes' (only these exact handler texts run; none in 0.65).
+        self.handler_hashes = sorted(
+            {
+                _sha256_source(html_unescape(a or b))
+                for template in sorted(Path(templates_dir).glob("*.html"))
+                for a, b in _EVENT_HANDLER.findall(template.read_text(encoding="utf-8"))
+            }
+        )
+
+    def page_hashes(self, html: str) -> list[str]:
+        """Hashes of the inline scripts of a rendered page that match a dynamic pattern."""
+        if not self.patterns:
+            return []
+        out = set()
+        for body in _PAGE_SCRIPT.findall(html):
+            source = _sha256_source(body)
+            if source in self.hashes or source in out:
                 continue
-            variants = [body]
-            if _TEMPLATE_VAR.search(body):
-                variants = [_TEMPLATE_VAR.sub(value, body) for value in ("true", "false")]
-            for variant in variants:
-                digest = base64.b64encode(hashlib.sha256(variant.encode("utf-8")).digest()).decode()
-                hashes.add(f"'sha256-{digest}'")
-    return sorted(hashes)
+            for pattern, json_groups in self.patterns:
+                match = pattern.fullmatch(body)
+                if match and all(_is_json(match.group(g)) for g in json_groups):
+                    out.add(source)
+                    break
+        return sorted(out)
 
 
-def content_security_policy(script_hashes: list[str]) -> str:
+def _is_json(text: str | None) -> bool:
+    if text is None:  # a branch of an {% if %} that was not taken
+        return True
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def inline_script_hashes(templates_dir: Path, known: dict[str, str | list[str]] | None = None) -> list[str]:
+    """CSP hash sources for the inline <script> blocks of Datasette's templates that are
+    known before any request (see InlineScripts)."""
+    return InlineScripts(templates_dir, known).hashes
+
+
+def content_security_policy(script_hashes: list[str], handler_hashes: list[str] = ()) -> str:
+    script_src = ["'self'", *script_hashes]
+    if handler_hashes:
+        script_src += ["'unsafe-hashes'", *handler_hashes]
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' " + " ".join(script_hashes),
+            "script-src " + " ".join(script_src),
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' https: data:",
             "connect-src 'self'",
@@ -59,9 +182,9 @@ def content_security_policy(script_hashes: list[str]) -> str:
     )
 
 
-def security_headers(script_hashes: list[str]) -> list[tuple[bytes, bytes]]:
+def security_headers(script_hashes: list[str], handler_hashes: list[str] = ()) -> list[tuple[bytes, bytes]]:
     return [
-        (b"content-security-policy", content_security_policy(script_hashes).encode()),
+        (b"content-security-policy", content_security_policy(script_hashes, handler_hashes).encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"strict-origin-when-cross-origin"),

@@ -84,26 +84,33 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001, work
     return [sys.executable, "-m", "datasette", "serve", *args, "-h", host, "-p", str(port)]
 
 
-def datasette_app(db_path: Path, workdir: Path | None = None):
+def datasette_app(db_path: Path, workdir: Path | None = None, major: int | None = None):
     """A Datasette object configured like `serve_command`, for the test client.
 
-    Only for Datasette 0.65 (the pinned default); 1.0 is exercised through the CLI.
+    Works on both versions, with the same split as `prepare`: Datasette 0.65 takes the
+    whole metadata plus `settings=`; 1.0 takes `metadata=` (descriptions) and
+    `config=` (the datasette.yaml content: settings, plugins, table options, queries).
     """
     from datasette.app import Datasette
 
+    major = datasette_major() if major is None else major
     db_path = Path(db_path).resolve()
     workdir = workdir or db_path.parent / f".{db_path.stem}-serve"
     workdir.mkdir(parents=True, exist_ok=True)
     meta = config.load(config.METADATA, db_path.stem)
     inspect_path = inspect(db_path, workdir / "inspect.json")
+    if major >= 1:
+        metadata, datasette_yaml = config.split_v1(meta)
+        kwargs = {"metadata": metadata, "config": datasette_yaml}
+    else:
+        kwargs = {"metadata": config.v065(meta), "settings": config.settings(meta)}
     return Datasette(
         immutables=[str(db_path)],
         inspect_data=json.loads(inspect_path.read_text(encoding="utf-8")),
-        metadata=config.v065(meta),
-        settings=config.settings(meta),
         plugins_dir=str(PLUGINS),
         template_dir=str(TEMPLATES),
         static_mounts=[tuple(m.split(":", 1)) for m in static_mounts(meta)],
+        **kwargs,
     )
 
 
