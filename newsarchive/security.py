@@ -191,9 +191,23 @@ def security_headers(script_hashes: list[str], handler_hashes: list[str] = ()) -
     ]
 
 
+#: SQL functions refused on a public instance. printf()/format() pad to any width in
+#: one step: `printf('%.*c', 1000000000, 'x')` holds a CPU for seconds, and Datasette's
+#: time limit, which interrupts between steps, cannot stop it.
+DENIED_FUNCTIONS = frozenset({"printf", "format"})
+
+
 def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes: int = MAX_SQL_BYTES) -> None:
-    """Cap what one SQL statement can allocate (Python 3.11+ sqlite3.Connection.setlimit)."""
+    """Cap what one SQL statement can allocate (Python 3.11+ sqlite3.Connection.setlimit)
+    and refuse the functions whose work the time limit cannot interrupt."""
     import sqlite3
 
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max_sql_bytes)
+
+    def authorize(action, arg1, arg2, database, source):
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(authorize)

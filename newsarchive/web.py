@@ -74,6 +74,21 @@ def mirror_images(html: str, mirror: dict | None) -> Markup:
     return Markup(_IMG_SRC.sub(swap, str(html)))
 
 
+PREVIEW_CHARS = 600
+
+
+def markdown_preview(markdown: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
+    """The opening blocks of a Markdown text, at least `limit` characters of it when
+    there are that many, cut at a blank line; and whether anything was cut."""
+    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) <= limit:
+        return text, False
+    end = text.find("\n\n", limit)
+    if end == -1:
+        return text, False
+    return text[:end], True
+
+
 def is_safe_url(url: str | None) -> bool:
     """Only http(s) and site-relative URLs become links or image sources."""
     return bool(url) and bool(SAFE_URL.match(url.strip()))

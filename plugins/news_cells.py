@@ -8,9 +8,14 @@ except ImportError:  # published with `datasette publish`: the package travels i
     import sys
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from datasette import hookimpl
+import functools
+import json
 
-from newsarchive.web import highlight, link, mirror_images, thumbnail, HIGHLIGHT_OPEN
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+from markupsafe import Markup
+
+from newsarchive.web import HIGHLIGHT_OPEN, highlight, link, markdown_preview, mirror_images, thumbnail
 
 IMAGE_FK_COLUMNS = {("posts", "lead_image_id"), ("post_images", "image_id")}
 URL_COLUMNS = {("posts", "origin_url"), ("links", "url")}
@@ -20,19 +25,32 @@ def _mirror(datasette):
     return (datasette.plugin_config("news-archive") or {}).get("image_mirror") or {}
 
 
-def _markdown(value, column, table, database, datasette):
-    """What datasette-render-markdown shows for a configured column, photos mirrored.
+def _markdown(row, value, column, table, database, datasette):
+    """A configured Markdown column (posts.body) as datasette-render-markdown renders it,
+    photos from the local mirror, cut to its opening paragraphs with a link to the rest.
 
-    Left to that plugin, every photo of a post body (on the table page and in the row
-    page's "All columns") would be loaded from its original host.
+    A table page shows 50 bodies: rendering and sanitising them whole took most of a
+    second; the opening keeps the page fast and readable, and the row page shows the
+    whole article. Rendered previews are cached (the database is immutable).
     """
     config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
     if column not in (config.get("columns") or []):
         return None
+    preview, cut = markdown_preview(value)
+    html = _render(preview, json.dumps(config, sort_keys=True), json.dumps(_mirror(datasette), sort_keys=True))
+    if cut and row is not None and "id" in row.keys():
+        url = datasette.urls.row(database, table, tilde_encode(str(row["id"])))
+        html = Markup(f'{html}<p><a href="{url}">… read the whole post</a></p>')
+    return html
+
+
+@functools.lru_cache(maxsize=4096)
+def _render(markdown, config_json, mirror_json):
     from datasette_render_markdown import render_markdown
 
-    html = render_markdown(value, config.get("extensions") or [], config.get("extra_tags") or [], config.get("extra_attrs") or {})
-    return mirror_images(html, _mirror(datasette))
+    config = json.loads(config_json)
+    html = render_markdown(markdown, config.get("extensions") or [], config.get("extra_tags") or [], config.get("extra_attrs") or {})
+    return mirror_images(html, json.loads(mirror_json))
 
 
 @hookimpl
@@ -46,7 +64,7 @@ def render_cell(row, value, column, table, database, datasette):
     if (table, column) in URL_COLUMNS or (table is None and column in ("origin_url", "url")):
         return link(value) if isinstance(value, str) else None
     if table and isinstance(value, str):
-        rendered = _markdown(value, column, table, database, datasette)
+        rendered = _markdown(row, value, column, table, database, datasette)
         if rendered is not None:
             return rendered
     if (table, column) in IMAGE_FK_COLUMNS and value is not None:

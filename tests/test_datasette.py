@@ -240,3 +240,27 @@ def test_serve_command_is_production_like(sample_db):
         for setting in settings:
             assert f"--setting {setting}" in joined
     assert "--plugins-dir" in joined and "--template-dir" in joined and "--static photos:" in joined
+
+
+def test_posts_table_shows_the_opening_of_each_body_rendered(ds, db):
+    html = get(ds, "/news/posts?_size=10").text
+    assert html.count("… read the whole post") >= 5
+    assert "<p>" in html and "](" not in html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    first = db.execute("select id, body_text from posts order by published_at desc, id limit 1").fetchone()
+    opening = first["body_text"].split("\n")[0][:40]
+    assert opening.replace("'", "&#39;").replace('"', "&#34;")[:20] in html
+
+
+@pytest.mark.parametrize(
+    "text, limit, expected, cut",
+    [
+        ("short", 600, "short", False),
+        ("a" * 10 + "\n\n" + "b" * 10 + "\n\n" + "c", 12, "a" * 10 + "\n\n" + "b" * 10, True),
+        ("a" * 20, 5, "a" * 20, False),
+        ("x\r\n\r\ny" + "z" * 10 + "\r\n\r\nw", 2, "x\n\ny" + "z" * 10, True),
+    ],
+)
+def test_markdown_preview(text, limit, expected, cut):
+    from newsarchive.web import markdown_preview
+
+    assert markdown_preview(text, limit) == (expected, cut)
