@@ -206,8 +206,26 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
             pending_caption = None
         out.append(token)
         i += 1
-    html = _MD.renderer.render(out, _MD.options, {})
-    return Markup(sanitizer(extra_tags, extra_attrs).clean(html))
+    # Each top-level block is sanitised on its own: an unclosed tag in one block of
+    # raw HTML (`<table>` without `</table>`) would otherwise swallow every block after it.
+    cleaner = sanitizer(extra_tags, extra_attrs)
+    html = "".join(cleaner.clean(_MD.renderer.render(block, _MD.options, {})) for block in _top_level_blocks(out))
+    # Photos written as raw HTML <img> load from the mirror too.
+    return mirror_images(html, mirror)
+
+
+def _top_level_blocks(tokens: list[Token]):
+    """Split block tokens into top-level blocks (an open token through its close)."""
+    block: list[Token] = []
+    depth = 0
+    for token in tokens:
+        block.append(token)
+        depth += token.nesting
+        if depth == 0:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
 # ----------------------------------------------------------------------------- chart

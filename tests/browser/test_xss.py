@@ -576,18 +576,12 @@ def enforced(browser, hostile_server):
         yield Hooked(browse, csp=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not XSS: an unclosed <table> in raw HTML (here the mXSS payload) makes bleach drop "
-    "every later paragraph of the article body; sanitising each top-level block apart would keep them"))
 def test_unclosed_raw_html_does_not_hide_the_rest_of_the_article(enforced):
     enforced.visit(row_path(POST_MXSS), visible=(f"{LEGIT}, said the first mXSS warden",))
     assert not enforced.problems, "\n".join(enforced.problems)  # the payload itself is harmless
     assert f"{LEGIT}, said the last mXSS warden" in enforced.page.locator("article.news-article .body").inner_text()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not XSS: the article page loads photos written as raw HTML <img> from their original host; "
-    "article_html mirrors Markdown photos only (mirror_images over its output would cover both)"))
 def test_raw_html_photos_in_the_article_load_from_the_mirror(enforced):
     enforced.visit(row_path(POST_RAW_PHOTO), visible=(LEGIT,))
     assert not enforced.problems, "\n".join(enforced.problems)
