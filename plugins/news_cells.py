@@ -33,15 +33,27 @@ def _markdown(row, value, column, table, database, datasette):
     second; the opening keeps the page fast and readable, and the row page shows the
     whole article. Rendered previews are cached (the database is immutable).
     """
-    config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
-    if column not in (config.get("columns") or []):
+    if column not in _markdown_columns(datasette, database, table):
         return None
+    config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
     preview, cut = markdown_preview(value)
     html = _render(preview, json.dumps(config, sort_keys=True), json.dumps(_mirror(datasette), sort_keys=True))
     if cut and row is not None and "id" in row.keys():
         url = datasette.urls.row(database, table, tilde_encode(str(row["id"])))
         html = Markup(f'{html}<p><a href="{url}">… read the whole post</a></p>')
     return html
+
+
+_COLUMNS: dict = {}
+
+
+def _markdown_columns(datasette, database, table) -> frozenset:
+    """Configured Markdown columns of a table, looked up once: this runs for every cell."""
+    key = (id(datasette), database, table)
+    if key not in _COLUMNS:
+        ours = datasette.plugin_config("news-archive", database=database, table=table) or {}
+        _COLUMNS[key] = frozenset(ours.get("markdown_columns") or ())
+    return _COLUMNS[key]
 
 
 @functools.lru_cache(maxsize=4096)
