@@ -60,7 +60,7 @@ def test_runaway_query_is_cut_by_the_time_limit(ds, sql):
     # The same 400 in both versions; 0.65 says "interrupted", 1.0 "SQL query took too long".
     message = "took too long" if datasette_major() >= 1 else "interrupted"
     assert response.status_code == 400 and message in response.text.lower()
-    assert elapsed < 1.5 + 2.0
+    assert elapsed < 3.0 + 2.0
 
 
 @pytest.mark.parametrize("path", ["/", "/news/posts", "/news/posts.json", "/news/search?q=harbour", "/news.db"])
