@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsarchive import config  # noqa: E402
-from newsarchive.serve import serve_command  # noqa: E402
+from newsarchive.serve import serve_command, stop_process  # noqa: E402
 
 HOST = "127.0.0.1"
 OUT = ROOT / "bench" / "out"
@@ -318,13 +318,7 @@ def start_server(db: Path, port: int, log: Path, startup_seconds: float):
 
 
 def stop_server(proc, out):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc)
     out.close()
 
 

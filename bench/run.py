@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
 from newsarchive import config  # noqa: E402
-from newsarchive.serve import serve_command  # noqa: E402
+from newsarchive.serve import serve_command, stop_process  # noqa: E402
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -543,16 +543,6 @@ def wait_ready(proc: subprocess.Popen, port: int, log_path: Path, timeout: float
             return
         time.sleep(0.1)
     raise BenchError(f"datasette did not answer within {timeout:.0f} s; see {log_path.relative_to(ROOT)}")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager

@@ -114,6 +114,17 @@ def datasette_app(db_path: Path, workdir: Path | None = None, major: int | None 
     )
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Ask a server to stop (SIGTERM), and kill it if it has not within `timeout` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _identity(path: Path):
     try:
         st = path.stat()
@@ -148,12 +159,7 @@ def run(db_path: Path, host: str, port: int, poll: float = 1.0) -> int:
                 print(f"{db_path.name} was rebuilt: restarting Datasette", flush=True)
                 break
         if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            stop_process(child)
         elif not stopping:
             print(f"datasette exited with status {child.returncode}", file=sys.stderr)
             return child.returncode or 1

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from newsarchive.build import build
-from newsarchive.serve import serve_command
+from newsarchive.serve import serve_command, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample" / "posts"
@@ -84,12 +84,7 @@ def running_server(db: Path):
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
