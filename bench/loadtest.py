@@ -420,7 +420,7 @@ def main(argv=None) -> int:
     proc, log = start_server(db, port, log_dir / "server.log", startup_seconds=120)
     sampler = None
     try:
-        import psutil
+        import psutil  # noqa: F401  (fail here, before the load, if it is missing)
 
         sampler = RssSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
         baseline_rss = sampler.rss()

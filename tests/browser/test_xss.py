@@ -390,7 +390,6 @@ REFLECTED = '"><script>alert(90)</script><img src=x onerror=alert(91)>'
 def test_hostile_table_and_search_pages_run_no_script(hooked, hdb):
     (category_id,) = hdb.execute("select id from categories where name like '<img%'").fetchone()
     (language_id,) = hdb.execute("select id from languages where code like '<svg%'").fetchone()
-    title = META["title"]
     visit = hooked.visit
     visit("/", visible=("Posts per month by category",))
     visit("/news", visible=("posts",))
