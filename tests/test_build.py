@@ -291,3 +291,30 @@ def test_incremental_link_targets_follow_removed_and_new_posts(tmp_path):
     assert rows(db, "SELECT target_post_id FROM links") == [("C1",)]
     build(posts, full_db, full=True, quiet=True)
     assert dump(db) == dump(full_db)
+
+
+def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
+    """The 18F blog (509 real posts, messy YAML, Jekyll dates, Liquid): nothing lost."""
+    from .conftest import CORPUS_18F
+
+    posts = CORPUS_18F / "content" / "posts"
+    assert posts.is_dir(), f"the real corpus is expected at {posts} (shared/ beside the checkout)"
+    db = tmp_path / "18f.db"
+    summary = build(posts, db, quiet=True)
+    assert summary.seen == 509
+    assert summary.posts + summary.failed == 509 and summary.failed <= 1
+    for problem in summary.problems:
+        assert problem.line is not None and "internal error" not in problem.message, str(problem)
+    # 87 posts have no date key: their date comes from the YYYY-MM-DD- file name.
+    assert rows(db, "SELECT count(*) FROM posts WHERE date_source = 'filename'") == [(87,)]
+    assert rows(db, "SELECT count(*) FROM posts WHERE published_at IS NULL") == [(0,)]
+    # Jekyll offsets such as `2015-12-08 10:00:00 -5` are read, in UTC.
+    assert rows(db, "SELECT published_at FROM posts WHERE path = '2015-12-08-using-emoji-for-knowledge-sharing.md'") == [
+        ("2015-12-08T15:00:00.000Z",)
+    ]
+    # Lead photos from `image` (a URL in 281 files), captions from image_figcaption.
+    assert rows(db, "SELECT count(*) FROM post_images WHERE role = 'lead'") == [(281 - summary.failed,)]
+    assert rows(db, "SELECT count(*) > 0 FROM post_images JOIN captions ON captions.id = caption_id WHERE role = 'lead'") == [(1,)]
+    # Keys without a column (authors, excerpt, tumblr_url, ...) are kept in extra.
+    assert rows(db, "SELECT count(*) >= 508 FROM posts WHERE json_extract(extra, '$.authors') IS NOT NULL") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM tags") != [(0,)]
