@@ -16,7 +16,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from markdown_it_pyrs import MarkdownIt as MarkdownItRs
 
@@ -578,7 +578,9 @@ def extract(post: Post) -> Record:
     for index, link in enumerate(parts.links):
         if not link.url:
             continue
-        rows["links"].append((post_id, index, link.url, link.text, domain_of(link.url), url_key(link.url)))
+        # A site-relative link (`/world/2904976/slug`) points into the post's own site.
+        absolute = _resolve(origin_url, link.url)
+        rows["links"].append((post_id, index, link.url, link.text, domain_of(absolute), url_key(absolute)))
 
     for field_name in ("tags", "categories"):
         value = meta.get(field_name)
@@ -617,6 +619,16 @@ def extract(post: Post) -> Record:
         "file_format": _file_format(post),
     }
     return Record(post=record, rows=rows)
+
+
+def _resolve(base: str | None, url: str) -> str:
+    """`url` made absolute against the post's own origin_url, when it is relative."""
+    if not base or not url.startswith("/") or url.startswith("//"):
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
 
 
 def _file_format(post: Post) -> str:

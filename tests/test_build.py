@@ -318,3 +318,17 @@ def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
     # Keys without a column (authors, excerpt, tumblr_url, ...) are kept in extra.
     assert rows(db, "SELECT count(*) >= 508 FROM posts WHERE json_extract(extra, '$.authors') IS NOT NULL") == [(1,)]
     assert rows(db, "SELECT count(*) FROM tags") != [(0,)]
+
+
+def test_site_relative_links_resolve_against_the_posts_own_site(tmp_path, specimen_bytes):
+    citing = (
+        '---\ncode: "REL1"\norigin_url: "https://www.bangkokpost.com/world/1111111/citing"\ntitle: Citing\n---\n\n'
+        "As [reported](/world/2905487/other-slug) and [here](#top).\n"
+    )
+    posts = write_posts(tmp_path / "posts", {"a.md": specimen_bytes, "b.md": citing})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT url, domain, target_post_id FROM links WHERE post_id = 'REL1' ORDER BY position") == [
+        ("/world/2905487/other-slug", "bangkokpost.com", SPECIMEN_ID),
+        ("#top", None, None),
+    ]
