@@ -65,8 +65,12 @@ def iso_utc(moment: dt.datetime) -> str:
 _DATE_RX = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[Tt ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(?:(Z|z|UTC|GMT)|([+-])(\d{1,2})(?::?(\d{2}))?)?$"
+    r"\s*(?:(Z|z|UTC|GMT|[ECMP][SD]T)|([+-])(\d{1,2})(?::?(\d{2}))?)?$"
 )
+#: The North American zone names Jekyll (Ruby's Time.parse) reads in dates.
+_ZONE_HOURS = {"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+#: Written-out dates (`October 11, 2016`, `11 October 2016`), also read by Jekyll.
+_WORDY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 
 
 def parse_date(value) -> dt.datetime:
@@ -89,6 +93,8 @@ def parse_date(value) -> dt.datetime:
                 int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
                 int((fraction or "0")[:6].ljust(6, "0")),
             )
+            if utc in _ZONE_HOURS:
+                moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=_ZONE_HOURS[utc])))
             if sign:
                 if int(off_h) > 23 or int(off_m or 0) > 59:
                     raise ValueError(f"UTC offset {sign}{off_h}:{off_m or '00'} is out of range")
@@ -97,16 +103,28 @@ def parse_date(value) -> dt.datetime:
         except ValueError as exc:
             raise ValueError(f"date {text!r} is not a real date ({exc})") from None
     else:
-        try:
-            moment = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            raise ValueError(f"date {text!r} is not a date (write it as ISO 8601, e.g. 2024-11-20T07:00:34.861Z)") from None
+        moment = _wordy_date(text)
+        if moment is None:
+            try:
+                moment = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                raise ValueError(f"date {text!r} is not a date (write it as ISO 8601, e.g. 2024-11-20T07:00:34.861Z)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     try:
         return moment.astimezone(dt.timezone.utc)
     except OverflowError:
         raise ValueError(f"date {text!r} is out of range (outside the years 1 to 9999 in UTC)") from None
+
+
+def _wordy_date(text: str) -> dt.datetime | None:
+    """`October 11, 2016` and the like (English month names), or None."""
+    for fmt in _WORDY_FORMATS:
+        try:
+            return dt.datetime.strptime(" ".join(text.split()), fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def code_timestamp(code: str | None) -> dt.datetime | None:
