@@ -131,6 +131,10 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
                 continue
             if not name.lower().endswith(POST_SUFFIXES):
                 continue
+            if not _is_utf8(path):
+                shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                skipped.append(Problem(shown, None, "skipped: the file name is not valid UTF-8 (rename the file)", "skipped"))
+                continue
             if name.startswith(_TEMP_PREFIXES) or name.endswith("#"):
                 skipped.append(Problem(path, None, "skipped: editor lock or temp file", "skipped"))
                 continue
@@ -154,6 +158,15 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
     files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda p: p.path)
     return files, skipped
+
+
+def _is_utf8(name: str) -> bool:
+    """File names are bytes on Linux; one that is not UTF-8 cannot be a path in the database."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inside(target: str, root: str) -> bool:

@@ -332,3 +332,14 @@ def test_site_relative_links_resolve_against_the_posts_own_site(tmp_path, specim
         ("/world/2905487/other-slug", "bangkokpost.com", SPECIMEN_ID),
         ("#top", None, None),
     ]
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
+    posts = write_posts(tmp_path / "posts", {"good.md": "---\ntitle: Good\n---\n\nBody.\n"})
+    (posts / "caf\udce9.md").write_bytes(b"---\ntitle: Bad name\n---\n\nBody.\n")  # the bytes caf\xe9.md
+    db = tmp_path / "news.db"
+    summary = build(posts, db, quiet=True)
+    assert summary.posts == 1 and summary.skipped == 1
+    assert rows(db, "SELECT path, level, message FROM current_errors") == [
+        ("caf\\xe9.md", "skipped", "skipped: the file name is not valid UTF-8 (rename the file)")
+    ]
