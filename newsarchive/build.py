@@ -219,7 +219,7 @@ def _parse_all(tasks, jobs: int, progress):
     done = 0
     while done < len(tasks):
         try:
-            with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_forget_lock) as pool:
                 for start in range(done, len(tasks), WINDOW):
                     for result in pool.map(_run_task, tasks[start : start + WINDOW], chunksize=16):
                         yield result
@@ -233,6 +233,24 @@ def _parse_all(tasks, jobs: int, progress):
                 done += 1
 
 
+#: The build lock's file descriptor while a build runs (see build()).
+_LOCK_FD = None
+
+
+def _forget_lock():
+    """In a forked worker: close the inherited lock descriptor.
+
+    flock belongs to the open file, which fork shares: workers left behind by a
+    killed build would otherwise keep the lock, and the next build would be refused
+    as "already running" until they exit.
+    """
+    if _LOCK_FD is not None:
+        try:
+            os.close(_LOCK_FD)
+        except OSError:
+            pass
+
+
 def _run_task(task):
     """Looked up at call time in the (forked) worker, so the pool pickles a name only."""
     return parse_task(task)
@@ -240,7 +258,7 @@ def _run_task(task):
 
 def _parse_isolated(tasks, ctx):
     """Parse one file at a time; a file that kills its worker becomes an error."""
-    pool = ProcessPoolExecutor(1, mp_context=ctx)
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_forget_lock)
     try:
         for task in tasks:
             try:
@@ -248,7 +266,7 @@ def _parse_isolated(tasks, ctx):
             except BrokenProcessPool:
                 yield ("error", task[0], None, "the parser crashed on this file (reported as a bug: please send it in)")
                 pool.shutdown(wait=True)
-                pool = ProcessPoolExecutor(1, mp_context=ctx)
+                pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_forget_lock)
     finally:
         pool.shutdown(wait=True)
 
@@ -328,16 +346,19 @@ def build(
     started_at = _now()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    global _LOCK_FD  # noqa: PLW0603 (read by forked workers, see _forget_lock)
     lock = open(db_path.with_name(db_path.name + ".lock"), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
         raise BuildRefused(f"another build of {db_path} is running (lock file {lock.name})") from None
+    _LOCK_FD = lock.fileno()
     try:
         return _build_locked(posts_dir, db_path, full, quiet, jobs or os.cpu_count() or 1,
                              max_shrink, allow_shrink, checks, started_clock, started_at, stop_after or (lambda stage: None))
     finally:
+        _LOCK_FD = None
         lock.close()
 
 
