@@ -1,7 +1,9 @@
 """Shared fixtures: real folders of posts and real databases built from them."""
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,21 @@ def sample_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("sample") / "news.db"
     build(SAMPLE, db, quiet=True)
     return db
+
+
+def rows(db: Path, sql: str, params=()):
+    """Run one query on a database file and return all its rows."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def get(ds, path):
+    """GET through Datasette's test client as a browser or `curl -L` would: Datasette 1.0
+    answers `/news.json?sql=` and `/news?sql=` with a redirect to `/news/-/query...`."""
+    return asyncio.run(ds.client.get(path, follow_redirects=True))
 
 
 def write_posts(folder: Path, posts: dict[str, bytes | str]) -> Path:

@@ -14,17 +14,9 @@ import pytest
 from newsarchive.build import BuildRefused, build
 from newsarchive.store import FTS_TABLES
 
-from .conftest import ROOT, SAMPLE, write_posts
+from .conftest import ROOT, SAMPLE, rows, write_posts
 
 SPECIMEN_ID = "ART2411200656CLKM87"
-
-
-def rows(db: Path, sql: str, params=()):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture()

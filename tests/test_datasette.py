@@ -12,6 +12,8 @@ from newsarchive import config
 from newsarchive.serve import datasette_app, datasette_major, serve_command
 from newsarchive.web import fts_query
 
+from .conftest import get
+
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
 #: This module runs under Datasette 0.65 (`make test`) and 1.0 (`make test-v1`).
 DATASETTE_1 = datasette_major() >= 1
@@ -30,12 +32,6 @@ def db(sample_db):
     conn.close()
 
 
-def get(ds, path):
-    """GET as a browser or `curl -L` would: Datasette 1.0 answers `/news.json?sql=` and
-    `/news?sql=` with a redirect to `/news/-/query...` (0.65 serves them directly)."""
-    import asyncio
-
-    return asyncio.run(ds.client.get(path, follow_redirects=True))
 
 
 def test_posts_facets_show_labels_and_sort_newest_first(ds, db):

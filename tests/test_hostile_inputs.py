@@ -26,7 +26,7 @@ from newsarchive.build import build
 from newsarchive.reader import MAX_BYTES
 from newsarchive.yamlsafe import MAX_DEPTH, MAX_NODES
 
-from .conftest import write_posts
+from .conftest import rows, write_posts
 
 GOOD = {
     "good-a.md": (
@@ -55,14 +55,6 @@ GOOD = {
     ),
 }
 GOOD_IDS = ("GOODA1", "GOODB2")
-
-
-def rows(db: Path, sql: str, params=()):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def good_rows(db: Path) -> dict:

@@ -2,7 +2,6 @@
 and the SQL time limit, through Datasette's own test client configured as served."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
@@ -14,15 +13,12 @@ import pytest
 from newsarchive.security import InlineScripts, security_headers
 from newsarchive.serve import datasette_app, datasette_major
 
+from .conftest import get
+
 
 @pytest.fixture(scope="module")
 def ds(sample_db):
     return datasette_app(sample_db)
-
-
-def get(ds, path):
-    """Following redirects: Datasette 1.0 redirects `/news.json?sql=` to `/news/-/query.json?sql=`."""
-    return asyncio.run(ds.client.get(path, follow_redirects=True))
 
 
 @pytest.mark.parametrize(
