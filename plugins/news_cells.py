@@ -33,27 +33,33 @@ def _markdown(row, value, column, table, database, datasette):
     second; the opening keeps the page fast and readable, and the row page shows the
     whole article. Rendered previews are cached (the database is immutable).
     """
-    if column not in _markdown_columns(datasette, database, table):
+    columns, config_json, mirror_json = _markdown_settings(datasette, database, table)
+    if column not in columns:
         return None
-    config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
     preview, cut = markdown_preview(value)
-    html = _render(preview, json.dumps(config, sort_keys=True), json.dumps(_mirror(datasette), sort_keys=True))
+    html = _render(preview, config_json, mirror_json)
     if cut and row is not None and "id" in row.keys():
         url = datasette.urls.row(database, table, tilde_encode(str(row["id"])))
         html = Markup(f'{html}<p><a href="{url}">… read the whole post</a></p>')
     return html
 
 
-_COLUMNS: dict = {}
+_SETTINGS: dict = {}
 
 
-def _markdown_columns(datasette, database, table) -> frozenset:
-    """Configured Markdown columns of a table, looked up once: this runs for every cell."""
+def _markdown_settings(datasette, database, table) -> tuple:
+    """A table's Markdown columns, renderer settings and photo mirror (as cache keys),
+    looked up once per table: this runs for every cell, and plugin_config is not cheap."""
     key = (id(datasette), database, table)
-    if key not in _COLUMNS:
+    if key not in _SETTINGS:
         ours = datasette.plugin_config("news-archive", database=database, table=table) or {}
-        _COLUMNS[key] = frozenset(ours.get("markdown_columns") or ())
-    return _COLUMNS[key]
+        config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
+        _SETTINGS[key] = (
+            frozenset(ours.get("markdown_columns") or ()),
+            json.dumps(config, sort_keys=True),
+            json.dumps(_mirror(datasette), sort_keys=True),
+        )
+    return _SETTINGS[key]
 
 
 @functools.lru_cache(maxsize=4096)
