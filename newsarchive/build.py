@@ -181,7 +181,11 @@ def parse_task(task):
     path, abspath = task
     try:
         with open(abspath, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+            # Sized to the file: a MAX_BYTES buffer would be a fresh 5 MiB mapping per post.
+            expected = min(os.fstat(fh.fileno()).st_size, MAX_BYTES)
+            data = fh.read(expected + 1)
+            if len(data) > expected:  # the file grew since: read on, still bounded
+                data += fh.read(MAX_BYTES + 1 - len(data))
     except OSError as exc:
         return ("error", path, None, f"cannot read the file ({exc.strerror})")
     try:
@@ -439,9 +443,11 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         db = sqlite_utils.Database(conn)
-        conn.execute("BEGIN")
+        insert_triggers = []
         if not incremental:
             store.create_schema(db, indexes=False)
+            insert_triggers = store.add_fts(db)
+        conn.execute("BEGIN")
         owners = {}  # post id -> path, for every post the new database holds
         if incremental:
             for path in unchanged_paths:
@@ -515,7 +521,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             store.resolve_link_targets(conn)
         clock = summary.lap("links", clock)
         if not incremental:
-            store.add_fts(db)
+            store.fill_fts(db, insert_triggers)
             clock = summary.lap("fts", clock)
         summary.posts = len(owners)
         summary.problems.sort(key=lambda p: (p.path, p.line or 0))

@@ -1,7 +1,8 @@
 """Turn a Post into rows: the post itself, its photos, captions, credits, links and tags.
 
-Pure functions only.  Markdown is walked with markdown-it-py (captions hold brackets
-and parentheses, so regexes over Markdown would misread them); raw HTML inside the
+Pure functions only.  Markdown is walked with markdown-it.rs through markdown-it-pyrs
+(captions hold brackets and parentheses, so regexes over Markdown would misread
+them); raw HTML inside the
 Markdown is walked with the standard library's HTMLParser.  Lookup rows get ids that
 are hashes of their natural key, so a full build and any sequence of incremental
 builds give every row the same id.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import json
 import posixpath
@@ -39,8 +41,11 @@ _CREDIT_WORDS = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
 def hash_id(kind: str, key: str) -> int:
-    """A stable positive 63-bit id for a lookup row, from its natural key."""
+    """A stable positive 63-bit id for a lookup row, from its natural key.
+
+    Cached: categories, languages and credits repeat across thousands of posts."""
     digest = hashlib.blake2b(f"{kind}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
@@ -141,18 +146,30 @@ def code_timestamp(code: str | None) -> dt.datetime | None:
         return None
 
 
+def url_facts(url: str | None) -> tuple[str | None, str | None]:
+    """(domain_of(url), url_key(url)) from one parse of the URL: the build asks for both."""
+    if not url:
+        return None, None
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None, None
+    if not host:
+        return None, None
+    host = host.lower()
+    if host.startswith("www."):
+        host = host[4:]
+    path = parts.path
+    for segment in path.split("/"):
+        if _ARTICLE_NUMBER.match(segment):
+            return host, f"{host}/{segment}"
+    return host, f"{host}{path.rstrip('/')}".lower()
+
+
 def domain_of(url: str | None) -> str | None:
     """Host of an absolute URL, lowercased, without a leading www."""
-    if not url:
-        return None
-    try:
-        host = urlsplit(url.strip()).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    host = host.lower()
-    return host[4:] if host.startswith("www.") else host
+    return url_facts(url)[0]
 
 
 def url_key(url: str | None) -> str | None:
@@ -162,14 +179,7 @@ def url_key(url: str | None) -> str | None:
     holds an article number (5+ digits) the slug around it is ignored too, so
     `/world/2905487/old-slug` and `/world/2905487/new-slug/` match.
     """
-    host = domain_of(url)
-    if not host:
-        return None
-    path = urlsplit(url.strip()).path
-    for segment in path.split("/"):
-        if _ARTICLE_NUMBER.match(segment):
-            return f"{host}/{segment}"
-    return f"{host}{path.rstrip('/')}".lower()
+    return url_facts(url)[1]
 
 
 def parse_credit(caption: str) -> tuple[str | None, str | None]:
@@ -249,6 +259,7 @@ class BodyParts:
     first_line: str | None
     images: list = field(default_factory=list)
     links: list = field(default_factory=list)
+    word_count: int = 0  # words between white space, as wc -w counts them
 
 
 class _HtmlScan(HTMLParser):
@@ -320,8 +331,9 @@ class _Walker:
 
     def add_text(self, text: str):
         self.current.append(text)
-        for _, parts in self.open_links:
-            parts.append(text)
+        if self.open_links:
+            for _, parts in self.open_links:
+                parts.append(text)
 
     def add_image(self, url: str, alt: str | None, caption: str | None) -> Image:
         caption = collapse(caption or "") or None
@@ -363,8 +375,10 @@ _CONTAINER_PREFIX = re.compile(r"^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[
 #: bodies are read without their container markers (see _flatten_if_deep).
 MAX_CONTAINER_DEPTH = 20
 _MAX_INDENT = 200
+#: Searched in "\n" + body: a literal first character lets the regex engine skip from
+#: line to line (`^` with re.M would be tried at every character, 4x slower).
 _TOO_DEEP = re.compile(
-    rf"^[ \t]{{{_MAX_INDENT}}}|^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{{1,9}}[.)](?=[ \t]|$))[ \t]*){{{MAX_CONTAINER_DEPTH + 1}}}",
+    rf"\n(?:[ \t]{{{_MAX_INDENT}}}|[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{{1,9}}[.)](?=[ \t]|$))[ \t]*){{{MAX_CONTAINER_DEPTH + 1}}})",
     re.M,
 )
 
@@ -381,7 +395,7 @@ def _flatten_if_deep(markdown: str) -> str:
     overflows its stack near a million levels. Reading such a body without its
     quote and list markers keeps every word. (The stored `body` is never changed.)
     """
-    if not _TOO_DEEP.search(markdown):
+    if not _TOO_DEEP.search("\n" + markdown):
         return markdown
     return "\n".join(line.lstrip() for line in _CONTAINER_PREFIX.sub("", markdown).split("\n"))
 
@@ -400,55 +414,66 @@ def _plain(node) -> str:
     return "".join(out)
 
 
+#: Pushed on the walk's stack to mark the end of a link (block ends push their kind).
+_LINK_END = ""
+
+
 def walk_body(markdown: str) -> BodyParts:
     """Walk a Markdown body: plain text with each caption once, the first line, photos, links.
 
     markdown-it.rs (markdown-it-pyrs) builds the syntax tree: the same CommonMark
-    rules as markdown-it-py, about 25 times faster, which is most of the build. The
-    tree is walked with an explicit stack, so no body can exhaust Python's recursion.
+    rules as markdown-it-py, about 25 times faster. The tree is walked with an
+    explicit stack, so no body can exhaust Python's recursion; the end of a block or
+    link is a string pushed before its children, so nodes go on the stack as they are.
+    This loop runs for every node of every post, so it avoids what it does not need
+    (a node's meta is a fresh dict on each access).
     """
     walker = _Walker()
+    add_text = walker.add_text
     scan = None  # one HTML scanner per block, for inline HTML split over several nodes
-    stack = [(_MDRS.tree(_flatten_if_deep(markdown)), False)]
+    stack = [_MDRS.tree(_flatten_if_deep(markdown))]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
-        node, leaving = stack.pop()
-        name = node.name
-        if leaving:
-            if name in ("link", "autolink"):
+        node = pop()
+        if node.__class__ is str:
+            if node is _LINK_END:
                 walker.close_link()
             else:
                 if scan is not None:
                     scan.close()
                     scan = None
-                walker.end_block(_BLOCKS[name])
+                walker.end_block(node)
             continue
-        meta = node.meta
-        if name in ("text", "text_special"):
-            walker.add_text(meta.get("content", ""))
-        elif name in ("softbreak", "hardbreak"):
-            walker.add_text(" ")
+        name = node.name
+        if name == "text" or name == "text_special":
+            add_text(node.meta.get("content", ""))
+        elif name in _BLOCKS:
+            push(_BLOCKS[name])
+            extend(reversed(node.children))
+        elif name == "softbreak" or name == "hardbreak":
+            add_text(" ")
+        elif name == "link" or name == "autolink":
+            walker.open_link(str(node.meta.get("url", "")))
+            push(_LINK_END)
+            extend(reversed(node.children))
         elif name == "image":
+            meta = node.meta
             alt = _plain(node)
             walker.add_image(meta.get("url", ""), alt, alt or meta.get("title"))
         elif name == "html_inline":
             if scan is None:
                 scan = _HtmlScan(walker)
-            scan.feed(meta.get("content", ""))
+            scan.feed(node.meta.get("content", ""))
         elif name == "html_block":
             block_scan = _HtmlScan(walker)
-            block_scan.feed(meta.get("content", ""))
+            block_scan.feed(node.meta.get("content", ""))
             block_scan.close()
             walker.end_block("html")
-        elif name in ("fence", "code_block"):
-            walker.add_text(meta.get("content", ""))
+        elif name == "fence" or name == "code_block":
+            add_text(node.meta.get("content", ""))
             walker.end_block("code")
         else:
-            if name in ("link", "autolink"):
-                walker.open_link(str(meta.get("url", "")))
-                stack.append((node, True))
-            elif name in _BLOCKS:
-                stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.children))
+            extend(reversed(node.children))
     while walker.open_links:
         walker.close_link()
     return BodyParts(
@@ -456,6 +481,8 @@ def walk_body(markdown: str) -> BodyParts:
         first_line=walker.first_line,
         images=walker.images,
         links=walker.links,
+        # Each block is collapsed to words joined by single spaces.
+        word_count=sum(block.count(" ") + 1 for block in walker.blocks),
     )
 
 
@@ -597,7 +624,7 @@ def extract(post: Post) -> Record:
             continue
         # A site-relative link (`/world/2904976/slug`) points into the post's own site.
         absolute = _resolve(origin_url, link.url)
-        rows["links"].append((post_id, index, link.url, link.text, domain_of(absolute), url_key(absolute)))
+        rows["links"].append((post_id, index, link.url, link.text, *url_facts(absolute)))
 
     for field_name in ("tags", "categories"):
         value = meta.get(field_name)
@@ -609,6 +636,7 @@ def extract(post: Post) -> Record:
             rows["post_tags"].append((post_id, tag_id, field_name))
 
     body_text = parts.text
+    source_domain, origin_key = url_facts(origin_url)
     record = {
         "id": post_id,
         "title": title,
@@ -621,12 +649,12 @@ def extract(post: Post) -> Record:
         "date_source": date_source,
         "code_time": iso_utc(code_time) if code_time else None,
         "origin_url": origin_url,
-        "source_domain": domain_of(origin_url),
-        "url_key": url_key(origin_url),
+        "source_domain": source_domain,
+        "url_key": origin_key,
         "lead_image_id": lead_image_id,
         "body": post.body,
         "body_text": body_text,
-        "word_count": len(body_text.split()),  # words between spaces, as wc -w counts them
+        "word_count": parts.word_count,
         "image_count": len(rows["post_images"]),
         "link_count": len(rows["links"]),
         "path": post.path,

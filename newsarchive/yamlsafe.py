@@ -381,6 +381,10 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
             raise YamlProblem(
                 f"frontmatter is {kind}, not a mapping of keys to values", node.start_mark.line
             )
+        flat = _flat_text_mapping(node)
+        if flat is not None:
+            data, key_lines = flat
+            return Frontmatter({k: plain_value(v, key_lines[k]) for k, v in data.items()}, key_lines)
         _measure(node)
         # Before construction, which prepends merged (`<<:`) pairs to node.value.
         key_lines = {}
@@ -407,6 +411,38 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
         if loader is not None:
             loader.dispose()
     return Frontmatter(clean, {k: key_lines.get(k) for k in clean})
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _flat_text_mapping(node: MappingNode) -> tuple[dict, dict] | None:
+    """Keys to text, read straight off the composed nodes; None for anything else.
+
+    Most frontmatter is exactly this (the specimen is), and the constructor's
+    generality (merges, tags, aliases to collections, per-node method dispatch) costs
+    more than libyaml's parse. Whatever this passes over (a duplicate key, a key no
+    database could store, a number, a list) takes the general path below, which
+    decides and words the message.
+    """
+    pairs = node.value
+    if 2 * len(pairs) + 1 > MAX_NODES:
+        return None
+    data, lines = {}, {}
+    for key_node, value_node in pairs:
+        if (
+            key_node.__class__ is not ScalarNode
+            or value_node.__class__ is not ScalarNode
+            or key_node.tag != _STR
+            or value_node.tag != _STR
+        ):
+            return None
+        key = key_node.value
+        if key in data or "\x00" in key or _has_surrogate(key):
+            return None
+        data[key] = value_node.value
+        lines[key] = key_node.start_mark.line
+    return data, lines
 
 
 def plain_key(key) -> str:
