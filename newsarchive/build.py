@@ -29,7 +29,7 @@ from .reader import MAX_BYTES, PostError, read_post
 
 POST_SUFFIXES = (".md", ".markdown")
 BATCH = 500
-WINDOW = 4096
+WINDOW = 1024
 #: Below this many files to parse, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 200
 #: Below this size the full checks take well under a second: always run them.

@@ -48,7 +48,7 @@ def extra_template_vars(view_name, table, database, request, datasette):
             return datasette.urls.row(database, "posts", tilde_encode(pk)) if pk else None
 
         config = datasette.plugin_config("news-archive") or {}
-        markdown_config = datasette.plugin_config("datasette-render-markdown", database=database, table="posts") or {}
+        markdown_config = (datasette.plugin_config("news-archive", database=database, table="posts") or {}).get("markdown") or {}
         mirror = config.get("image_mirror") or {}
         photos = (
             await db.execute(

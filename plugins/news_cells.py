@@ -1,6 +1,7 @@
 """Table cells: photo URLs as thumbnails, outbound URLs as safe links, search snippets
-highlighted, Markdown columns (posts.body) rendered by datasette-render-markdown with
-their photos from the local mirror. Everything else is left to Datasette."""
+highlighted, Markdown columns (posts.body) rendered with datasette-render-markdown's
+renderer (with the allow-list of our `markdown` setting) and photos from the local
+mirror. Everything else is left to Datasette."""
 try:
     import newsarchive  # noqa: F401
 except ImportError:  # published with `datasette publish`: the package travels in plugins/
@@ -53,7 +54,7 @@ def _markdown_settings(datasette, database, table) -> tuple:
     key = (id(datasette), database, table)
     if key not in _SETTINGS:
         ours = datasette.plugin_config("news-archive", database=database, table=table) or {}
-        config = datasette.plugin_config("datasette-render-markdown", database=database, table=table) or {}
+        config = ours.get("markdown") or {}
         _SETTINGS[key] = (
             frozenset(ours.get("markdown_columns") or ()),
             json.dumps(config, sort_keys=True),
@@ -86,6 +87,9 @@ def render_cell(row, value, column, table, database, datasette):
         if rendered is not None:
             return rendered
     if (table, column) in IMAGE_FK_COLUMNS and value is not None:
+        if isinstance(value, dict) and isinstance(value.get("label"), str):
+            # Datasette expanded the foreign key to its label, images.url: no query needed.
+            return thumbnail(value["label"], _mirror(datasette), size=80)
         image_id = value.get("value") if isinstance(value, dict) else value
 
         async def fetch():
