@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import signal
 import sqlite3
 import stat
 import sys
@@ -50,7 +51,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceFile:
     path: str  # relative, POSIX separators
     abspath: str
@@ -207,12 +208,25 @@ def file_sha256(abspath: str) -> str | None:
         return None
 
 
-def _parse_all(tasks, jobs: int, progress):
+def _start_pool(jobs: int) -> ProcessPoolExecutor:
+    """Worker processes, forked now.
+
+    A forked worker's RSS starts with the pages of its parent: forked before the
+    scan (as a full build does), each is ~50 MB; forked after it, with 100,000 file
+    entries in the parent, ~80 MB.
+    """
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+    pool.submit(int).result()  # the fork start method starts every worker at the first task
+    return pool
+
+
+def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = None):
     """Yield parse results in task order, using worker processes for big batches.
 
-    The parsers are C and Rust extensions; should one ever crash a worker on some
-    input, the batch in flight is parsed again one file at a time, the file that
-    crashes is recorded as an error, and the build goes on.
+    `pool`, if given, is used (and shut down) first. The parsers are C and Rust
+    extensions; should one ever crash a worker on some input, the batch in flight is
+    parsed again one file at a time, the file that crashes is recorded as an error,
+    and the build goes on.
     """
     if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
         for task in tasks:
@@ -223,9 +237,10 @@ def _parse_all(tasks, jobs: int, progress):
     done = 0
     while done < len(tasks):
         try:
-            with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_forget_lock) as pool:
+            with pool or ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_start) as active:
+                pool = None
                 for start in range(done, len(tasks), WINDOW):
-                    for result in pool.map(_run_task, tasks[start : start + WINDOW], chunksize=16):
+                    for result in active.map(_run_task, tasks[start : start + WINDOW], chunksize=16):
                         yield result
                         progress.update(1)
                         done += 1
@@ -241,18 +256,40 @@ def _parse_all(tasks, jobs: int, progress):
 _LOCK_FD = None
 
 
-def _forget_lock():
-    """In a forked worker: close the inherited lock descriptor.
+def _worker_start():
+    """In a forked worker: die with the build, and let go of its lock.
 
-    flock belongs to the open file, which fork shares: workers left behind by a
-    killed build would otherwise keep the lock, and the next build would be refused
-    as "already running" until they exit.
+    A worker whose build is killed (SIGKILL, OOM) would otherwise wait for work
+    forever, holding the build's stdout open; Linux sends it SIGKILL when its
+    parent dies. flock belongs to the open file, which fork shares: a worker left
+    behind elsewhere would keep the lock, and the next build would be refused as
+    "already running" until it exits.
     """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # the build died before the line above
+            os._exit(1)
     if _LOCK_FD is not None:
         try:
             os.close(_LOCK_FD)
         except OSError:
             pass
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1
 
 
 def _run_task(task):
@@ -262,7 +299,7 @@ def _run_task(task):
 
 def _parse_isolated(tasks, ctx):
     """Parse one file at a time; a file that kills its worker becomes an error."""
-    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_forget_lock)
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_start)
     try:
         for task in tasks:
             try:
@@ -270,7 +307,7 @@ def _parse_isolated(tasks, ctx):
             except BrokenProcessPool:
                 yield ("error", task[0], None, "the parser crashed on this file (reported as a bug: please send it in)")
                 pool.shutdown(wait=True)
-                pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_forget_lock)
+                pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_start)
     finally:
         pool.shutdown(wait=True)
 
@@ -350,7 +387,7 @@ def build(
     started_at = _now()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    global _LOCK_FD  # noqa: PLW0603 (read by forked workers, see _forget_lock)
+    global _LOCK_FD  # noqa: PLW0603 (read by forked workers, see _worker_start)
     lock = open(db_path.with_name(db_path.name + ".lock"), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -371,6 +408,15 @@ def _now() -> str:
 
 
 def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after):
+    pool = _start_pool(jobs) if jobs > 1 and (full or not db_path.exists()) else None
+    try:
+        return _build_with(posts_dir, db_path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build_with(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after, pool):
     files, skipped = scan(posts_dir)
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)
@@ -463,14 +509,21 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         summary.removed = len(removed_paths)
         summary.unchanged = len(unchanged_paths)
 
-        batch, file_rows, new_keys = [], [], set()
+        # Held for a batch only: at 100,000 posts, lists of every row would cost ~30 MB.
+        batch, file_rows, written_ids, new_keys = [], [], [], set()
 
         def flush():
             if batch:
                 store.write_records(conn, batch)
                 batch.clear()
+            if file_rows:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO _files (path, size, mtime_ns, sha256, post_id, id_line) VALUES (?, ?, ?, ?, ?, ?)",
+                    file_rows,
+                )
+                file_rows.clear()
 
-        source = results if results is not None else _parse_all(tasks, jobs, progress)
+        source = results if results is not None else _parse_all(tasks, jobs, progress, pool)
         for result in source:
             kind, path = result[0], result[1]
             f = current[path]
@@ -500,21 +553,19 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             else:
                 summary.added += 1
             batch.append(record)
-            new_keys.add(record.post["url_key"])
+            if incremental:
+                new_keys.add(record.post["url_key"])
+            written_ids.append(pid)
             file_rows.append((path, f.size, f.mtime_ns, record.post["sha256"], pid, code_line))
             if len(batch) >= BATCH:
                 flush()
         flush()
         progress.close()
-        conn.executemany(
-            "INSERT OR REPLACE INTO _files (path, size, mtime_ns, sha256, post_id, id_line) VALUES (?, ?, ?, ?, ?, ?)",
-            file_rows,
-        )
         stop_after("inserted")
         clock = summary.lap("parse+insert", clock)
         if incremental:
             store.prune_orphans(conn, referred)
-            store.resolve_link_targets(conn, [r[4] for r in file_rows], referred.keys | new_keys)
+            store.resolve_link_targets(conn, written_ids, referred.keys | new_keys)
         else:
             store.create_indexes(db)
             clock = summary.lap("indexes", clock)
@@ -539,14 +590,13 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
             )
         conn.close()
         conn = None
-        written = [r for r in file_rows if r[4] is not None]
         if checks == "auto":
-            small_change = incremental and len(written) + len(removed_paths) <= max(100, summary.posts // 100)
+            small_change = incremental and len(written_ids) + len(removed_paths) <= max(100, summary.posts // 100)
             checks = "changed" if small_change and tmp_path.stat().st_size > CHEAP_CHECK_BYTES else "full"
         summary.timings["checks:" + checks] = 0.0
         if checks == "changed":
             check_conn = sqlite3.connect(tmp_path)
-            problems = store.check_changed(check_conn, [r[4] for r in written], expected_posts=summary.posts)
+            problems = store.check_changed(check_conn, written_ids, expected_posts=summary.posts)
             check_conn.close()
         else:
             problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"))

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from newsarchive.build import build
@@ -90,7 +91,7 @@ def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
     before = healthy(db)
     for path in sorted(posts.rglob("*.md"))[::50]:
         path.write_text(path.read_text() + "\n\nUpdated.\n")
-    killed = 0
+    killed = orphans = 0
     for delay in (0.3, 0.8, 1.5):
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "build_db.py"), str(posts), "--db", str(db), "--full", "-q"], cwd=ROOT
@@ -101,11 +102,17 @@ def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
             assert process.returncode == 0
             before = healthy(db)
             continue
+        workers = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal.SIGKILL)
         process.wait()
         killed += 1
+        # The parser workers die with their build instead of waiting for work forever.
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"parser workers outlived their killed build: {alive}"
+        orphans += len(workers)
         assert healthy(db) == before
     assert killed >= 1, "every build finished before its kill: use a bigger corpus"
+    assert orphans >= 1, "no parser worker was running at a kill"
 
 
 def free_port() -> int:
