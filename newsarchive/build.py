@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import stat
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -96,13 +97,14 @@ class BuildRefused(Exception):
 _TEMP_PREFIXES = (".#", "#", "~$", "._")
 
 
-def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]:
+def scan(posts_dir: str | os.PathLike, seen=None) -> tuple[list[SourceFile], list[Problem]]:
     """Every post file below posts_dir, sorted by path, and the files passed over (and why).
 
     Symlinks are followed only while they stay inside the folder; editor lock and temp
     files (`.#post.md`, `#post.md#`, `~$post.md`) and hidden folders are skipped.
     os.scandir gives each entry's type without a system call, so a rebuild of 100,000
-    unchanged posts costs one stat per post.
+    unchanged posts costs one stat per post. `seen`, if given, is called with each
+    post file as it is found (the build uses it to learn early that something changed).
     """
     root = os.path.realpath(posts_dir)
     if not os.path.isdir(root):
@@ -117,12 +119,14 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
             skipped.append(Problem(prefix.rstrip("/") or ".", None, f"skipped: cannot list the folder ({exc.strerror})", "skipped"))
             continue
         for entry in entries:
-            name, path = entry.name, prefix + entry.name
+            name = entry.name
             if entry.is_dir(follow_symlinks=False):
                 if not name.startswith("."):
-                    folders.append((entry.path, path + "/"))
+                    folders.append((entry.path, prefix + name + "/"))
                 continue
-            if entry.is_symlink() and os.path.isdir(entry.path):
+            link = entry.is_symlink()
+            if link and os.path.isdir(entry.path):
+                path = prefix + name
                 target = os.path.realpath(entry.path)
                 if _inside(target, root):
                     message = "skipped: symlinked folder inside the posts folder (its posts are read at their real path)"
@@ -132,17 +136,17 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
                 continue
             if not name.lower().endswith(POST_SUFFIXES):
                 continue
-            if not _is_utf8(path):
+            path = prefix + name
+            if not name.isascii() and not _is_utf8(path):
                 shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 skipped.append(Problem(shown, None, "skipped: the file name is not valid UTF-8 (rename the file)", "skipped"))
                 continue
-            if name.startswith(_TEMP_PREFIXES) or name.endswith("#"):
-                skipped.append(Problem(path, None, "skipped: editor lock or temp file", "skipped"))
-                continue
-            if name.startswith("."):
-                skipped.append(Problem(path, None, "skipped: hidden file", "skipped"))
-                continue
-            if entry.is_symlink():
+            if name[0] in _ODD_FIRST or name[-1] == "#":
+                problem = _odd_name(path, name)
+                if problem is not None:
+                    skipped.append(problem)
+                    continue
+            if link:
                 target = os.path.realpath(entry.path)
                 if not _inside(target, root):
                     skipped.append(Problem(path, None, f"skipped: symlink points outside the posts folder ({target})", "skipped"))
@@ -155,10 +159,25 @@ def scan(posts_dir: str | os.PathLike) -> tuple[list[SourceFile], list[Problem]]
             if not stat.S_ISREG(st.st_mode):
                 skipped.append(Problem(path, None, "skipped: not a regular file", "skipped"))
                 continue
-            files.append(SourceFile(path, entry.path, st.st_size, st.st_mtime_ns))
+            found = SourceFile(path, entry.path, st.st_size, st.st_mtime_ns)
+            files.append(found)
+            if seen is not None:
+                seen(found)
     files.sort(key=lambda f: f.path)
     skipped.sort(key=lambda p: p.path)
     return files, skipped
+
+
+#: First characters of the names _odd_name looks at (most names start with none).
+_ODD_FIRST = frozenset(".#~")
+
+
+def _odd_name(path: str, name: str) -> Problem | None:
+    if name.startswith(_TEMP_PREFIXES) or name.endswith("#"):
+        return Problem(path, None, "skipped: editor lock or temp file", "skipped")
+    if name.startswith("."):
+        return Problem(path, None, "skipped: hidden file", "skipped")
+    return None
 
 
 def _is_utf8(name: str) -> bool:
@@ -408,19 +427,28 @@ def _now() -> str:
 
 
 def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after):
-    pool = _start_pool(jobs) if jobs > 1 and (full or not db_path.exists()) else None
+    # Under the lock no other build runs: any temp file left here is from a killed build.
+    for stale in db_path.parent.glob(f".{db_path.name}.building-*"):
+        stale.unlink(missing_ok=True)
+    tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
+    incremental = not full and db_path.exists()
+    pool = _start_pool(jobs) if jobs > 1 and not incremental else None
+    copier = _BackgroundCopy(db_path, tmp_path) if incremental else None
     try:
-        return _build_with(posts_dir, db_path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after, pool)
+        return _build_with(posts_dir, db_path, tmp_path, full, quiet, jobs, max_shrink, allow_shrink, checks,
+                           started_clock, started_at, stop_after, pool, copier)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if copier is not None:
+            copier.cancel()
+        # Swapped in, the new database is no longer at tmp_path; anything still there is
+        # a build that was refused, failed or not needed.
+        tmp_path.unlink(missing_ok=True)
 
 
-def _build_with(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks, started_clock, started_at, stop_after, pool):
-    files, skipped = scan(posts_dir)
-    summary = Summary(seen=len(files), skipped=len(skipped))
-    summary.problems.extend(skipped)
-
+def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks,
+                started_clock, started_at, stop_after, pool, copier):
     old_files: dict[str, tuple] = {}
     old_errors: set = set()
     old_posts = 0
@@ -436,7 +464,19 @@ def _build_with(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_s
         except sqlite3.DatabaseError as exc:
             if not full:
                 raise BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it") from None
-    incremental = have_old and not full
+
+    seen = None
+    if copier is not None:
+        def seen(f):
+            known = old_files.get(f.path)
+            if known is None or known[0] != f.size or known[1] != f.mtime_ns:
+                copier.flush()  # something changed: the copy will be used
+
+    files, skipped = scan(posts_dir, seen)
+    summary = Summary(seen=len(files), skipped=len(skipped))
+    summary.problems.extend(skipped)
+    summary.lap("scan", started_clock)
+    incremental = have_old and not full and copier is not None
 
     current = {f.path: f for f in files}
     tasks, unchanged_paths, touched = [], [], []
@@ -470,15 +510,12 @@ def _build_with(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_s
             summary.seconds = time.monotonic() - started_clock
             return summary
 
-    # Under the lock no other build runs: any temp file left here is from a killed build.
-    for stale in db_path.parent.glob(f".{db_path.name}.building-*"):
-        stale.unlink(missing_ok=True)
-    tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
     conn = None
     try:
         clock = time.monotonic()
         if incremental:
-            _copy_database(db_path, tmp_path)
+            copier.flush()
+            copier.wait_copied()
         elif tmp_path.exists():
             tmp_path.unlink()
         clock = summary.lap("copy", clock)
@@ -604,6 +641,8 @@ def _build_with(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow_s
             raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
         clock = summary.lap("checks", clock)
         stop_after("checked")
+        if copier is not None:
+            copier.wait_flushed()  # the copy's own flush, started before the build's writes
         _fsync(tmp_path)
         os.replace(tmp_path, db_path)
         _fsync_dir(db_path.parent)
@@ -652,20 +691,92 @@ def _record_build(conn, old_db: Path | None, summary: Summary, started_at: str, 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (Btrfs, XFS, bcachefs)
 
 
-def _copy_database(src: Path, dst: Path) -> None:
-    """Copy the served database to build the next one beside it.
+def _copy_database(src: Path, dst: Path, stop: threading.Event | None = None) -> bool:
+    """Copy the served database to build the next one beside it; False if stopped.
 
     On a filesystem with reflinks the copy is instant and shares blocks until they
     are written, so an incremental build only writes what it changes; elsewhere
-    (ext4) it is an ordinary copy, the main cost of a small incremental build.
+    (ext4) it is a kernel-side copy in chunks, so that it can be stopped.
     """
     with open(src, "rb") as source, open(dst, "wb") as target:
         try:
             fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
-            return
+            return True
         except OSError:
             pass
-    shutil.copyfile(src, dst)
+        size = os.fstat(source.fileno()).st_size
+        offset = 0
+        while offset < size:
+            if stop is not None and stop.is_set():
+                return False
+            try:
+                copied = os.copy_file_range(source.fileno(), target.fileno(), min(COPY_CHUNK, size - offset))
+            except OSError:  # not supported here: copy through user space
+                copied = 0
+            if not copied:
+                break
+            offset += copied
+    if offset < size:
+        shutil.copyfile(src, dst)
+    return True
+
+
+COPY_CHUNK = 64 * 1024 * 1024
+
+
+class _BackgroundCopy:
+    """The copy an incremental build writes to, made (and flushed) on a second thread.
+
+    Copying the served database and flushing the copy to disk are most of a small
+    update at 100,000 posts (1.3 GiB: ~0.9 s to copy, ~1.4 s to flush on ext4). The
+    copy starts as soon as the build knows it is incremental and overlaps the scan
+    of the folder (the kernel does the work, without the GIL); the flush starts
+    once the build knows it will write (flush()) and overlaps its writes and checks,
+    so the fsync before the rename has only the build's own changes left. When
+    nothing changed, the copy is stopped and deleted, never flushed.
+    """
+
+    def __init__(self, src: Path, dst: Path):
+        self.src, self.dst = src, dst
+        self._stop = threading.Event()
+        self._copied = threading.Event()
+        self._flush = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="copy-database", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            if not _copy_database(self.src, self.dst, self._stop):
+                return
+            self._copied.set()
+            self._flush.wait()
+            if not self._stop.is_set():
+                _fsync(self.dst)
+        except BaseException as exc:  # handed to the build's thread by wait_copied()
+            self._error = exc
+        finally:
+            self._copied.set()
+
+    def wait_copied(self) -> None:
+        self._copied.wait()
+        if self._error is not None:
+            raise self._error
+
+    def flush(self) -> None:
+        """Start writing the copy to disk: the build will use it."""
+        self._flush.set()
+
+    def wait_flushed(self) -> None:
+        self._flush.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._flush.set()
+        self._thread.join()
 
 
 def _fsync(path: Path):

@@ -335,3 +335,26 @@ def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
     assert rows(db, "SELECT path, level, message FROM current_errors") == [
         ("caf\\xe9.md", "skipped", "skipped: the file name is not valid UTF-8 (rename the file)")
     ]
+
+
+def test_a_rebuild_with_nothing_changed_leaves_the_database_alone(tmp_path):
+    """The incremental build starts copying the database before it knows whether
+    anything changed (newsarchive.build._BackgroundCopy): when nothing did, the copy
+    is dropped and the served file is not even rewritten."""
+    posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody {i}\n" for i in range(10)})
+    (posts / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    before = db.stat()
+    summary = build(posts, db, quiet=True)
+    assert not summary.written and summary.unchanged == 10 and summary.failed == 1
+    after = db.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    assert not list(tmp_path.glob(".news.db.building-*"))
+    # One changed post: the copy is used, flushed and swapped in.
+    (posts / "p3.md").write_text("---\ntitle: P3 again\n---\nbody\n")
+    summary = build(posts, db, quiet=True)
+    assert summary.written and summary.updated == 1
+    assert rows(db, "SELECT title FROM posts WHERE path = 'p3.md'") == [("P3 again",)]
+    assert db.stat().st_ino != before.st_ino
+    assert not list(tmp_path.glob(".news.db.building-*"))
