@@ -210,7 +210,7 @@ def parse_task(task):
         return ("error", path, None, f"cannot read the file ({exc.strerror})")
     try:
         post = read_post(path, data)
-        return ("ok", path, extract(post), post.key_lines.get("code"))
+        return ("ok", path, store.pack(extract(post)), post.key_lines.get("code"))
     except PostError as exc:
         return ("error", path, exc.line, exc.message)
     except RecursionError:
@@ -364,8 +364,7 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
             summary.problems.append(Problem(result[1], result[2], result[3]))
             summary.failed += 1
             continue
-        record = result[2]
-        pid = record.post["id"]
+        pid = result[2][0][store.POST_ID]
         if pid in owners:
             summary.problems.append(Problem(result[1], result[3], _dup_message(pid, owners[pid])))
             summary.failed += 1
@@ -569,7 +568,8 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
                 summary.problems.append(Problem(path, result[2], result[3]))
                 continue
             record, code_line = result[2], result[3]
-            pid = record.post["id"]
+            post = record[0]
+            pid = post[store.POST_ID]
             holder = owners.get(pid)
             if holder is not None and holder < path:
                 summary.failed += 1
@@ -591,9 +591,9 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
                 summary.added += 1
             batch.append(record)
             if incremental:
-                new_keys.add(record.post["url_key"])
+                new_keys.add(post[store.POST_URL_KEY])
             written_ids.append(pid)
-            file_rows.append((path, f.size, f.mtime_ns, record.post["sha256"], pid, code_line))
+            file_rows.append((path, f.size, f.mtime_ns, post[store.POST_SHA256], pid, code_line))
             if len(batch) >= BATCH:
                 flush()
         flush()

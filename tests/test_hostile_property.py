@@ -109,7 +109,7 @@ def parse_and_store(conn, data: bytes) -> str:
         return "error"
     conn.execute("SAVEPOINT example")
     try:
-        store.write_records(conn, [record])  # e.g. a lone surrogate would raise here
+        store.write_record(conn, record)  # e.g. a lone surrogate would raise here
     finally:
         conn.execute("ROLLBACK TO example")
         conn.execute("RELEASE example")
