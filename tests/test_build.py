@@ -338,9 +338,9 @@ def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
 
 
 def test_a_rebuild_with_nothing_changed_leaves_the_database_alone(tmp_path):
-    """The incremental build starts copying the database before it knows whether
-    anything changed (newsarchive.build._BackgroundCopy): when nothing did, the copy
-    is dropped and the served file is not even rewritten."""
+    """The incremental build copies the database on a second thread once its scan
+    meets a change (newsarchive.build._BackgroundCopy): when nothing changed, no
+    copy is made and the served file is not even rewritten."""
     posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody {i}\n" for i in range(10)})
     (posts / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
     db = tmp_path / "news.db"
