@@ -234,9 +234,13 @@ def _start_pool(jobs: int) -> ProcessPoolExecutor:
     scan (as a full build does), each is ~50 MB; forked after it, with 100,000 file
     entries in the parent, ~80 MB.
     """
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+    pool = _new_pool(jobs)
     pool.submit(int).result()  # the fork start method starts every worker at the first task
     return pool
+
+
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
 
 
 def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = None):
@@ -252,11 +256,10 @@ def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = No
             yield parse_task(task)
             progress.update(1)
         return
-    ctx = multiprocessing.get_context("fork")
     done = 0
     while done < len(tasks):
         try:
-            with pool or ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_start) as active:
+            with pool or _new_pool(jobs) as active:
                 pool = None
                 for start in range(done, len(tasks), WINDOW):
                     for result in active.map(_run_task, tasks[start : start + WINDOW], chunksize=16):
@@ -265,7 +268,7 @@ def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = No
                         done += 1
         except BrokenProcessPool:
             end = min(len(tasks), done + WINDOW)
-            for result in _parse_isolated(tasks[done:end], ctx):
+            for result in _parse_isolated(tasks[done:end]):
                 yield result
                 progress.update(1)
                 done += 1
@@ -316,9 +319,9 @@ def _run_task(task):
     return parse_task(task)
 
 
-def _parse_isolated(tasks, ctx):
+def _parse_isolated(tasks):
     """Parse one file at a time; a file that kills its worker becomes an error."""
-    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_start)
+    pool = _new_pool(1)
     try:
         for task in tasks:
             try:
@@ -326,7 +329,7 @@ def _parse_isolated(tasks, ctx):
             except BrokenProcessPool:
                 yield ("error", task[0], None, "the parser crashed on this file (reported as a bug: please send it in)")
                 pool.shutdown(wait=True)
-                pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_start)
+                pool = _new_pool(1)
     finally:
         pool.shutdown(wait=True)
 
@@ -475,7 +478,7 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)
     summary.lap("scan", started_clock)
-    incremental = have_old and not full and copier is not None
+    incremental = copier is not None  # _build_locked made one for an incremental build
 
     current = {f.path: f for f in files}
     tasks, unchanged_paths, touched = [], [], []
@@ -514,8 +517,6 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         clock = time.monotonic()
         if incremental:
             copier.wait_copied()
-        elif tmp_path.exists():
-            tmp_path.unlink()
         clock = summary.lap("copy", clock)
         stop_after("copied")
         conn = sqlite3.connect(str(tmp_path), isolation_level=None)
@@ -649,10 +650,8 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         summary.written = True
     finally:
         progress.close()
-        if tmp_path.exists():
-            if conn is not None:
-                conn.close()
-            tmp_path.unlink()
+        if conn is not None:
+            conn.close()  # _build_locked deletes the file
     summary.seconds = time.monotonic() - started_clock
     return summary
 
