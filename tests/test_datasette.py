@@ -8,12 +8,14 @@ import re
 import sqlite3
 
 import pytest
+from datasette.tracer import capture_traces
 
 from newsarchive import config
+from newsarchive.build import build
 from newsarchive.serve import datasette_app, datasette_major, serve_command
 from newsarchive.web import fts_query
 
-from .conftest import get
+from .conftest import get, write_posts
 
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
 #: This module runs under Datasette 0.65 (`make test`) and 1.0 (`make test-v1`).
@@ -266,12 +268,6 @@ def test_markdown_preview(text, limit, expected, cut):
 def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path):
     """posts shows 20 rows per HTML page; a CSV stream must not page by 20 (see
     plugins/news_csv.py): every query of the stream asks for max_returned_rows + 1."""
-    from datasette.tracer import capture_traces
-
-    from newsarchive.build import build
-
-    from .conftest import write_posts
-
     count = 1_050
     posts = write_posts(tmp_path / "posts", {
         f"p{i:04d}.md": f"---\ntitle: Post {i}\ndate: 2024-01-01T00:00:{i % 60:02d}Z\n---\nBody {i}.\n"
