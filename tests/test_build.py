@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.build import BuildRefused, build
+from newsarchive.build import BuildRefused, build, scan
 from newsarchive.store import FTS_TABLES
 
 from .conftest import ROOT, SAMPLE, rows, write_posts
@@ -334,6 +334,37 @@ def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
     assert summary.posts == 1 and summary.skipped == 1
     assert rows(db, "SELECT path, level, message FROM current_errors") == [
         ("caf\\xe9.md", "skipped", "skipped: the file name is not valid UTF-8 (rename the file)")
+    ]
+
+
+def test_scan_reports_only_files_modified_since_a_time(tmp_path):
+    """The build starts copying the database as soon as the scan meets a post written
+    after it: scan() calls `seen` for those files only."""
+    posts = write_posts(tmp_path / "posts", {"a/old.md": "x\n", "a/new.md": "y\n", "b/same.md": "z\n"})
+    since = 1_700_000_000_000_000_000
+    os.utime(posts / "a/old.md", ns=(since - 10**9, since - 10**9))
+    os.utime(posts / "a/new.md", ns=(since + 10**9, since + 10**9))
+    os.utime(posts / "b/same.md", ns=(since, since))  # coarse timestamps: the same tick counts as newer
+    seen = []
+    files, skipped = scan(posts, seen.append, since_ns=since)
+    assert [f.path for f in files] == ["a/new.md", "a/old.md", "b/same.md"] and not skipped
+    assert sorted(f.path for f in seen) == ["a/new.md", "b/same.md"]
+
+
+def test_changes_the_early_copy_cannot_see_are_still_built(tmp_path):
+    """A file put back with an old mtime, or a deletion, does not start the copy
+    during the scan; the comparison with the database's file list after it does."""
+    posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody {i}\n" for i in range(5)})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    old = db.stat().st_mtime_ns - 3600 * 10**9
+    (posts / "p1.md").write_text("---\ntitle: P1, restored from a backup\n---\nbody\n")
+    os.utime(posts / "p1.md", ns=(old, old))
+    (posts / "p2.md").unlink()
+    summary = build(posts, db, quiet=True)
+    assert summary.written and (summary.updated, summary.removed) == (1, 1)
+    assert rows(db, "SELECT path, title FROM posts ORDER BY path") == [
+        ("p0.md", "P0"), ("p1.md", "P1, restored from a backup"), ("p3.md", "P3"), ("p4.md", "P4")
     ]
 
 
