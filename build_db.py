@@ -43,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timings", action="store_true", help="print how long each stage took")
     parser.add_argument("--allow-shrink", action="store_true", help="replace the database even when it loses many posts")
     parser.add_argument(
-        "--checks", choices=("auto", "full", "quick", "changed"), default="auto",
-        help="checks before the swap: full (integrity_check, foreign keys, FTS integrity-check), quick "
-        "(quick_check instead of integrity_check), changed (only the rows this build wrote); auto (default): "
-        "changed for a small incremental update of a database over 256 MB, else full",
+        "--checks", choices=("auto", "full", "fresh", "quick", "changed"), default="auto",
+        help="checks before the swap: full (integrity_check, foreign keys, FTS integrity-check re-tokenising "
+        "every row), fresh (as full, but the FTS indexes checked for their structure and one entry per row), "
+        "quick (quick_check instead of integrity_check), changed (only the rows this build wrote); auto "
+        "(default): fresh for a full build, changed for a small incremental update of a database over "
+        "256 MB, else full",
     )
     return parser
 

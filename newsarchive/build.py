@@ -641,14 +641,20 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         conn = None
         if checks == "auto":
             small_change = incremental and len(written_ids) + len(removed_paths) <= max(100, summary.posts // 100)
-            checks = "changed" if small_change and tmp_path.stat().st_size > CHEAP_CHECK_BYTES else "full"
+            if not incremental:
+                checks = "fresh"
+            elif small_change and tmp_path.stat().st_size > CHEAP_CHECK_BYTES:
+                checks = "changed"
+            else:
+                checks = "full"
         summary.timings["checks:" + checks] = 0.0
         if checks == "changed":
             check_conn = sqlite3.connect(tmp_path)
             problems = store.check_changed(check_conn, written_ids, expected_posts=summary.posts)
             check_conn.close()
         else:
-            problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"))
+            problems = store.check_file(tmp_path, expected_posts=summary.posts, quick=(checks == "quick"),
+                                        fts_content=(checks != "fresh"))
         if problems:
             raise BuildRefused("the new database failed its checks, nothing was replaced: " + "; ".join(problems))
         clock = summary.lap("checks", clock)

@@ -355,12 +355,12 @@ def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> 
     )
 
 
-def check(conn: sqlite3.Connection, expected_posts: int | None = None, quick: bool = False) -> list[str]:
+def check(conn: sqlite3.Connection, expected_posts: int | None = None, quick: bool = False, fts_content: bool = True) -> list[str]:
     """Integrity checks run before a new database is swapped in; returns the problems."""
-    return _structure_problems(conn, expected_posts, quick) + _fts_problems(conn)
+    return _structure_problems(conn, expected_posts, quick) + _fts_problems(conn, fts_content)
 
 
-def check_file(path, expected_posts: int | None = None, quick: bool = False) -> list[str]:
+def check_file(path, expected_posts: int | None = None, quick: bool = False, fts_content: bool = True) -> list[str]:
     """check() on a database file, its two halves on two connections at once.
 
     SQLite releases the GIL while it works, so the b-tree checks and the FTS checks
@@ -377,7 +377,7 @@ def check_file(path, expected_posts: int | None = None, quick: bool = False) -> 
 
     with ThreadPoolExecutor(2) as pool:
         structure = pool.submit(run, lambda conn: _structure_problems(conn, expected_posts, quick))
-        fts = pool.submit(run, _fts_problems)
+        fts = pool.submit(run, lambda conn: _fts_problems(conn, fts_content))
         return structure.result() + fts.result()
 
 
@@ -397,14 +397,27 @@ def _structure_problems(conn, expected_posts, quick) -> list[str]:
     return problems
 
 
-def _fts_problems(conn) -> list[str]:
-    """FTS5's own integrity-check with rank 1: the index matches the posts' text."""
+def _fts_problems(conn, content: bool = True) -> list[str]:
+    """FTS5's own integrity-check.
+
+    With `content`, rank 1: every row is tokenised again and the index must match
+    (what catches an index out of step with its table after row-by-row updates).
+    Without, rank 0, the index's own structure, plus one indexed document per row:
+    enough for an index just filled from its table in one statement, and ~2.5x
+    cheaper (re-tokenising was 6 of a 100,000-post full build's 64 s).
+    """
     problems = []
     for table in FTS_TABLES:
         try:
-            conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('integrity-check', 1)")
+            conn.execute(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('integrity-check', ?)", [1 if content else 0])
         except sqlite3.DatabaseError as exc:
             problems.append(f"{table}_fts integrity-check: {exc}")
+            continue
+        if not content:
+            (indexed,) = conn.execute(f"SELECT count(*) FROM {table}_fts_docsize").fetchone()
+            (rows,) = conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()
+            if indexed != rows:
+                problems.append(f"{table}_fts integrity-check: {indexed} documents indexed for {rows} rows")
     return problems
 
 

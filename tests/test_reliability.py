@@ -186,7 +186,11 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     ]
 
 
-@pytest.mark.parametrize("checks, message", [("full", "posts_fts integrity-check"), ("changed", "missing from posts_fts")])
+@pytest.mark.parametrize("checks, message", [
+    ("full", "posts_fts integrity-check"),
+    ("fresh", r"posts_fts integrity-check: \d+ documents indexed for \d+ rows"),
+    ("changed", "missing from posts_fts"),
+])
 def test_a_build_that_fails_its_checks_is_not_swapped_in(built, checks, message):
     """Corrupt the new database's search index just before the checks: refused, old one kept."""
     posts, db = built
@@ -212,6 +216,13 @@ def test_a_build_that_fails_its_checks_is_not_swapped_in(built, checks, message)
         build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
     assert healthy(db) == before
     assert not list(db.parent.glob(".news.db.building-*"))
+
+
+def test_a_full_build_checks_its_fresh_indexes_without_re_tokenising(built):
+    posts, db = built
+    summary = build(posts, db, quiet=True, full=True)
+    assert summary.written and "checks:fresh" in summary.timings
+    assert healthy(db)["posts"]
 
 
 def test_changed_checks_pass_on_a_good_incremental_build(built):
