@@ -27,6 +27,8 @@ _YAML_END = re.compile(r"^\.{3}\s*$")
 #: Characters an editor does not show, which a fence line may start with.
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
+#: The fences as re.M patterns, to find the closing one in one search (see read_post).
+_FENCE_IN_TEXT = {"---": _YAML_FENCE, "+++": re.compile(_TOML_FENCE.pattern, re.M)}
 
 
 class PostError(Exception):
@@ -151,7 +153,15 @@ def read_post(path: str, data: bytes) -> Post:
     fm_start = after
     closing = None
     dots = None
-    for number, (start, end, after) in enumerate(spans, start=2):
+    if "\r" not in text:
+        # LF line endings only: a line is what `^` and `$` see in re.M, so one search
+        # finds the closing fence (a loop over lines cost ~30 us a post).
+        found = _FENCE_IN_TEXT[fence_kind].search(text, fm_start)
+        if found:
+            start = found.start()
+            next_line = text.find("\n", start)
+            closing = (text.count("\n", 0, start) + 1, start, len(text) if next_line < 0 else next_line + 1)
+    for number, (start, end, after) in enumerate(spans if closing is None else (), start=2):
         if fence_rx.match(text[start:end]):
             closing = (number, start, after)
             break

@@ -152,3 +152,26 @@ def test_real_build_keeps_every_other_post(baseline, data):
         assert not any("internal error" in p.message for p in summary.problems)
         others = {r[0] for r in rows(db, "SELECT id FROM posts WHERE path != 'victim.md'")}
         assert others == set(GOOD_IDS)
+
+
+#: Lines around frontmatter fences: fences with trailing blanks, near-fences, YAML's
+#: own document end, keys, blank lines.
+FENCE_LINES = ["---", "--- ", "----", "---\x0c", "--- x", " ---", "+++", "+++ ", "++++", "...", "title: T", "a: 1", "", "Body."]
+
+
+def _outcome(data: bytes):
+    try:
+        post = read_post("p.md", data)
+    except PostError as exc:
+        return ("error", exc.message, exc.line)
+    lf = lambda text: text.replace("\r\n", "\n")  # noqa: E731
+    return ("post", post.meta, post.key_lines, post.body_line, lf(post.frontmatter_text), lf(post.body), post.fence)
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.sampled_from(["---", "+++"]), lines=st.lists(st.sampled_from(FENCE_LINES), max_size=8), end=st.booleans())
+def test_fence_search_agrees_with_the_line_by_line_reading(first, lines, end):
+    """read_post finds the closing fence of an LF-only file with one search and reads
+    any other file line by line: both must see the same post, or the same error."""
+    text = "\n".join([first, *lines]) + ("\n" if end else "")
+    assert _outcome(text.encode()) == _outcome(text.replace("\n", "\r\n").encode())
