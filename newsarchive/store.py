@@ -357,7 +357,7 @@ def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> 
 
 def check(conn: sqlite3.Connection, expected_posts: int | None = None, quick: bool = False, fts_content: bool = True) -> list[str]:
     """Integrity checks run before a new database is swapped in; returns the problems."""
-    return _structure_problems(conn, expected_posts, quick) + _fts_problems(conn, fts_content)
+    return _structure_problems(conn, expected_posts, quick) + _key_problems(conn) + _fts_problems(conn, fts_content)
 
 
 def check_file(path, expected_posts: int | None = None, quick: bool = False, fts_content: bool = True) -> list[str]:
@@ -365,6 +365,8 @@ def check_file(path, expected_posts: int | None = None, quick: bool = False, fts
 
     SQLite releases the GIL while it works, so the b-tree checks and the FTS checks
     (which re-tokenise every post) run on both cores instead of one after the other.
+    The foreign-key check goes with the FTS checks: at 100,000 posts integrity_check
+    takes ~3.4 s, foreign_key_check ~1.1 s, FTS5's check 2.5 s (rank 0) to 6 s.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -377,7 +379,7 @@ def check_file(path, expected_posts: int | None = None, quick: bool = False, fts
 
     with ThreadPoolExecutor(2) as pool:
         structure = pool.submit(run, lambda conn: _structure_problems(conn, expected_posts, quick))
-        fts = pool.submit(run, lambda conn: _fts_problems(conn, fts_content))
+        fts = pool.submit(run, lambda conn: _key_problems(conn) + _fts_problems(conn, fts_content))
         return structure.result() + fts.result()
 
 
@@ -387,14 +389,18 @@ def _structure_problems(conn, expected_posts, quick) -> list[str]:
     result = [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
     if result != ["ok"]:
         problems.append(f"{pragma}: " + "; ".join(result[:5]))
-    fk = conn.execute("PRAGMA foreign_key_check").fetchall()
-    if fk:
-        problems.append(f"foreign_key_check: {len(fk)} rows point nowhere, e.g. {fk[0]}")
     if expected_posts is not None:
         count = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
         if count != expected_posts:
             problems.append(f"posts holds {count} rows but {expected_posts} posts were read")
     return problems
+
+
+def _key_problems(conn) -> list[str]:
+    fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if fk:
+        return [f"foreign_key_check: {len(fk)} rows point nowhere, e.g. {fk[0]}"]
+    return []
 
 
 def _fts_problems(conn, content: bool = True) -> list[str]:

@@ -218,6 +218,27 @@ def test_a_build_that_fails_its_checks_is_not_swapped_in(built, checks, message)
     assert not list(db.parent.glob(".news.db.building-*"))
 
 
+@pytest.mark.parametrize("checks", ["full", "fresh", "quick"])
+def test_a_build_with_a_dangling_foreign_key_is_not_swapped_in(built, checks):
+    posts, db = built
+    before = healthy(db)
+
+    def corrupt(stage):
+        if stage == "committed":
+            (tmp,) = db.parent.glob(".news.db.building-*")
+            conn = sqlite3.connect(tmp)
+            post_id = conn.execute("select id from posts limit 1").fetchone()[0]
+            conn.execute("insert into post_tags (post_id, tag_id, field) values (?, 12345, 'tags')", (post_id,))
+            conn.commit()
+            conn.close()
+
+    from newsarchive.build import BuildRefused
+
+    with pytest.raises(BuildRefused, match="foreign_key_check: 1 rows point nowhere"):
+        build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
+    assert healthy(db) == before
+
+
 def test_a_full_build_checks_its_fresh_indexes_without_re_tokenising(built):
     posts, db = built
     summary = build(posts, db, quiet=True, full=True)
