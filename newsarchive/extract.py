@@ -13,6 +13,7 @@ import datetime as dt
 import email.utils
 import functools
 import hashlib
+import html
 import json
 import posixpath
 import re
@@ -417,6 +418,82 @@ def _plain(node) -> str:
 #: Pushed on the walk's stack to mark the end of a link (block ends push their kind).
 _LINK_END = ""
 
+# ----------------------------------------------------------------------------- Liquid
+
+#: What only Liquid (Jekyll, Eleventy) writes: site/page variables, URL filters, and
+#: the tags of static-site posts. `{{ x }}` alone is not enough: Jinja, Handlebars,
+#: Vue and Angular examples in a post say that too.
+_LIQUID_HINT = re.compile(
+    r"\{\{-?\s*(?:site|page|include)\.\w"
+    r"|\|\s*(?:relative_url|absolute_url|url|prepend|append)\b[^{}]*\}\}"
+    r"|\{%-?\s*(?:raw|endraw|include|include_relative|image\w*|figure|post_url|link|comment|highlight|assign|capture)\b"
+)
+#: One Liquid output `{{ ... }}` or tag `{% ... %}` (neither holds braces), so a
+#: scan of any text is linear.
+_LIQUID_TAG = re.compile(r"\{\{-?(?P<out>[^{}]*?)-?\}\}|\{%-?(?P<tag>(?:[^{}%]|%(?!\}))*?)-?%\}")
+_LIQUID_STRING = re.compile(r"""\s*(["'])(.*?)\1\s*(?:\|[^{}]*)?$""", re.S)
+_LIQUID_ARG = re.compile(r"""(?:([A-Za-z_][\w-]*)\s*[=:]\s*)?(["'])(.*?)\2""", re.S)
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|avif|tiff?|bmp)(?:[?#].*)?$", re.I)
+_IMAGE_TAG_WORDS = ("image", "img", "figure", "photo", "picture")
+
+
+def read_liquid(markdown: str) -> str:
+    """The body of a Jekyll or Eleventy post as its site would render it, as far as
+    the post itself tells.
+
+    Liquid runs before Markdown there, so `[team]({{ "/about/" | url }})` is a link to
+    /about/ and `{{ site.baseurl }}/a.png` an image at /a.png. String literals read as
+    themselves (whatever filters follow), values only the site knows (`site.baseurl`,
+    `page.image`) as nothing, `{% raw %}` blocks as written, comments not at all, and
+    image shortcodes and includes (`{% image "a.jpg" "alt" %}`, `{% include
+    figure.html src="a.jpg" caption="..." %}`) as `<img>` tags, so their photos and
+    captions are found like any other. Every other tag reads as nothing. A post
+    without any Liquid-only construct (see _LIQUID_HINT) is returned unchanged: the
+    stored `body` never is.
+    """
+    if ("{{" not in markdown and "{%" not in markdown) or not _LIQUID_HINT.search(markdown):
+        return markdown
+    out, pos, inside = [], 0, None  # inside: "raw" or "comment" while in one
+    for m in _LIQUID_TAG.finditer(markdown):
+        tag = m.group("tag")
+        name = tag.split(None, 1)[0].lower() if tag and tag.strip() else ""
+        if inside is not None:
+            if name == "end" + inside:
+                if inside == "raw":
+                    out.append(markdown[pos : m.start()])
+                pos, inside = m.end(), None
+            continue
+        out.append(markdown[pos : m.start()])
+        pos = m.end()
+        if tag is None:
+            string = _LIQUID_STRING.match(m.group("out"))
+            out.append(string.group(2) if string else "")
+        elif name in ("raw", "comment"):
+            inside = name
+        else:
+            out.append(_liquid_image(name, tag))
+    # An unclosed raw or comment block: Liquid would refuse the post; its words stay.
+    out.append(markdown[pos:])
+    return "".join(out)
+
+
+def _liquid_image(name: str, tag: str) -> str:
+    """`<img>` for an image shortcode or include, else "" (the tag renders unknown HTML)."""
+    args = _LIQUID_ARG.findall(tag)
+    named = {key.lower(): value for key, _, value in args if key}
+    positional = [value for key, _, value in args if not key]
+    src = next((named[k] for k in ("src", "url", "image", "path", "file") if named.get(k)), None)
+    rest = positional
+    if src is None and positional and (any(w in name for w in _IMAGE_TAG_WORDS) or _IMAGE_FILE.search(positional[0])):
+        src, rest = positional[0], positional[1:]
+    if not src or not src.strip():
+        return ""
+    alt = next((named[k] for k in ("alt", "caption", "title", "description") if named.get(k)), None)
+    if alt is None and rest:
+        alt = rest[-1]
+    quote = functools.partial(html.escape, quote=True)
+    return f'<img src="{quote(src.strip())}" alt="{quote(alt or "")}">'
+
 
 def walk_body(markdown: str) -> BodyParts:
     """Walk a Markdown body: plain text with each caption once, the first line, photos, links.
@@ -431,7 +508,7 @@ def walk_body(markdown: str) -> BodyParts:
     walker = _Walker()
     add_text = walker.add_text
     scan = None  # one HTML scanner per block, for inline HTML split over several nodes
-    stack = [_MDRS.tree(_flatten_if_deep(markdown))]
+    stack = [_MDRS.tree(_flatten_if_deep(read_liquid(markdown)))]
     pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         node = pop()

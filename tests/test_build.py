@@ -310,6 +310,17 @@ def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
     # Keys without a column (authors, excerpt, tumblr_url, ...) are kept in extra.
     assert rows(db, "SELECT count(*) >= 508 FROM posts WHERE json_extract(extra, '$.authors') IS NOT NULL") == [(1,)]
     assert rows(db, "SELECT count(*) FROM tags") != [(0,)]
+    # Liquid is read as the site renders it: an `{% image %}` shortcode is a photo with
+    # its caption, a `{{ "/path/" | url }}` destination a link, and no template
+    # syntax is left in the search text (the stored body keeps it all).
+    bechdel = "2015-03-17-does-18f-pass-the-bechdel-test-for-tech.md"
+    assert rows(db, "SELECT images.url, captions.text FROM post_images JOIN images ON images.id = image_id "
+                    "JOIN captions ON captions.id = caption_id JOIN posts ON posts.id = post_id "
+                    "WHERE path = ? AND role = 'inline'", [bechdel]) == [("assets/blog/bechdel/team.jpg", "The 18F team")]
+    assert rows(db, "SELECT count(*) FROM links WHERE url LIKE '%{{%' OR url LIKE '%{\\%%' ESCAPE '\\'") == [(0,)]
+    assert rows(db, "SELECT count(*) > 500 FROM links WHERE url LIKE '/20__/__/__/%'") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM posts WHERE body_text LIKE '%{\\% image%' ESCAPE '\\' OR body_text LIKE '%site.baseurl%'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM posts WHERE body LIKE '%{\\% image%' ESCAPE '\\'") != [(0,)]
 
 
 def test_site_relative_links_resolve_against_the_posts_own_site(tmp_path, specimen_bytes):

@@ -296,3 +296,24 @@ def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path):
     # ran 53 queries here, most of them asking for 21 rows.
     assert 2 <= len(page_limits) <= 3, page_limits
     assert set(page_limits) == {1001}, page_limits
+
+
+def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path):
+    """Liquid in a Jekyll/Eleventy body: the article page and the table cell show the
+    shortcode's photo and the filtered link, not template syntax."""
+    posts = write_posts(tmp_path / "posts", {"2015-03-17-team.md": (
+        "---\ntitle: Our team\ndate: 2015-03-17\n---\n\n"
+        'Meet [the team]({{ "/about/" | url }}).\n\n'
+        '{% image "assets/blog/team.jpg" "The whole team" %}\n\n'
+        "{% raw %}Write {{ site.baseurl }} in templates.{% endraw %}\n"
+    )})
+    db_path = tmp_path / "news.db"
+    build(posts, db_path, quiet=True)
+    ds = datasette_app(db_path)
+    for path in ("/news/posts/2015-03-17-team", "/news/posts?_col=body"):
+        html = get(ds, path).text
+        body = html.split('<div class="body">', 1)[-1] if "<div" in html else html
+        assert 'href="/about/"' in body, path
+        assert 'src="assets/blog/team.jpg"' in body and 'alt="The whole team"' in body, path
+        assert "{% image" not in body and "| url }}" not in body, path
+        assert "Write {{ site.baseurl }} in templates." in body, path

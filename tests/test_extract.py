@@ -5,7 +5,7 @@ import pytest
 
 from newsarchive.extract import (
     code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
-    parse_date, split_list, url_key, walk_body,
+    parse_date, read_liquid, split_list, url_key, walk_body,
 )
 
 
@@ -163,3 +163,45 @@ def test_walk_body_html_figures_scripts_and_code():
 def test_javascript_links_are_not_links():
     parts = walk_body("[click](javascript:alert(3)) and [ok](https://ok.test/)")
     assert [l.url for l in parts.links] == ["https://ok.test/"]
+
+
+@pytest.mark.parametrize(
+    "markdown, read",
+    [
+        # URL filters and site variables: what the site would link to.
+        ('[team]({{ "/about/" | url }})', "[team](/about/)"),
+        ("[post]({{ '/2015/07/08/openfec-api/' | relative_url }})", "[post](/2015/07/08/openfec-api/)"),
+        ("![x]({{ site.baseurl }}/assets/a.png)", "![x](/assets/a.png)"),
+        ('<img src="{{site.baseurl}}/a.png">', '<img src="/a.png">'),
+        # A string literal reads as itself whatever the filter; unknown values as nothing.
+        ('{{ "maya" | team_link }} wrote {{ page.title }}.', "maya wrote ."),
+        # Image shortcodes and includes become <img>, alt last or named.
+        ('{% image "assets/t.jpg" "The team" %}', '<img src="assets/t.jpg" alt="The team">'),
+        ('{% image_with_class "a.png" "width-210px" "A drawing" %}', '<img src="a.png" alt="A drawing">'),
+        ('{% include figure.html src="/f.jpg" caption="A & B" %}', '<img src="/f.jpg" alt="A &amp; B">'),
+        ('{% include photo.html url="/p.webp" %}', '<img src="/p.webp" alt="">'),
+        ('{% include related.html %} text', " text"),
+        # raw blocks as written, comments gone, whitespace control understood.
+        ("{% raw %}{{ site.url }} {% image 'x.jpg' %}{% endraw %}!", "{{ site.url }} {% image 'x.jpg' %}!"),
+        ("a {%- comment -%} {{ page.x }} {%- endcomment -%} b", "a  b"),
+        ("{% raw %} never closed {{ site.url }}", " never closed {{ site.url }}"),
+        # No Liquid-only construct: left alone (Vue, Jinja and Handlebars say {{ x }} too).
+        ("Vue renders {{ message }} here.", "Vue renders {{ message }} here."),
+        ("A set {1, 2} and {{ name }}.", "A set {1, 2} and {{ name }}."),
+        ("No templates at all.", "No templates at all."),
+    ],
+)
+def test_read_liquid(markdown, read):
+    assert read_liquid(markdown) == read
+
+
+def test_liquid_photo_in_a_figure_takes_the_figcaption():
+    parts = walk_body(
+        "<figure>\n{% image \"assets/t.jpg\" \"The team\" %}\n"
+        "<figcaption>The team at work (Photo: 18F)</figcaption>\n</figure>\n\n"
+        "Read [about us]({{ \"/about/\" | url }}).\n"
+    )
+    assert [(i.url, i.alt, i.caption) for i in parts.images] == [("assets/t.jpg", "The team", "The team at work (Photo: 18F)")]
+    assert [(link.url, link.text) for link in parts.links] == [("/about/", "about us")]
+    assert "{" not in parts.text
+
