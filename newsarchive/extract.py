@@ -31,6 +31,7 @@ MODELED_KEYS = ("code", "title", "description", "category", "language", "date", 
 _MDRS = MarkdownItRs("commonmark").enable_many(["table", "strikethrough"])
 _CODE_TIME = re.compile(r"^[A-Za-z]{2,5}(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
 _FILE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
+_WRITTEN_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _ARTICLE_NUMBER = re.compile(r"^\d{5,}$")
 _CREDIT = re.compile(
     r"\(\s*(?P<kind>[A-Za-z][A-Za-z ]{0,30}?)\s*(?::|\bby\b)\s*(?P<name>[^()]{1,120}?)\s*\)\s*$",
@@ -181,6 +182,40 @@ def url_key(url: str | None) -> str | None:
     `/world/2905487/old-slug` and `/world/2905487/new-slug/` match.
     """
     return url_facts(url)[1]
+
+
+def site_path_key(url: str | None) -> str | None:
+    """The key of a site-relative link (`/2015/07/08/openfec-api/`) in a post without
+    an origin_url: the path in lower case, without query, fragment, trailing slash,
+    `index.html` or `.html`, so the forms a Jekyll or Eleventy site serves match."""
+    if not url or not url.startswith("/") or url.startswith("//"):
+        return None
+    path = url.split("#", 1)[0].split("?", 1)[0].lower()
+    for suffix in ("/index.html", "/index.htm", ".html", ".htm"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return path.rstrip("/") or None
+
+
+def post_site_path(post: Post) -> str | None:
+    """Where a Jekyll or Eleventy site serves a post: its `permalink` (without
+    placeholders), else `/YYYY/MM/DD/slug/` from a `YYYY-MM-DD-slug.md` file name,
+    the date taken from the frontmatter `date` as written when it has one (the site
+    does the same: 18F's `2015-02-24-x.md` with `date: 2015-03-03` is /2015/03/03/x/)."""
+    permalink = _text(post.meta.get("permalink"))
+    if permalink and permalink.startswith("/") and ":" not in permalink:
+        return permalink
+    name = posixpath.basename(post.path)
+    m = _FILE_DATE.match(name)
+    if not m:
+        return None
+    slug = name[m.end() :].rsplit(".", 1)[0]
+    if not slug:
+        return None
+    written = _WRITTEN_DATE.match(_text(post.meta.get("date")) or "")
+    year, month, day = (written or m).groups()
+    return f"/{year}/{month}/{day}/{slug}/"
 
 
 def parse_credit(caption: str) -> tuple[str | None, str | None]:
@@ -701,7 +736,10 @@ def extract(post: Post) -> Record:
             continue
         # A site-relative link (`/world/2904976/slug`) points into the post's own site.
         absolute = _resolve(origin_url, link.url)
-        rows["links"].append((post_id, index, link.url, link.text, *url_facts(absolute)))
+        domain, target_key = url_facts(absolute)
+        if target_key is None and not origin_url:
+            target_key = site_path_key(link.url)  # a static site's posts (see post_site_path)
+        rows["links"].append((post_id, index, link.url, link.text, domain, target_key))
 
     for field_name in ("tags", "categories"):
         value = meta.get(field_name)
@@ -714,6 +752,8 @@ def extract(post: Post) -> Record:
 
     body_text = parts.text
     source_domain, origin_key = url_facts(origin_url)
+    if not origin_url:
+        origin_key = site_path_key(post_site_path(post))
     record = {
         "id": post_id,
         "title": title,

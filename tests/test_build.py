@@ -319,6 +319,8 @@ def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
                     "WHERE path = ? AND role = 'inline'", [bechdel]) == [("assets/blog/bechdel/team.jpg", "The 18F team")]
     assert rows(db, "SELECT count(*) FROM links WHERE url LIKE '%{{%' OR url LIKE '%{\\%%' ESCAPE '\\'") == [(0,)]
     assert rows(db, "SELECT count(*) > 500 FROM links WHERE url LIKE '/20__/__/__/%'") == [(1,)]
+    # Those links find the posts they cite, by the path the site serves each post at.
+    assert rows(db, "SELECT count(*) > 500, count(DISTINCT target_post_id) > 200 FROM links WHERE target_post_id IS NOT NULL") == [(1, 1)]
     assert rows(db, "SELECT count(*) FROM posts WHERE body_text LIKE '%{\\% image%' ESCAPE '\\' OR body_text LIKE '%site.baseurl%'") == [(0,)]
     assert rows(db, "SELECT count(*) FROM posts WHERE body LIKE '%{\\% image%' ESCAPE '\\'") != [(0,)]
 
@@ -334,6 +336,37 @@ def test_site_relative_links_resolve_against_the_posts_own_site(tmp_path, specim
     assert rows(db, "SELECT url, domain, target_post_id FROM links WHERE post_id = 'REL1' ORDER BY position") == [
         ("/world/2905487/other-slug", "bangkokpost.com", SPECIMEN_ID),
         ("#top", None, None),
+    ]
+
+
+def test_links_between_posts_of_a_static_site_resolve_by_site_path(tmp_path):
+    """Jekyll/Eleventy posts have no origin_url: a post is where its site serves it
+    (its permalink, else /YYYY/MM/DD/slug/ with the frontmatter date), and site-relative
+    links, Liquid-filtered or not, with or without .html, find it."""
+    posts = write_posts(tmp_path / "posts", {
+        "_posts/2015-07-08-openfec-api.md": "---\ntitle: OpenFEC\n---\n\nThe API.\n",
+        "_posts/2015-02-24-guide.md": "---\ntitle: Guide\ndate: 2015-03-03\n---\n\nA guide.\n",
+        "_posts/2016-01-01-about.md": "---\ntitle: About\npermalink: /about/\n---\n\nUs.\n",
+        "_posts/2016-05-05-citing.md": (
+            "---\ntitle: Citing\n---\n\n"
+            'See [the API]({{ "/2015/07/08/openfec-api/" | url }}), [the guide](/2015/03/03/guide.html), '
+            "[us]({{ site.baseurl }}/about/), [the old date](/2015/02/24/guide/) and [elsewhere](https://example.org/x).\n"
+        ),
+    })
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT url, target_post_id FROM links WHERE post_id = '_posts/2016-05-05-citing' ORDER BY position") == [
+        ("/2015/07/08/openfec-api/", "_posts/2015-07-08-openfec-api"),
+        ("/2015/03/03/guide.html", "_posts/2015-02-24-guide"),
+        ("/about/", "_posts/2016-01-01-about"),
+        ("/2015/02/24/guide/", None),
+        ("https://example.org/x", None),
+    ]
+    # An incremental build keeps them resolved when the target changes.
+    (posts / "_posts/2015-07-08-openfec-api.md").write_text("---\ntitle: OpenFEC v2\n---\n\nThe API, again.\n")
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT target_post_id FROM links WHERE position = 0 AND post_id = '_posts/2016-05-05-citing'") == [
+        ("_posts/2015-07-08-openfec-api",)
     ]
 
 

@@ -5,8 +5,9 @@ import pytest
 
 from newsarchive.extract import (
     code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
-    parse_date, read_liquid, split_list, url_key, walk_body,
+    parse_date, post_site_path, read_liquid, site_path_key, split_list, url_key, walk_body,
 )
+from newsarchive.reader import Post
 
 
 @pytest.mark.parametrize(
@@ -205,3 +206,40 @@ def test_liquid_photo_in_a_figure_takes_the_figcaption():
     assert [(link.url, link.text) for link in parts.links] == [("/about/", "about us")]
     assert "{" not in parts.text
 
+
+
+@pytest.mark.parametrize(
+    "url, key",
+    [
+        ("/2015/07/08/openfec-api/", "/2015/07/08/openfec-api"),
+        ("/2015/07/08/OpenFEC-API.html", "/2015/07/08/openfec-api"),
+        ("/about/index.html#team", "/about"),
+        ("/search?q=x", "/search"),
+        ("/", None),
+        ("//cdn.example.org/x", None),
+        ("https://example.org/x", None),
+        ("#top", None),
+        (None, None),
+    ],
+)
+def test_site_path_key(url, key):
+    assert site_path_key(url) == key
+
+
+@pytest.mark.parametrize(
+    "path, meta, site_path",
+    [
+        ("2015-07-08-openfec-api.md", {}, "/2015/07/08/openfec-api/"),
+        ("_posts/2015-02-24-guide.markdown", {"date": "2015-03-03"}, "/2015/03/03/guide/"),
+        ("2014-06-03-x.md", {"date": "2014-06-03 23:02:00 -0400"}, "/2014/06/03/x/"),
+        ("2014-06-03-x.md", {"date": "June 4, 2014"}, "/2014/06/03/x/"),
+        ("2016-01-01-x.md", {"permalink": "/about/"}, "/about/"),
+        ("2016-01-01-x.md", {"permalink": "/blog/:title/"}, "/2016/01/01/x/"),
+        ("news/ART1.md", {}, None),
+        ("2016-01-01-.md", {}, None),
+    ],
+)
+def test_post_site_path(path, meta, site_path):
+    post = Post(path=path, sha256="", meta=meta, key_lines={}, body="", body_line=1, frontmatter_text="",
+                fence="---", encoding="utf-8", newline="\n")
+    assert post_site_path(post) == site_path
