@@ -453,43 +453,54 @@ def _plain(node) -> str:
 #: Pushed on the walk's stack to mark the end of a link (block ends push their kind).
 _LINK_END = ""
 
-# ----------------------------------------------------------------------------- Liquid
+# ----------------------------------------------------------------------------- templates
 
-#: What only Liquid (Jekyll, Eleventy) writes: site/page variables, URL filters, and
-#: the tags of static-site posts. `{{ x }}` alone is not enough: Jinja, Handlebars,
-#: Vue and Angular examples in a post say that too.
-_LIQUID_HINT = re.compile(
+#: What only a static-site generator's templates write: Liquid (Jekyll, Eleventy)
+#: site/page variables, URL filters and post tags, and Hugo shortcodes (`{{< >}}`,
+#: `{{% %}}`). `{{ x }}` alone is not enough: Jinja, Handlebars, Vue and Angular
+#: examples in a post say that too.
+_TEMPLATE_HINT = re.compile(
     r"\{\{-?\s*(?:site|page|include)\.\w"
     r"|\|\s*(?:relative_url|absolute_url|url|prepend|append)\b[^{}]*\}\}"
     r"|\{%-?\s*(?:raw|endraw|include|include_relative|image\w*|figure|post_url|link|comment|highlight|assign|capture)\b"
+    r"|\{\{[<%]\s*/?\s*\w"
 )
-#: One Liquid output `{{ ... }}` or tag `{% ... %}` (neither holds braces), so a
-#: scan of any text is linear.
-_LIQUID_TAG = re.compile(r"\{\{-?(?P<out>[^{}]*?)-?\}\}|\{%-?(?P<tag>(?:[^{}%]|%(?!\}))*?)-?%\}")
-_LIQUID_STRING = re.compile(r"""\s*(["'])(.*?)\1\s*(?:\|[^{}]*)?$""", re.S)
-_LIQUID_ARG = re.compile(r"""(?:([A-Za-z_][\w-]*)\s*[=:]\s*)?(["'])(.*?)\2""", re.S)
+#: One Hugo shortcode `{{< ... >}}` / `{{% ... %}}`, Liquid output `{{ ... }}` or
+#: Liquid tag `{% ... %}` (none holds braces), so a scan of any text is linear.
+_TEMPLATE_TAG = re.compile(
+    r"\{\{<(?P<hugo>[^{}]*?)>\}\}|\{\{%(?P<hugo_md>[^{}]*?)%\}\}"
+    r"|\{\{-?(?P<out>[^{}]*?)-?\}\}"
+    r"|\{%-?(?P<tag>(?:[^{}%]|%(?!\}))*?)-?%\}"
+)
+_TEMPLATE_STRING = re.compile(r"""\s*(["'])(.*?)\1\s*(?:\|[^{}]*)?$""", re.S)
+_TEMPLATE_ARG = re.compile(r"""(?:([A-Za-z_][\w-]*)\s*[=:]\s*)?(["'])(.*?)\2|(?:([A-Za-z_][\w-]*)\s*=\s*)?([^\s"'=]+)""", re.S)
 _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|avif|tiff?|bmp)(?:[?#].*)?$", re.I)
 _IMAGE_TAG_WORDS = ("image", "img", "figure", "photo", "picture")
 
 
-def read_liquid(markdown: str) -> str:
-    """The body of a Jekyll or Eleventy post as its site would render it, as far as
-    the post itself tells.
+def read_templates(markdown: str) -> str:
+    """The body of a Jekyll, Eleventy or Hugo post as its site would render it, as far
+    as the post itself tells.
 
-    Liquid runs before Markdown there, so `[team]({{ "/about/" | url }})` is a link to
-    /about/ and `{{ site.baseurl }}/a.png` an image at /a.png. String literals read as
-    themselves (whatever filters follow), values only the site knows (`site.baseurl`,
-    `page.image`) as nothing, `{% raw %}` blocks as written, comments not at all, and
-    image shortcodes and includes (`{% image "a.jpg" "alt" %}`, `{% include
-    figure.html src="a.jpg" caption="..." %}`) as `<img>` tags, so their photos and
-    captions are found like any other. Every other tag reads as nothing. A post
-    without any Liquid-only construct (see _LIQUID_HINT) is returned unchanged: the
-    stored `body` never is.
+    Templates run before Markdown there, so `[team]({{ "/about/" | url }})` is a link
+    to /about/ and `{{ site.baseurl }}/a.png` an image at /a.png. Liquid string
+    literals read as themselves (whatever filters follow), values only the site knows
+    (`site.baseurl`, `page.image`) as nothing, `{% raw %}` blocks as written,
+    comments not at all. Image shortcodes and includes (`{% image "a.jpg" "alt" %}`,
+    `{% include figure.html src="a.jpg" caption="..." %}`, Hugo's `{{< figure
+    src="a.jpg" caption="..." >}}`) become `<img>` (a `<figure>` with its caption), so
+    their photos and captions are found like any other; Hugo's `ref`/`relref` read as
+    the path they name; every other tag or shortcode reads as nothing (the text
+    between an opening and closing shortcode stays). A post without any construct
+    only these templates use (see _TEMPLATE_HINT) is returned unchanged: the stored
+    `body` never is.
     """
-    if ("{{" not in markdown and "{%" not in markdown) or not _LIQUID_HINT.search(markdown):
+    if "{{" not in markdown and "{%" not in markdown:
+        return markdown
+    if not _TEMPLATE_HINT.search(markdown):
         return markdown
     out, pos, inside = [], 0, None  # inside: "raw" or "comment" while in one
-    for m in _LIQUID_TAG.finditer(markdown):
+    for m in _TEMPLATE_TAG.finditer(markdown):
         tag = m.group("tag")
         name = tag.split(None, 1)[0].lower() if tag and tag.strip() else ""
         if inside is not None:
@@ -500,33 +511,70 @@ def read_liquid(markdown: str) -> str:
             continue
         out.append(markdown[pos : m.start()])
         pos = m.end()
-        if tag is None:
-            string = _LIQUID_STRING.match(m.group("out"))
+        hugo = m.group("hugo") if m.group("hugo") is not None else m.group("hugo_md")
+        if hugo is not None:
+            out.append(_shortcode(hugo))
+        elif tag is None:
+            string = _TEMPLATE_STRING.match(m.group("out"))
             out.append(string.group(2) if string else "")
         elif name in ("raw", "comment"):
             inside = name
         else:
-            out.append(_liquid_image(name, tag))
+            out.append(_template_image(name, tag[len(name) + (len(tag) - len(tag.lstrip())) :]))
     # An unclosed raw or comment block: Liquid would refuse the post; its words stay.
     out.append(markdown[pos:])
     return "".join(out)
 
 
-def _liquid_image(name: str, tag: str) -> str:
-    """`<img>` for an image shortcode or include, else "" (the tag renders unknown HTML)."""
-    args = _LIQUID_ARG.findall(tag)
-    named = {key.lower(): value for key, _, value in args if key}
-    positional = [value for key, _, value in args if not key]
+def _shortcode(inner: str) -> str:
+    """What a Hugo shortcode reads as (see read_templates)."""
+    inner = inner.strip()
+    if not inner or inner.startswith("/"):
+        return ""  # a closing shortcode
+    name, _, params = inner.partition(" ")
+    name = name.lower()
+    if name in ("ref", "relref"):
+        positional = _template_args(params, bare=True)[1]
+        return positional[0] if positional else ""
+    return _template_image(name, params, bare=True)
+
+
+def _template_args(params: str, bare: bool) -> tuple[dict, list]:
+    """Named and positional arguments; unquoted ones only if `bare` (in Hugo they are
+    text, in Liquid variables whose values only the site knows)."""
+    named, positional = {}, []
+    for key, quote, quoted, bare_key, bare_value in _TEMPLATE_ARG.findall(params):
+        if quote:
+            key, value = key, quoted
+        elif bare:
+            key, value = bare_key, bare_value
+        else:
+            continue
+        if key:
+            named[key.lower()] = value
+        else:
+            positional.append(value)
+    return named, positional
+
+
+def _template_image(name: str, params: str, bare: bool = False) -> str:
+    """`<img>` (or a captioned `<figure>`) for an image shortcode or include, else ""."""
+    named, positional = _template_args(params, bare)
     src = next((named[k] for k in ("src", "url", "image", "path", "file") if named.get(k)), None)
     rest = positional
     if src is None and positional and (any(w in name for w in _IMAGE_TAG_WORDS) or _IMAGE_FILE.search(positional[0])):
         src, rest = positional[0], positional[1:]
     if not src or not src.strip():
         return ""
-    alt = next((named[k] for k in ("alt", "caption", "title", "description") if named.get(k)), None)
+    quote = functools.partial(html.escape, quote=True)
+    caption = named.get("caption")
+    alt = next((named[k] for k in ("alt", "title", "description") if named.get(k)), None)
     if alt is None and rest:
         alt = rest[-1]
-    quote = functools.partial(html.escape, quote=True)
+    if caption:
+        # An HTML block of its own, so the figcaption is read as the photo's caption.
+        img = f'<img src="{quote(src.strip())}" alt="{quote(alt or "")}">'
+        return f"\n\n<figure>{img}<figcaption>{html.escape(caption)}</figcaption></figure>\n\n"
     return f'<img src="{quote(src.strip())}" alt="{quote(alt or "")}">'
 
 
@@ -543,7 +591,7 @@ def walk_body(markdown: str) -> BodyParts:
     walker = _Walker()
     add_text = walker.add_text
     scan = None  # one HTML scanner per block, for inline HTML split over several nodes
-    stack = [_MDRS.tree(_flatten_if_deep(read_liquid(markdown)))]
+    stack = [_MDRS.tree(_flatten_if_deep(read_templates(markdown)))]
     pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         node = pop()

@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup, escape
 
-from .extract import _CREDIT, collapse, parse_credit, read_liquid
+from .extract import _CREDIT, collapse, parse_credit, read_templates
 
 # ----------------------------------------------------------------------------- search
 
@@ -173,7 +173,7 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
     heading the specimen starts with is dropped, and so is a first paragraph equal to
     `headline` (the specimen's real headline is the body's first line, shown above).
     """
-    tokens = _MD.parse(read_liquid(markdown or ""))  # a Jekyll post as its site shows it
+    tokens = _MD.parse(read_templates(markdown or ""))  # a Jekyll or Hugo post as its site shows it
     out: list[Token] = []
     pending_caption = None
     i = 0

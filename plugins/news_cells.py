@@ -17,7 +17,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup
 
-from newsarchive.extract import read_liquid
+from newsarchive.extract import read_templates
 from newsarchive.web import HIGHLIGHT_OPEN, highlight, link, markdown_preview, mirror_images, thumbnail
 
 IMAGE_FK_COLUMNS = {("posts", "lead_image_id"), ("post_images", "image_id")}
@@ -77,7 +77,7 @@ def _render(markdown, config_json, mirror_json):
     from datasette_render_markdown import render_markdown
 
     config = json.loads(config_json)
-    html = render_markdown(read_liquid(markdown), config.get("extensions") or [], config.get("extra_tags") or [], config.get("extra_attrs") or {})
+    html = render_markdown(read_templates(markdown), config.get("extensions") or [], config.get("extra_tags") or [], config.get("extra_attrs") or {})
     return mirror_images(html, json.loads(mirror_json))
 
 

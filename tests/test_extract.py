@@ -5,7 +5,7 @@ import pytest
 
 from newsarchive.extract import (
     code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
-    parse_date, post_site_path, read_liquid, site_path_key, split_list, url_key, walk_body,
+    parse_date, post_site_path, read_templates, site_path_key, split_list, url_key, walk_body,
 )
 from newsarchive.reader import Post
 
@@ -179,7 +179,17 @@ def test_javascript_links_are_not_links():
         # Image shortcodes and includes become <img>, alt last or named.
         ('{% image "assets/t.jpg" "The team" %}', '<img src="assets/t.jpg" alt="The team">'),
         ('{% image_with_class "a.png" "width-210px" "A drawing" %}', '<img src="a.png" alt="A drawing">'),
-        ('{% include figure.html src="/f.jpg" caption="A & B" %}', '<img src="/f.jpg" alt="A &amp; B">'),
+        ('{% include figure.html src="/f.jpg" caption="A & B" %}',
+         '\n\n<figure><img src="/f.jpg" alt=""><figcaption>A &amp; B</figcaption></figure>\n\n'),
+        ('{% include figure.html src=page.photo %}', ""),
+        # Hugo shortcodes: figures, refs, and the text between paired shortcodes.
+        ('{{< figure src="/img/a.jpg" alt="Harbour" caption="The harbour (Photo: AFP)" >}}',
+         '\n\n<figure><img src="/img/a.jpg" alt="Harbour"><figcaption>The harbour (Photo: AFP)</figcaption></figure>\n\n'),
+        ("{{< figure src=a.png >}}", '<img src="a.png" alt="">'),
+        ('[the post]({{< ref "posts/other.md" >}})', "[the post](posts/other.md)"),
+        ("{{< youtube w7Ft2ymGmfc >}} after", " after"),
+        ("{{% notice tip %}}Use **bold**.{{% /notice %}}", "Use **bold**."),
+        ("{{< highlight go >}}fmt.Println(1){{< /highlight >}}", "fmt.Println(1)"),
         ('{% include photo.html url="/p.webp" %}', '<img src="/p.webp" alt="">'),
         ('{% include related.html %} text', " text"),
         # raw blocks as written, comments gone, whitespace control understood.
@@ -192,8 +202,8 @@ def test_javascript_links_are_not_links():
         ("No templates at all.", "No templates at all."),
     ],
 )
-def test_read_liquid(markdown, read):
-    assert read_liquid(markdown) == read
+def test_read_templates(markdown, read):
+    assert read_templates(markdown) == read
 
 
 def test_liquid_photo_in_a_figure_takes_the_figcaption():
@@ -243,3 +253,12 @@ def test_post_site_path(path, meta, site_path):
     post = Post(path=path, sha256="", meta=meta, key_lines={}, body="", body_line=1, frontmatter_text="",
                 fence="---", encoding="utf-8", newline="\n")
     assert post_site_path(post) == site_path
+
+
+def test_hugo_figure_is_a_photo_with_its_caption_and_credit():
+    parts = walk_body(
+        "Before.\n\n{{< figure src=\"/img/harbour.jpg\" alt=\"Harbour\" caption=\"The harbour at dawn (Photo: AFP)\" >}}\n\nAfter.\n"
+    )
+    assert [(i.url, i.alt, i.caption) for i in parts.images] == [("/img/harbour.jpg", "Harbour", "The harbour at dawn (Photo: AFP)")]
+    assert parse_credit(parts.images[0].caption) == ("Photo", "AFP")
+    assert "{{" not in parts.text and "The harbour at dawn (Photo: AFP)" in parts.text
