@@ -457,13 +457,14 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
     old_posts = 0
     old = None
     if db_path.exists():
+        old = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            old = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
             old_posts = old.execute("SELECT count(*) FROM posts").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            if not full:
-                raise BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it") from None
+            old.close()
             old = None
+            if not full:
+                raise _not_ours(db_path, exc) from None
 
     seen = None
     if copier is not None:
@@ -474,16 +475,15 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         def seen(f):
             copier.start()
 
-    files, skipped = scan(posts_dir, seen, since_ns=db_path.stat().st_mtime_ns if copier is not None else 0)
-    if old is not None:
-        try:
-            if not full:
-                old_files = {r[0]: r[1:] for r in old.execute("SELECT path, size, mtime_ns, sha256, post_id, id_line FROM _files")}
-                old_errors = {tuple(r) for r in old.execute("SELECT path, line, level, message FROM current_errors")}
-        except sqlite3.DatabaseError as exc:
-            if not full:
-                raise BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it") from None
-        finally:
+    try:
+        files, skipped = scan(posts_dir, seen, since_ns=db_path.stat().st_mtime_ns if copier is not None else 0)
+        if old is not None and not full:
+            old_files = {r[0]: r[1:] for r in old.execute("SELECT path, size, mtime_ns, sha256, post_id, id_line FROM _files")}
+            old_errors = {tuple(r) for r in old.execute("SELECT path, line, level, message FROM current_errors")}
+    except sqlite3.DatabaseError as exc:
+        raise _not_ours(db_path, exc) from None
+    finally:
+        if old is not None:
             old.close()
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)
@@ -672,6 +672,10 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
             conn.close()  # _build_locked deletes the file
     summary.seconds = time.monotonic() - started_clock
     return summary
+
+
+def _not_ours(db_path: Path, exc: Exception) -> BuildRefused:
+    return BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it")
 
 
 def _record_build(conn, old_db: Path | None, summary: Summary, started_at: str, mode: str) -> int:

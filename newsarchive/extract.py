@@ -502,7 +502,7 @@ def read_templates(markdown: str) -> str:
     out, pos, inside = [], 0, None  # inside: "raw" or "comment" while in one
     for m in _TEMPLATE_TAG.finditer(markdown):
         tag = m.group("tag")
-        name = tag.split(None, 1)[0].lower() if tag and tag.strip() else ""
+        name, params = _name_and_params(tag or "")
         if inside is not None:
             if name == "end" + inside:
                 if inside == "raw":
@@ -520,19 +520,23 @@ def read_templates(markdown: str) -> str:
         elif name in ("raw", "comment"):
             inside = name
         else:
-            out.append(_template_image(name, tag[len(name) + (len(tag) - len(tag.lstrip())) :]))
+            out.append(_template_image(name, params))
     # An unclosed raw or comment block: Liquid would refuse the post; its words stay.
     out.append(markdown[pos:])
     return "".join(out)
 
 
+def _name_and_params(tag: str) -> tuple[str, str]:
+    """`image "a.jpg" "alt"` -> ("image", '"a.jpg" "alt"'): the name in lower case."""
+    parts = tag.split(None, 1)
+    return (parts[0].lower() if parts else ""), (parts[1] if len(parts) > 1 else "")
+
+
 def _shortcode(inner: str) -> str:
     """What a Hugo shortcode reads as (see read_templates)."""
-    inner = inner.strip()
-    if not inner or inner.startswith("/"):
+    name, params = _name_and_params(inner)
+    if not name or name.startswith("/"):
         return ""  # a closing shortcode
-    name, _, params = inner.partition(" ")
-    name = name.lower()
     if name in ("ref", "relref"):
         positional = _template_args(params, bare=True)[1]
         return positional[0] if positional else ""
