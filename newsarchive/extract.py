@@ -495,6 +495,8 @@ def read_templates(markdown: str) -> str:
     only these templates use (see _TEMPLATE_HINT) is returned unchanged: the stored
     `body` never is.
     """
+    if "[caption" in markdown:
+        markdown = _wordpress_captions(markdown)
     if "{{" not in markdown and "{%" not in markdown:
         return markdown
     if not _TEMPLATE_HINT.search(markdown):
@@ -522,6 +524,44 @@ def read_templates(markdown: str) -> str:
         else:
             out.append(_template_image(name, params))
     # An unclosed raw or comment block: Liquid would refuse the post; its words stay.
+    out.append(markdown[pos:])
+    return "".join(out)
+
+
+#: WordPress's caption shortcode, open or close; posts exported from WordPress keep it.
+_WP_CAPTION = re.compile(r"\[caption\b(?P<attrs>[^\]]*)\](?![(\[])|\[/caption\]")  # not a [caption](link)
+_HTML_IMG = re.compile(r"<img\b[^>]*>", re.I)
+_CLOSING_A = re.compile(r"\s*</a\s*>", re.I)
+
+
+def _wordpress_captions(markdown: str) -> str:
+    """`[caption ...]<img src="a.jpg"> The text (Photo: AP)[/caption]` as a `<figure>`
+    whose figcaption is the text (or the shortcode's `caption="..."`), so the photo
+    gets its caption and credit; with no `<img>` inside, only the wrapper goes. An
+    opening without its closing is left as written."""
+    out, pos, opened = [], 0, None  # opened: the open shortcode's match
+    for m in _WP_CAPTION.finditer(markdown):
+        if m.group("attrs") is not None:
+            opened = m  # an earlier opening never closed stays as it is
+            continue
+        if opened is None:  # a stray close
+            continue
+        out.append(markdown[pos : opened.start()])
+        inner = markdown[opened.end() : m.start()]
+        images = list(_HTML_IMG.finditer(inner))
+        if images:
+            # The photo (and the link around it) first, the caption after them.
+            end = images[-1].end()
+            closing_link = _CLOSING_A.match(inner, end)
+            end = closing_link.end() if closing_link else end
+            head, tail = inner[:end], inner[end:]
+            named = _template_args(opened.group("attrs"), bare=False)[0]
+            caption = named.get("caption") or collapse(tail)
+            figcaption = f"<figcaption>{caption}</figcaption>" if caption else ""
+            out.append(f"\n\n<figure>{head.strip()}{figcaption}</figure>\n\n")
+        else:
+            out.append(inner)
+        pos, opened = m.end(), None
     out.append(markdown[pos:])
     return "".join(out)
 

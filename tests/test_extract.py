@@ -190,6 +190,16 @@ def test_javascript_links_are_not_links():
         ("{{< youtube w7Ft2ymGmfc >}} after", " after"),
         ("{{% notice tip %}}Use **bold**.{{% /notice %}}", "Use **bold**."),
         ("{{< highlight go >}}fmt.Println(1){{< /highlight >}}", "fmt.Println(1)"),
+        # WordPress's [caption] shortcode: the photo (and its link) in a figure with the text as caption.
+        ('[caption id="attachment_1" width="640"]<img src="a.jpg" alt="" /> Crowds. (Photo: AP)[/caption]',
+         '\n\n<figure><img src="a.jpg" alt="" /><figcaption>Crowds. (Photo: AP)</figcaption></figure>\n\n'),
+        ('[caption id="" caption="Old form"]<a href="big.jpg"><img src="b.jpg" /></a>[/caption]',
+         '\n\n<figure><a href="big.jpg"><img src="b.jpg" /></a><figcaption>Old form</figcaption></figure>\n\n'),
+        ("[caption]![Alt](c.jpg) Text[/caption]", "![Alt](c.jpg) Text"),
+        ('[caption]<img src="d.jpg"> A <em>big</em> crowd[/caption]',
+         '\n\n<figure><img src="d.jpg"><figcaption>A <em>big</em> crowd</figcaption></figure>\n\n'),
+        ("[caption id=x] never closed", "[caption id=x] never closed"),
+        ("A [caption](https://example.org) link.", "A [caption](https://example.org) link."),
         ('{% include photo.html url="/p.webp" %}', '<img src="/p.webp" alt="">'),
         ('{% include related.html %} text', " text"),
         # raw blocks as written, comments gone, whitespace control understood.
@@ -262,3 +272,15 @@ def test_hugo_figure_is_a_photo_with_its_caption_and_credit():
     assert [(i.url, i.alt, i.caption) for i in parts.images] == [("/img/harbour.jpg", "Harbour", "The harbour at dawn (Photo: AFP)")]
     assert parse_credit(parts.images[0].caption) == ("Photo", "AFP")
     assert "{{" not in parts.text and "The harbour at dawn (Photo: AFP)" in parts.text
+
+
+def test_wordpress_caption_gives_the_photo_its_caption_and_credit():
+    parts = walk_body(
+        '[caption id="attachment_9" align="alignnone" width="640"]<a href="https://ex.org/big.jpg">'
+        '<img class="size-large" src="https://ex.org/a.jpg" alt="" width="640" /></a> Protesters outside parliament.'
+        " (File photo: Reuters)[/caption]\n\nThe story.\n"
+    )
+    assert [(i.url, i.caption) for i in parts.images] == [("https://ex.org/a.jpg", "Protesters outside parliament. (File photo: Reuters)")]
+    assert parse_credit(parts.images[0].caption) == ("File photo", "Reuters")
+    assert [link.url for link in parts.links] == ["https://ex.org/big.jpg"]
+    assert parts.text == "Protesters outside parliament. (File photo: Reuters)\nThe story."
