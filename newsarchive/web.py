@@ -15,7 +15,8 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup, escape
 
-from .extract import _CREDIT, collapse, parse_credit, read_templates
+from .extract import _CREDIT, collapse, parse_credit
+from .sitegen import read_templates
 
 # ----------------------------------------------------------------------------- search
 

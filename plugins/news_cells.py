@@ -17,7 +17,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup
 
-from newsarchive.extract import read_templates
+from newsarchive.sitegen import read_templates
 from newsarchive.web import HIGHLIGHT_OPEN, highlight, link, markdown_preview, mirror_images, thumbnail
 
 IMAGE_FK_COLUMNS = {("posts", "lead_image_id"), ("post_images", "image_id")}

@@ -5,8 +5,9 @@ import pytest
 
 from newsarchive.extract import (
     code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
-    parse_date, post_site_path, read_templates, site_path_key, split_list, url_key, walk_body,
+    parse_date, post_site_path, site_path_key, split_list, url_key, walk_body,
 )
+from newsarchive.sitegen import read_templates
 from newsarchive.reader import Post
 
 
