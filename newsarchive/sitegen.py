@@ -77,6 +77,8 @@ def read_templates(markdown: str) -> str:
             out.append(string.group(2) if string else "")
         elif name in ("raw", "comment"):
             inside = name
+        elif name in ("post_url", "link"):
+            out.append(_post_url(params))
         else:
             out.append(_template_image(name, params))
     # An unclosed raw or comment block: Liquid would refuse the post; its words stay.
@@ -120,6 +122,20 @@ def _wordpress_captions(markdown: str) -> str:
         pos, opened = m.end(), None
     out.append(markdown[pos:])
     return "".join(out)
+
+
+_DATED_POST = re.compile(r"(?:.*/)?(\d{4})-(\d{2})-(\d{2})-([^/]+?)(?:\.(?:md|markdown|html))?$")
+
+
+def _post_url(params: str) -> str:
+    """Jekyll's `{% post_url 2015-07-08-openfec-api %}` / `{% link _posts/2015-07-08-x.md %}`:
+    the post's URL, `/2015/07/08/openfec-api/` (the default permalink; a link to
+    anything else reads as the path written)."""
+    target = params.strip().strip("\"'")
+    dated = _DATED_POST.match(target)
+    if dated:
+        return "/{}/{}/{}/{}/".format(*dated.groups())
+    return target
 
 
 def _name_and_params(tag: str) -> tuple[str, str]:

@@ -350,7 +350,8 @@ def test_links_between_posts_of_a_static_site_resolve_by_site_path(tmp_path):
         "_posts/2016-05-05-citing.md": (
             "---\ntitle: Citing\n---\n\n"
             'See [the API]({{ "/2015/07/08/openfec-api/" | url }}), [the guide](/2015/03/03/guide.html), '
-            "[us]({{ site.baseurl }}/about/), [the old date](/2015/02/24/guide/) and [elsewhere](https://example.org/x).\n"
+            "[us]({{ site.baseurl }}/about/), [the old date](/2015/02/24/guide/), [again]({% post_url 2015-07-08-openfec-api %}) "
+            "and [elsewhere](https://example.org/x).\n"
         ),
     })
     db = tmp_path / "news.db"
@@ -360,6 +361,7 @@ def test_links_between_posts_of_a_static_site_resolve_by_site_path(tmp_path):
         ("/2015/03/03/guide.html", "_posts/2015-02-24-guide"),
         ("/about/", "_posts/2016-01-01-about"),
         ("/2015/02/24/guide/", None),
+        ("/2015/07/08/openfec-api/", "_posts/2015-07-08-openfec-api"),
         ("https://example.org/x", None),
     ]
     # An incremental build keeps them resolved when the target changes.

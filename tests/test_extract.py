@@ -203,6 +203,9 @@ def test_javascript_links_are_not_links():
         ("A [caption](https://example.org) link.", "A [caption](https://example.org) link."),
         ('{% include photo.html url="/p.webp" %}', '<img src="/p.webp" alt="">'),
         ('{% include related.html %} text', " text"),
+        # Jekyll's links to posts: the default permalink of the post they name.
+        ("[before]({% post_url 2015-07-08-openfec-api %})", "[before](/2015/07/08/openfec-api/)"),
+        ("[x]({% link _posts/2016-07-26-a-post.md %}) [y]({% link about.md %})", "[x](/2016/07/26/a-post/) [y](about.md)"),
         # raw blocks as written, comments gone, whitespace control understood.
         ("{% raw %}{{ site.url }} {% image 'x.jpg' %}{% endraw %}!", "{{ site.url }} {% image 'x.jpg' %}!"),
         ("a {%- comment -%} {{ page.x }} {%- endcomment -%} b", "a  b"),
