@@ -44,8 +44,8 @@ def read_templates(markdown: str) -> str:
     comments not at all. Image shortcodes and includes (`{% image "a.jpg" "alt" %}`,
     `{% include figure.html src="a.jpg" caption="..." %}`, Hugo's `{{< figure
     src="a.jpg" caption="..." >}}`) become `<img>` (a `<figure>` with its caption), so
-    their photos and captions are found like any other; Hugo's `ref`/`relref` read as
-    the path they name; every other tag or shortcode reads as nothing (the text
+    their photos and captions are found like any other; Hugo's `ref`/`relref` and
+    Jekyll's `post_url`/`link` read as the path of what they name; every other tag or shortcode reads as nothing (the text
     between an opening and closing shortcode stays). WordPress's `[caption]` wraps a
     photo in a figure with its caption (see _wordpress_captions). A post without any
     construct only these templates use (see _TEMPLATE_HINT) is returned unchanged: the
