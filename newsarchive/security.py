@@ -120,15 +120,16 @@ class InlineScripts:
                     if compiled is not None and all(compiled[0] != p for p, _ in self.patterns):
                         self.patterns.append(compiled)
         self.hashes = sorted(hashes)
-        #: Hashes of the templates' literal inline event handlers, allowed with
+        #: The templates' literal inline event handlers, and their hashes, allowed with
         #: 'unsafe-hashes' (only these exact handler texts run; none in 0.65).
-        self.handler_hashes = sorted(
+        self.handler_texts = sorted(
             {
-                _sha256_source(html_unescape(a or b))
+                html_unescape(a or b)
                 for template in sorted(Path(templates_dir).glob("*.html"))
                 for a, b in _EVENT_HANDLER.findall(template.read_text(encoding="utf-8"))
             }
         )
+        self.handler_hashes = sorted({_sha256_source(text) for text in self.handler_texts})
 
     def page_hashes(self, html: str) -> list[str]:
         """Hashes of the inline scripts of a rendered page that match a dynamic pattern."""
