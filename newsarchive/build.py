@@ -201,12 +201,17 @@ def parse_task(task):
     """Worker: read and parse one file. Never raises: every outcome is a tuple."""
     path, abspath = task
     try:
-        with open(abspath, "rb") as fh:
-            # Sized to the file: a MAX_BYTES buffer would be a fresh 5 MiB mapping per post.
-            expected = min(os.fstat(fh.fileno()).st_size, MAX_BYTES)
-            data = fh.read(expected + 1)
-            if len(data) > expected:  # the file grew since: read on, still bounded
-                data += fh.read(MAX_BYTES + 1 - len(data))
+        # Unbuffered, one read sized to the file (a MAX_BYTES buffer would be a fresh
+        # 5 MiB mapping per post; Python's buffered reader costs ~7 us more a post).
+        fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            expected = min(os.fstat(fd).st_size, MAX_BYTES)
+            data = os.read(fd, expected + 1)
+            if len(data) != expected:  # a short read, or the file changed since: read on, bounded
+                while len(data) <= MAX_BYTES and (more := os.read(fd, MAX_BYTES + 1 - len(data))):
+                    data += more
+        finally:
+            os.close(fd)
     except OSError as exc:
         return ("error", path, None, f"cannot read the file ({exc.strerror})")
     try:
