@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from newsarchive import store
 from newsarchive.build import build
-from newsarchive.extract import extract
+from newsarchive.extract import extract, walk_body
 from newsarchive.reader import PostError, read_post
+from newsarchive.sitegen import read_templates
 
 from .conftest import SPECIMEN, write_posts
 from .test_hostile_inputs import GOOD, GOOD_IDS, good_rows, rows
@@ -175,3 +176,22 @@ def test_fence_search_agrees_with_the_line_by_line_reading(first, lines, end):
     any other file line by line: both must see the same post, or the same error."""
     text = "\n".join([first, *lines]) + ("\n" if end else "")
     assert _outcome(text.encode()) == _outcome(text.replace("\n", "\r\n").encode())
+
+
+#: Pieces of Liquid, Hugo and WordPress syntax, to be put together in any order.
+TEMPLATE_PIECES = [
+    "{{", "}}", "{%", "%}", "{{<", ">}}", "{{%", "%}}", "{{-", "-}}", " raw ", " endraw ", " comment ", " endcomment ",
+    " image ", '"a.jpg"', "'b'", " src=", " caption=", "[caption", "]", "[/caption]", "<img src=x>", "</a>",
+    " site.baseurl ", " | url ", " post_url 2015-01-01-x ", " figure ", "/", "\n", "\n\n", "=", '"', "'", "x",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(TEMPLATE_PIECES), max_size=40))
+def test_any_template_soup_reads_without_error(pieces):
+    """Broken, unbalanced or nested template syntax never stops reading a body: the
+    reading gives text, and the Markdown walk of it gives its parts."""
+    body = "".join(pieces)
+    assert isinstance(read_templates(body), str)
+    parts = walk_body(body)
+    assert all(image.url is not None for image in parts.images)
