@@ -389,8 +389,8 @@ class _Walker:
             self.links.append(Link(url=href, text=collapse("".join(parts))))
 
     def end_block(self, kind: str):
-        text = collapse("".join(self.current))
-        self.current = []
+        text = " ".join("".join(self.current).split())  # collapse(), inlined: a call per block
+        self.current.clear()  # in place: walk_body holds its append
         if not text:
             return
         if kind == "paragraph" and self.pending_caption and text == self.pending_caption and self.blocks:
@@ -464,7 +464,7 @@ def walk_body(markdown: str) -> BodyParts:
     (a node's meta is a fresh dict on each access).
     """
     walker = _Walker()
-    add_text = walker.add_text
+    add_text, append_text, open_links = walker.add_text, walker.current.append, walker.open_links
     scan = None  # one HTML scanner per block, for inline HTML split over several nodes
     stack = [_MDRS.tree(_flatten_if_deep(read_templates(markdown)))]
     pop, push, extend = stack.pop, stack.append, stack.extend
@@ -481,7 +481,10 @@ def walk_body(markdown: str) -> BodyParts:
             continue
         name = node.name
         if name == "text" or name == "text_special":
-            add_text(node.meta.get("content", ""))
+            if open_links:
+                add_text(node.meta.get("content", ""))
+            else:
+                append_text(node.meta.get("content", ""))
         elif name in _BLOCKS:
             push(_BLOCKS[name])
             extend(reversed(node.children))
