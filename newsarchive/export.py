@@ -4,7 +4,8 @@ The archive is the source of truth only as long as it can be given back: a datab
 that cannot be turned back into the folder it came from is a one-way door.  Every
 post row keeps its frontmatter exactly as written (`posts.frontmatter`), its body
 exactly as written (`posts.body`) and how the file was stored (`posts.file_format`,
-"encoding;newline;fence"), so the file is those three put back together.
+"encoding;newline;fence", plus the fence lines when they are not plain `---`),
+so the file is those three put back together.
 
 Two details the reader does not keep are recovered with the stored sha256 of the
 source file: the line ending after the closing fence (a file may end right at the
@@ -26,10 +27,13 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from .reader import _TOML_FENCE, _YAML_FENCE
 from .yamlsafe import ArchiveLoader
 
 _NEWLINES = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 _FENCES = {"yaml": "---", "toml": "+++"}
+#: A fence line as the reader accepts it (the same patterns), so a stored one is safe to write.
+_FENCE_LINE = {"yaml": _YAML_FENCE, "toml": _TOML_FENCE}
 _ENCODINGS = ("utf-8", "utf-8-sig", "utf-16")
 #: What a database without file_format (or a hand-made row) is written as.
 DEFAULT_FORMAT = "utf-8;lf;yaml"
@@ -54,19 +58,32 @@ ORDER BY posts.path
 
 @dataclass(frozen=True)
 class FileFormat:
-    """How a post file was stored, parsed from posts.file_format."""
+    """How a post file was stored, parsed from posts.file_format:
+    "encoding;newline;fence", then the opening and closing fence lines when they
+    were not plain `---`/`+++` ("utf-8;lf;yaml;----;---  ")."""
 
     encoding: str
     newline: str
     fence: str
+    open_fence: str = ""
+    close_fence: str = ""
+
+    def __post_init__(self):
+        for side in ("open_fence", "close_fence"):
+            if not getattr(self, side):
+                object.__setattr__(self, side, self.fence)
 
     @classmethod
     def parse(cls, text: str | None) -> "FileFormat":
         """Refuse a format this version does not know rather than write wrong bytes."""
         parts = (text or DEFAULT_FORMAT).split(";")
-        if len(parts) != 3 or parts[0] not in _ENCODINGS or parts[1] not in _NEWLINES or parts[2] not in _FENCES:
+        if (
+            len(parts) not in (3, 5) or parts[0] not in _ENCODINGS or parts[1] not in _NEWLINES
+            or parts[2] not in _FENCES
+            or not all(_FENCE_LINE[parts[2]].fullmatch(line) and "\n" not in line and "\r" not in line for line in parts[3:])
+        ):
             raise ValueError(f"unknown file_format {text!r} (expected e.g. {DEFAULT_FORMAT!r})")
-        return cls(parts[0], _NEWLINES[parts[1]], _FENCES[parts[2]])
+        return cls(parts[0], _NEWLINES[parts[1]], _FENCES[parts[2]], *parts[3:])
 
 
 def post_to_bytes(row) -> bytes:
@@ -83,7 +100,7 @@ def post_to_bytes(row) -> bytes:
         frontmatter = synthesize_frontmatter(row).replace("\n", fmt.newline)
     body = row.get("body") or ""
     candidates = [
-        encode(f"{fmt.fence}{fmt.newline}{frontmatter}{fmt.fence}{closing}{body}", fmt.encoding, order)
+        encode(f"{fmt.open_fence}{fmt.newline}{frontmatter}{fmt.close_fence}{closing}{body}", fmt.encoding, order)
         for closing in _closing_newlines(fmt.newline, body)
         for order in _byte_orders(fmt.encoding)
     ]

@@ -720,10 +720,14 @@ def _resolve(base: str | None, url: str) -> str:
 
 
 def _file_format(post: Post) -> str:
-    """How the file was stored, so an export can write it back byte for byte."""
+    """How the file was stored, so an export can write it back byte for byte: the
+    fence lines as written too when they are not plain (`----`, `--- ` with a blank)."""
     newline = {"\n": "lf", "\r\n": "crlf", "\r": "cr"}.get(post.newline, "lf")
     fence = "toml" if post.fence == "+++" else "yaml"
-    return f"{post.encoding};{newline};{fence}"
+    stored = f"{post.encoding};{newline};{fence}"
+    if post.fence_lines and post.fence_lines != (post.fence, post.fence):
+        stored += ";" + ";".join(post.fence_lines)
+    return stored
 
 
 def _add_image(rows, post_id, position, image: Image) -> int:

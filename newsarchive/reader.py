@@ -57,6 +57,7 @@ class Post:
     fence: str = "---"
     encoding: str = "utf-8"  # utf-8, utf-8-sig (BOM) or utf-16
     newline: str = "\n"
+    fence_lines: tuple = ()  # the opening and closing fence lines as written (`---`, `----  `)
     extra_notes: list = field(default_factory=list)
 
     @property
@@ -199,6 +200,7 @@ def read_post(path: str, data: bytes) -> Post:
         fence=fence_kind,
         encoding=encoding,
         newline=newline,
+        fence_lines=(first, text[fm_end:body_start].rstrip("\r\n")),
     )
 
 

@@ -41,6 +41,11 @@ FORMATS = {
         b"quoted: \"1\"\nmulti: |\n  line one\n  line two\n---\nBody\n"
     ),
     "sub/dir/deep.md": b"---\ntitle: deep\n---\nBody\n",
+    # Fence lines as editors leave them: longer, with trailing blanks, different at each end.
+    "long-fence.md": b"-----\ntitle: long fences\n-----\nBody\n",
+    "fence-blanks.md": b"--- \ntitle: trailing blanks\n---\t \nBody\n",
+    "fence-blanks-crlf.md": b"---  \r\ntitle: CRLF and blanks\r\n----\r\nBody\r\n",
+    "toml-fence-blank.md": b'+++ \ntitle = "TOML blank"\n+++\nBody\n',
 }
 
 
@@ -114,13 +119,19 @@ def test_without_the_hash_the_values_still_survive(path):
         ("utf-8-sig;crlf;yaml", FileFormat("utf-8-sig", "\r\n", "---")),
         ("utf-16;cr;toml", FileFormat("utf-16", "\r", "+++")),
         (None, FileFormat("utf-8", "\n", "---")),
+        ("utf-8;lf;yaml;-----;--- ", FileFormat("utf-8", "\n", "---", "-----", "--- ")),
+        ("utf-8;lf;toml;+++\t;+++", FileFormat("utf-8", "\n", "+++", "+++\t", "+++")),
     ],
 )
 def test_file_format_parse(text, expected):
     assert FileFormat.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["latin-1;lf;yaml", "utf-8;lf", "utf-8;crlf;json", "utf-8;lf;yaml;x"])
+@pytest.mark.parametrize("text", [
+    "latin-1;lf;yaml", "utf-8;lf", "utf-8;crlf;json", "utf-8;lf;yaml;x",
+    # Stored fence lines must be fence lines of that kind, on one line.
+    "utf-8;lf;yaml;---;x", "utf-8;lf;yaml;+++;+++", "utf-8;lf;yaml;---\nevil;---", "utf-8;lf;toml;++++;+++",
+])
 def test_unknown_file_format_is_refused(text):
     with pytest.raises(ValueError, match="unknown file_format"):
         FileFormat.parse(text)
