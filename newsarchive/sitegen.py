@@ -16,12 +16,13 @@ import re
 #: examples in a post say that too.
 _TEMPLATE_HINT = re.compile(
     r"\{\{-?\s*(?:site|page|include)\.\w"
-    r"|\|\s*(?:relative_url|absolute_url|url|prepend|append)\b[^{}]*\}\}"
+    r"|\|\s*(?:relative_url|absolute_url|url|prepend|append)\b[^{}|]*\}\}"
     r"|\{%-?\s*(?:raw|endraw|include|include_relative|image\w*|figure|post_url|link|comment|highlight|assign|capture)\b"
     r"|\{\{[<%]\s*/?\s*\w"
 )
 #: One Hugo shortcode `{{< ... >}}` / `{{% ... %}}`, Liquid output `{{ ... }}` or
-#: Liquid tag `{% ... %}` (none holds braces), so a scan of any text is linear.
+#: Liquid tag `{% ... %}`. None holds braces (nor the hint above a `|` after its
+#: filter): each try stops at the next brace, so a scan of any text is linear.
 _TEMPLATE_TAG = re.compile(
     r"\{\{<(?P<hugo>[^{}]*?)>\}\}|\{\{%(?P<hugo_md>[^{}]*?)%\}\}"
     r"|\{\{-?(?P<out>[^{}]*?)-?\}\}"
@@ -45,11 +46,11 @@ def read_templates(markdown: str) -> str:
     `{% include figure.html src="a.jpg" caption="..." %}`, Hugo's `{{< figure
     src="a.jpg" caption="..." >}}`) become `<img>` (a `<figure>` with its caption), so
     their photos and captions are found like any other; Hugo's `ref`/`relref` and
-    Jekyll's `post_url`/`link` read as the path of what they name; every other tag or shortcode reads as nothing (the text
-    between an opening and closing shortcode stays). WordPress's `[caption]` wraps a
-    photo in a figure with its caption (see _wordpress_captions). A post without any
-    construct only these templates use (see _TEMPLATE_HINT) is returned unchanged: the
-    stored `body` never is.
+    Jekyll's `post_url`/`link` read as the path of what they name; every other tag or
+    shortcode reads as nothing (the text between an opening and closing shortcode
+    stays). WordPress's `[caption]` wraps a photo in a figure with its caption (see
+    _wordpress_captions). A post without any construct only these templates use (see
+    _TEMPLATE_HINT) is returned unchanged: the stored `body` never is.
     """
     if "[caption" in markdown:
         markdown = _wordpress_captions(markdown)
@@ -87,8 +88,8 @@ def read_templates(markdown: str) -> str:
 
 
 #: WordPress's caption shortcode, open or close; posts exported from WordPress keep it.
-_WP_CAPTION = re.compile(r"\[caption\b(?P<attrs>[^\]]*)\](?![(\[])|\[/caption\]")  # not a [caption](link)
-_HTML_IMG = re.compile(r"<img\b[^>]*>", re.I)
+#: (Its attributes hold no bracket, so each try stops at the next one: linear.)
+_WP_CAPTION = re.compile(r"\[caption\b(?P<attrs>[^\][]*)\](?![(\[])|\[/caption\]")  # not a [caption](link)
 _CLOSING_A = re.compile(r"\s*</a\s*>", re.I)
 
 
@@ -106,10 +107,9 @@ def _wordpress_captions(markdown: str) -> str:
             continue
         out.append(markdown[pos : opened.start()])
         inner = markdown[opened.end() : m.start()]
-        images = list(_HTML_IMG.finditer(inner))
-        if images:
+        end = _end_of_last_img(inner)
+        if end:
             # The photo (and the link around it) first, the caption after them.
-            end = images[-1].end()
             closing_link = _CLOSING_A.match(inner, end)
             end = closing_link.end() if closing_link else end
             head, tail = inner[:end], inner[end:]
@@ -136,6 +136,18 @@ def _post_url(params: str) -> str:
     if dated:
         return "/{}/{}/{}/{}/".format(*dated.groups())
     return target
+
+
+def _end_of_last_img(html_text: str) -> int:
+    """Where the last complete `<img ...>` tag ends, or 0: one pass from the end."""
+    lowered = html_text.lower()
+    start = len(lowered)
+    while (start := lowered.rfind("<img", 0, start)) >= 0:
+        after = lowered[start + 4 : start + 5]
+        if after in ("", ">", "/") or after.isspace():
+            end = lowered.find(">", start)
+            return end + 1 if end >= 0 else 0
+    return 0
 
 
 def _name_and_params(tag: str) -> tuple[str, str]:

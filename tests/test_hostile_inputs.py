@@ -460,6 +460,13 @@ CASES = [
     case("case.md", fm("title: a", body="[" * 20_000 + "x" + "](y)" * 20_000 + "\n"),
          accepted(title="a", check=_body_has("x")),
          id="body-20000-nested-link-brackets"),
+    # Template syntax that never closes, in bulk: read in one pass (it was quadratic once).
+    case("case.md", fm("title: a", body="{{ site.x " + "| url " * 100_000 + "\n\nAfter.\n"),
+         accepted(title="a", check=_body_has("After.")),
+         id="body-100000-unclosed-liquid-filters"),
+    case("case.md", fm("title: a", body="[caption " * 100_000 + "\n\n[caption]" + "<img src=x " * 50_000 + "tail[/caption]\n\nAfter.\n"),
+         accepted(title="a", check=_body_has("After.")),
+         id="body-100000-unclosed-wordpress-captions"),
 ]
 
 
