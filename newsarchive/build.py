@@ -28,6 +28,7 @@ import sqlite_utils
 from . import __version__, store
 from .extract import extract
 from .reader import MAX_BYTES, PostError, read_post
+from .yamlsafe import has_surrogate
 
 POST_SUFFIXES = (".md", ".markdown")
 BATCH = 500
@@ -138,7 +139,9 @@ def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[li
             if not name.lower().endswith(POST_SUFFIXES):
                 continue
             path = prefix + name
-            if not name.isascii() and not _is_utf8(path):
+            # File names are bytes on Linux; one that is not UTF-8 (a surrogate once
+            # decoded) cannot be a path in the database.
+            if not name.isascii() and has_surrogate(path):
                 shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 skipped.append(Problem(shown, None, "skipped: the file name is not valid UTF-8 (rename the file)", "skipped"))
                 continue
@@ -179,15 +182,6 @@ def _odd_name(path: str, name: str) -> Problem | None:
     if name.startswith("."):
         return Problem(path, None, "skipped: hidden file", "skipped")
     return None
-
-
-def _is_utf8(name: str) -> bool:
-    """File names are bytes on Linux; one that is not UTF-8 cannot be a path in the database."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _inside(target: str, root: str) -> bool:

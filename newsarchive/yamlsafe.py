@@ -82,7 +82,7 @@ class ArchiveConstructor(yaml.constructor.SafeConstructor):
                 "keys must be plain text", node.start_mark,
             )
         self.construct_object(node)  # an unknown tag on a key is refused like anywhere else
-        if _has_surrogate(node.value):
+        if has_surrogate(node.value):
             raise ConstructorError(None, None, "a key holds a lone surrogate (invalid Unicode escape)", node.start_mark)
         if "\x00" in node.value:
             raise ConstructorError(None, None, "a key holds a NUL character", node.start_mark)
@@ -311,7 +311,9 @@ _YAML_ONLY_BREAKS = re.compile("[\x85\u2028\u2029]")
 _BREAK_NAMES = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
 
 
-def _has_surrogate(text: str) -> bool:
+def has_surrogate(text: str) -> bool:
+    """A lone surrogate: Python's stand-in for bytes that were not UTF-8 (file names)
+    or for an invalid escape (YAML); no database text can hold it."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -438,7 +440,7 @@ def _flat_text_mapping(node: MappingNode) -> tuple[dict, dict] | None:
         ):
             return None
         key = key_node.value
-        if key in data or "\x00" in key or _has_surrogate(key):
+        if key in data or "\x00" in key or has_surrogate(key):
             return None
         data[key] = value_node.value
         lines[key] = key_node.start_mark.line
@@ -462,7 +464,7 @@ def plain_key(key) -> str:
 def plain_value(value, line):
     """Turn a constructed YAML value into JSON-safe data without losing what it said."""
     if isinstance(value, str):
-        if _has_surrogate(value):
+        if has_surrogate(value):
             raise YamlProblem("a value holds a lone surrogate (invalid Unicode escape)", line)
         if "\x00" in value:
             # A NUL written as an escape ("\0"): SQLite's text functions and the

@@ -186,6 +186,42 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     ]
 
 
+def assert_refused_when_damaged(posts, db, checks, damage, message):
+    """Damage the new database (`damage(conn)`) just before its checks: the build is
+    refused with `message`, the old database kept, the temporary file gone."""
+    from newsarchive.build import BuildRefused
+
+    before = healthy(db)
+
+    def corrupt(stage):
+        if stage == "committed":
+            (tmp,) = db.parent.glob(".news.db.building-*")
+            conn = sqlite3.connect(tmp)
+            damage(conn)
+            conn.commit()
+            conn.close()
+
+    with pytest.raises(BuildRefused, match=message):
+        build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
+    assert healthy(db) == before
+    assert not list(db.parent.glob(".news.db.building-*"))
+
+
+def _drop_a_post_from_the_index(conn):
+    """Remove one post from the index but not from the table: FTS5's integrity-check sees it."""
+    rowid, title, description, body_text = conn.execute(
+        "select rowid, title, description, body_text from posts where title = 'Late news'").fetchone()
+    conn.execute(
+        "insert into posts_fts(posts_fts, rowid, title, description, body_text) values ('delete', ?, ?, ?, ?)",
+        (rowid, title, description, body_text),
+    )
+
+
+def _tag_a_post_with_a_missing_tag(conn):
+    post_id = conn.execute("select id from posts limit 1").fetchone()[0]
+    conn.execute("insert into post_tags (post_id, tag_id, field) values (?, 12345, 'tags')", (post_id,))
+
+
 @pytest.mark.parametrize("checks, message", [
     ("full", "posts_fts integrity-check"),
     ("fresh", r"posts_fts integrity-check: \d+ documents indexed for \d+ rows"),
@@ -194,49 +230,13 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
 def test_a_build_that_fails_its_checks_is_not_swapped_in(built, checks, message):
     """Corrupt the new database's search index just before the checks: refused, old one kept."""
     posts, db = built
-    before = healthy(db)
-
-    def corrupt(stage):
-        if stage == "committed":
-            (tmp,) = db.parent.glob(".news.db.building-*")
-            conn = sqlite3.connect(tmp)
-            rowid, title, description, body_text = conn.execute(
-                "select rowid, title, description, body_text from posts where title = 'Late news'").fetchone()
-            # Remove one post from the index but not from the table: FTS5's integrity-check sees it.
-            conn.execute(
-                "insert into posts_fts(posts_fts, rowid, title, description, body_text) values ('delete', ?, ?, ?, ?)",
-                (rowid, title, description, body_text),
-            )
-            conn.commit()
-            conn.close()
-
-    from newsarchive.build import BuildRefused
-
-    with pytest.raises(BuildRefused, match=message):
-        build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
-    assert healthy(db) == before
-    assert not list(db.parent.glob(".news.db.building-*"))
+    assert_refused_when_damaged(posts, db, checks, _drop_a_post_from_the_index, message)
 
 
 @pytest.mark.parametrize("checks", ["full", "fresh", "quick"])
 def test_a_build_with_a_dangling_foreign_key_is_not_swapped_in(built, checks):
     posts, db = built
-    before = healthy(db)
-
-    def corrupt(stage):
-        if stage == "committed":
-            (tmp,) = db.parent.glob(".news.db.building-*")
-            conn = sqlite3.connect(tmp)
-            post_id = conn.execute("select id from posts limit 1").fetchone()[0]
-            conn.execute("insert into post_tags (post_id, tag_id, field) values (?, 12345, 'tags')", (post_id,))
-            conn.commit()
-            conn.close()
-
-    from newsarchive.build import BuildRefused
-
-    with pytest.raises(BuildRefused, match="foreign_key_check: 1 rows point nowhere"):
-        build(posts, db, quiet=True, stop_after=corrupt, checks=checks)
-    assert healthy(db) == before
+    assert_refused_when_damaged(posts, db, checks, _tag_a_post_with_a_missing_tag, "foreign_key_check: 1 rows point nowhere")
 
 
 def test_a_full_build_checks_its_fresh_indexes_without_re_tokenising(built):
