@@ -1,11 +1,10 @@
 """Turn a Post into rows: the post itself, its photos, captions, credits, links and tags.
 
-Pure functions only.  Markdown is walked with markdown-it.rs through markdown-it-pyrs
+Pure functions only.  Markdown is walked with pulldown-cmark through pyromark
 (captions hold brackets and parentheses, so regexes over Markdown would misread
-them); raw HTML inside the
-Markdown is walked with the standard library's HTMLParser.  Lookup rows get ids that
-are hashes of their natural key, so a full build and any sequence of incremental
-builds give every row the same id.
+them); raw HTML inside the Markdown is walked with the standard library's
+HTMLParser.  Lookup rows get ids that are hashes of their natural key, so a full
+build and any sequence of incremental builds give every row the same id.
 """
 from __future__ import annotations
 
@@ -20,7 +19,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from markdown_it_pyrs import MarkdownIt as MarkdownItRs
+import pyromark
+from markdown_it.common.normalize_url import normalizeLink, validateLink
 
 from .reader import Post, PostError
 from .sitegen import read_templates
@@ -28,7 +28,17 @@ from .sitegen import read_templates
 #: Frontmatter keys that have columns of their own; everything else goes to `extra`.
 MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
 
-_MDRS = MarkdownItRs("commonmark").enable_many(["table", "strikethrough"])
+#: CommonMark plus the two extensions the article page (markdown-it-py) enables.
+_OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
+#: Destinations markdown-it's normalizeLink (mdurl) returns unchanged: an http(s)
+#: host with an optional port, a root-relative path or a relative one with no
+#: scheme, then only characters it does not percent-encode, or %XX escapes.
+#: A property test checks the shortcut against normalizeLink itself.
+_PLAIN_URL = re.compile(
+    r"(?:https?://(?=[A-Za-z0-9.-]{1,253}(?:[:/?#]|$))(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::[0-9]{1,5})?(?=[/?#]|$)"
+    r"|/(?!/)|[A-Za-z0-9._~-]+(?=[/?#]|$)|(?=[?#]|$))"
+    r"(?:[A-Za-z0-9;/?:@&=+$,\-_.!~*'()#]|%[0-9A-Fa-f]{2})*"
+)
 _CODE_TIME = re.compile(r"^[A-Za-z]{2,5}(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
 _FILE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
 _WRITTEN_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -53,7 +63,14 @@ def hash_id(kind: str, key: str) -> int:
 
 
 def collapse(text: str) -> str:
-    """Runs of whitespace (Unicode's, as str.split sees it) as one space, ends trimmed."""
+    """Runs of whitespace (Unicode's, as str.split sees it) as one space, ends trimmed.
+
+    Most text is already so: every whitespace character but the space fails
+    isprintable(), which (with no double or edge space) proves it in a third of
+    the time of splitting and joining a paragraph.
+    """
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
 
 
@@ -364,6 +381,7 @@ class _Walker:
         self.open_links: list[tuple[str, list[str]]] = []
         self.first_line: str | None = None
         self.pending_caption: str | None = None
+        self.caption_block = 0  # the line of body_text the pending caption's photo is on
 
     def add_text(self, text: str):
         self.current.append(text)
@@ -378,6 +396,7 @@ class _Walker:
         if caption:
             self.add_text(caption)
             self.pending_caption = caption
+            self.caption_block = len(self.blocks)
         return image
 
     def open_link(self, href: str):
@@ -389,15 +408,15 @@ class _Walker:
             self.links.append(Link(url=href, text=collapse("".join(parts))))
 
     def end_block(self, kind: str):
-        text = " ".join("".join(self.current).split())  # collapse(), inlined: a call per block
+        text = collapse("".join(self.current))
         self.current.clear()  # in place: walk_body holds its append
         if not text:
             return
-        if kind == "paragraph" and self.pending_caption and text == self.pending_caption and self.blocks:
+        only_caption = self.pending_caption is not None and text == self.pending_caption
+        if only_caption and kind == "paragraph" and len(self.blocks) > self.caption_block:
             # The specimen repeats each photo's caption as the next paragraph: keep it once.
             self.pending_caption = None
             return
-        only_caption = self.pending_caption is not None and text == self.pending_caption
         if self.first_line is None and kind in ("paragraph", "heading") and not only_caption:
             self.first_line = text
         if not only_caption:
@@ -418,109 +437,172 @@ _TOO_DEEP = re.compile(
     re.M,
 )
 
-#: Blocks whose text becomes one line of body_text, and the kind each counts as.
-_BLOCKS = {"paragraph": "paragraph", "heading": "heading", "list_item": "paragraph", "tcell": "td"}
+#: Ends of blocks whose text becomes one line of body_text, and the kind each counts as
+#: (pulldown-cmark's names; headings end with a dict and count as "heading").
+_BLOCK_ENDS = {"Paragraph": "paragraph", "Item": "paragraph", "TableCell": "td"}
+#: Starts of blocks (as plain names) before which pending text ends its line.
+_BLOCK_STARTS = {"Paragraph", "Item", "HtmlBlock", "TableHead", "TableRow", "TableCell"}
 
 
 def _flatten_if_deep(markdown: str) -> str:
     """The body to parse: itself, or without container markers when nested too deep.
 
     A body of `>>>>>>...` or of thousands of nested list items is noise as structure
-    but its words belong in body_text and search. Parsers also pay for such nesting:
-    markdown-it-py drops text past 20 levels, markdown-it.rs slows quadratically and
-    overflows its stack near a million levels. Reading such a body without its
-    quote and list markers keeps every word. (The stored `body` is never changed.)
+    but its words belong in body_text and search. markdown-it-py (the article page)
+    drops text past 20 levels; reading such a body without its quote and list
+    markers keeps every word, on the page and in the build, which reads the body as
+    the page does. (The stored `body` is never changed.)
     """
     if not _TOO_DEEP.search("\n" + markdown):
         return markdown
     return "\n".join(line.lstrip() for line in _CONTAINER_PREFIX.sub("", markdown).split("\n"))
 
 
-def _plain(node) -> str:
-    """The text inside an inline node (an image's alt text), without markup."""
-    out, stack = [], [node]
-    while stack:
-        current = stack.pop()
-        name = current.name
-        if name in ("text", "text_special"):
-            out.append(current.meta.get("content", ""))
-        elif name in ("softbreak", "hardbreak"):
-            out.append(" ")
-        stack.extend(reversed(current.children))
-    return "".join(out)
+def _link_url(url: str) -> str:
+    """A destination as markdown-it writes it into href and src: percent-encoded, IDNA host.
 
+    Most destinations are plain ASCII that normalizeLink would return unchanged;
+    they skip its ~20 us (the tests check the shortcut agrees with it).
+    """
+    return url if _PLAIN_URL.fullmatch(url) else normalizeLink(url)
 
-#: Pushed on the walk's stack to mark the end of a link (block ends push their kind).
-_LINK_END = ""
 
 def walk_body(markdown: str) -> BodyParts:
     """Walk a Markdown body: plain text with each caption once, the first line, photos, links.
 
-    markdown-it.rs (markdown-it-pyrs) builds the syntax tree: the same CommonMark
-    rules as markdown-it-py, about 25 times faster. The tree is walked with an
-    explicit stack, so no body can exhaust Python's recursion; the end of a block or
-    link is a string pushed before its children, so nodes go on the stack as they are.
-    This loop runs for every node of every post, so it avoids what it does not need
-    (a node's meta is a fresh dict on each access).
+    pulldown-cmark (through pyromark) parses the body into a flat stream of events,
+    about four times faster than markdown-it.rs builds a tree; both follow CommonMark,
+    so the article page (markdown-it-py) shows the same links and photos. What
+    markdown-it refuses as a link or photo (javascript:, vbscript:, file: and
+    non-image data: destinations) stays text here too. The stream is flat, so no
+    body can exhaust Python's recursion. This loop runs for every event of every post.
     """
     walker = _Walker()
     add_text, append_text, open_links = walker.add_text, walker.current.append, walker.open_links
-    scan = None  # one HTML scanner per block, for inline HTML split over several nodes
-    stack = [_MDRS.tree(_flatten_if_deep(read_templates(markdown)))]
-    pop, push, extend = stack.pop, stack.append, stack.extend
-    while stack:
-        node = pop()
-        if node.__class__ is str:
-            if node is _LINK_END:
-                walker.close_link()
+    current = walker.current
+    scan = None  # one HTML scanner per block, for inline HTML split over several events
+    block_scan = None  # the scanner of an HTML block
+    image = None  # while inside a photo's alt text: [destination, alt parts, nesting]
+    link_ends = []  # per open link: None, or the text that closes a refused one
+
+    def flush():
+        """Text a block start finds pending (a tight list item's) ends its own line."""
+        nonlocal scan
+        if scan is not None:
+            scan.close()
+            scan = None
+        if current:
+            walker.end_block("paragraph")
+
+    for event in pyromark.events(_flatten_if_deep(read_templates(markdown)), options=_OPTIONS):
+        if event.__class__ is str:  # SoftBreak, HardBreak, Rule
+            if event != "Rule":
+                if image is not None:
+                    image[1].append(" ")
+                else:
+                    add_text(" ")
+            continue
+        text = event.get("Text")
+        if text is None:
+            text = event.get("Code")
+        if text is not None:
+            if image is not None:
+                image[1].append(text)
+            elif open_links:
+                add_text(text)
             else:
+                append_text(text)
+            continue
+        start = event.get("Start")
+        if start is not None:
+            if image is not None:
+                if start.__class__ is dict and "Image" in start:
+                    image[2] += 1
+            elif start.__class__ is str:
+                if start in _BLOCK_STARTS:
+                    if current or scan is not None:
+                        flush()
+                    if start == "HtmlBlock":
+                        block_scan = _HtmlScan(walker)
+            elif "Link" in start:
+                info = start["Link"]
+                url = info["dest_url"]
+                if info["link_type"] == "Email":
+                    url = "mailto:" + url
+                if validateLink(url):
+                    walker.open_link(_link_url(url))
+                    link_ends.append(None)
+                elif info["link_type"] in ("Autolink", "Email"):
+                    add_text("<")
+                    link_ends.append(">")
+                else:
+                    add_text("[")
+                    link_ends.append(f"]({info['dest_url']})")
+            elif "Image" in start:
+                image = [start["Image"], [], 1]
+            else:  # Heading, CodeBlock, List, BlockQuote, Table
+                flush()
+            continue
+        end = event.get("End")
+        if end is not None:
+            if image is not None:
+                if end == "Image":
+                    image[2] -= 1
+                    if not image[2]:
+                        info, alt = image[0], "".join(image[1])
+                        image = None
+                        url = info["dest_url"]
+                        if validateLink(url):
+                            walker.add_image(_link_url(url), alt, alt or info["title"])
+                        else:
+                            add_text(f"![{alt}]({url})")
+            elif end.__class__ is str:
+                if end == "Link":
+                    closing = link_ends.pop() if link_ends else None
+                    if closing is None:
+                        walker.close_link()
+                    else:
+                        add_text(closing)
+                elif end in _BLOCK_ENDS:
+                    if scan is not None:
+                        scan.close()
+                        scan = None
+                    walker.end_block(_BLOCK_ENDS[end])
+                elif end == "CodeBlock":
+                    walker.end_block("code")
+                elif end == "HtmlBlock":
+                    if block_scan is not None:
+                        block_scan.close()
+                        block_scan = None
+                    walker.end_block("html")
+            elif "Heading" in end:
                 if scan is not None:
                     scan.close()
                     scan = None
-                walker.end_block(node)
+                walker.end_block("heading")
             continue
-        name = node.name
-        if name == "text" or name == "text_special":
-            if open_links:
-                add_text(node.meta.get("content", ""))
-            else:
-                append_text(node.meta.get("content", ""))
-        elif name in _BLOCKS:
-            push(_BLOCKS[name])
-            extend(reversed(node.children))
-        elif name == "softbreak" or name == "hardbreak":
-            add_text(" ")
-        elif name == "link" or name == "autolink":
-            walker.open_link(str(node.meta.get("url", "")))
-            push(_LINK_END)
-            extend(reversed(node.children))
-        elif name == "image":
-            meta = node.meta
-            alt = _plain(node)
-            walker.add_image(meta.get("url", ""), alt, alt or meta.get("title"))
-        elif name == "html_inline":
-            if scan is None:
-                scan = _HtmlScan(walker)
-            scan.feed(node.meta.get("content", ""))
-        elif name == "html_block":
-            block_scan = _HtmlScan(walker)
-            block_scan.feed(node.meta.get("content", ""))
-            block_scan.close()
-            walker.end_block("html")
-        elif name == "fence" or name == "code_block":
-            add_text(node.meta.get("content", ""))
-            walker.end_block("code")
-        else:
-            extend(reversed(node.children))
+        html = event.get("InlineHtml")
+        if html is not None:
+            if image is None:
+                if scan is None:
+                    scan = _HtmlScan(walker)
+                scan.feed(html)
+            continue
+        html = event.get("Html")
+        if html is not None and block_scan is not None:
+            block_scan.feed(html)
+    if scan is not None:
+        scan.close()
     while walker.open_links:
         walker.close_link()
+    text = "\n".join(walker.blocks)
     return BodyParts(
-        text="\n".join(walker.blocks),
+        text=text,
         first_line=walker.first_line,
         images=walker.images,
         links=walker.links,
-        # Each block is collapsed to words joined by single spaces.
-        word_count=sum(block.count(" ") + 1 for block in walker.blocks),
+        # Each block is collapsed to words joined by single spaces, one block a line.
+        word_count=text.count(" ") + len(walker.blocks),
     )
 
 

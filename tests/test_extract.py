@@ -1,14 +1,23 @@
 """Pure parsing functions, one behaviour per parametrized case."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it.common.normalize_url import normalizeLink
 
 from newsarchive.extract import (
-    code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
+    code_timestamp, collapse, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
     parse_date, post_site_path, site_path_key, split_list, url_key, walk_body,
 )
 from newsarchive.sitegen import read_templates
-from newsarchive.reader import Post
+from newsarchive.reader import Post, PostError, read_post
+from newsarchive import web
+from newsarchive.extract import _flatten_if_deep, _link_url
+
+from .conftest import CORPUS_18F, SAMPLE
 
 
 @pytest.mark.parametrize(
@@ -165,6 +174,99 @@ def test_walk_body_html_figures_scripts_and_code():
 def test_javascript_links_are_not_links():
     parts = walk_body("[click](javascript:alert(3)) and [ok](https://ok.test/)")
     assert [l.url for l in parts.links] == ["https://ok.test/"]
+
+
+@pytest.mark.parametrize(
+    ("body", "lines"),
+    [
+        # A photo whose caption is not repeated keeps it, wherever the photo is.
+        ("Intro.\n\n![A harbour at dusk](/a.jpg)\n\nNext.", ["Intro.", "A harbour at dusk", "Next."]),
+        # The specimen's repeat of the caption is dropped: the caption appears once.
+        ("Intro.\n\n![Cap (Photo: AP)](/a.jpg)\n\nCap (Photo: AP)\n\nNext.", ["Intro.", "Cap (Photo: AP)", "Next."]),
+        # A setext heading is a line of its own, not glued to the next paragraph.
+        ("How it works\n------------\n\nIt works.", ["How it works", "It works."]),
+        # Tight nested list items are a line each.
+        ("- one\n  - two\n- three", ["one", "two", "three"]),
+        # Table cells, code (inline and fenced) and entities are text.
+        ("| h | i |\n|---|---|\n| 1 | 2 |\n\nRun `make` &amp; wait.\n\n```\nx = 1\n```", ["h", "i", "1", "2", "Run make & wait.", "x = 1"]),
+        # What markdown-it refuses as a link or a photo stays as written.
+        ("[click](javascript:alert(3)) ![p](vbscript:x) <javascript:y>", ["[click](javascript:alert(3)) ![p](vbscript:x) <javascript:y>"]),
+    ],
+)
+def test_walk_body_lines(body, lines):
+    assert walk_body(body).text.split("\n") == lines
+
+
+@pytest.mark.parametrize(
+    ("body", "links", "images"),
+    [
+        ("<a@b.test> <https://x.test/a> [r][1]\n\n[1]: /ref", ["mailto:a@b.test", "https://x.test/a", "/ref"], []),
+        ("[ü](<https://bücher.test/straße?q=ä ö>)", ["https://xn--bcher-kva.test/stra%C3%9Fe?q=%C3%A4%20%C3%B6"], []),
+        ('![alt ![inner](/i.png) *em*](/o.png "t")', [], [("/o.png", "alt inner em")]),
+        ("[![photo](/p.png)](https://x.test/) [x](data:text/html,1) ![ok](data:image/png;base64,AA)",
+         ["https://x.test/"], [("/p.png", "photo"), ("data:image/png;base64,AA", "ok")]),
+    ],
+)
+def test_walk_body_links_and_photos_as_markdown_it_writes_them(body, links, images):
+    parts = walk_body(body)
+    assert [l.url for l in parts.links] == links
+    assert [(i.url, i.alt) for i in parts.images] == images
+
+
+_URLISH = st.from_regex(
+    r"(?:(?:https?|HTTP|ftp|mailto|[a-z0-9.+-]{1,4}):)?(?://)?[A-Za-z0-9.:@\-]{0,12}"
+    r"(?:[/?#][A-Za-z0-9;/?:@&=+$,\-_.!~*'()#%\[\] ]{0,20})?",
+    fullmatch=True,
+)
+
+
+@given(_URLISH | st.text(max_size=30))
+@settings(max_examples=2000, deadline=None)
+def test_link_url_shortcut_agrees_with_markdown_it(url):
+    assert _link_url(url) == normalizeLink(url)
+
+
+@given(st.text(max_size=60) | st.from_regex(r"[ a-z\t\n\xa0\u2028\x1c\x85]{0,30}", fullmatch=True))
+@settings(max_examples=1000, deadline=None)
+def test_collapse_shortcut_agrees_with_split_and_join(text):
+    assert collapse(text) == " ".join(text.split())
+
+
+def _markdown_it_destinations(markdown: str) -> tuple[Counter, Counter]:
+    """Link hrefs and photo srcs as the article page's markdown-it-py parses them."""
+    links, photos = Counter(), Counter()
+    stack = list(web._MD.parse(_flatten_if_deep(read_templates(markdown))))
+    while stack:
+        token = stack.pop()
+        if token.type == "link_open":
+            links[token.attrGet("href")] += 1
+        elif token.type == "image":
+            photos[token.attrGet("src")] += 1
+        elif token.children:
+            stack.extend(token.children)
+    return links, photos
+
+
+@pytest.mark.skipif(not CORPUS_18F.exists(), reason=f"real corpus not found at {CORPUS_18F}")
+def test_build_records_every_link_and_photo_the_article_page_shows():
+    """The build (pulldown-cmark) and the page (markdown-it-py) read Markdown alike.
+
+    Raw HTML links and photos are the build's extra (the page shows them as HTML),
+    so every Markdown destination markdown-it-py finds must be among the build's.
+    """
+    paths = sorted(SAMPLE.rglob("*.md")) + sorted((CORPUS_18F / "content" / "posts").glob("*.md"))
+    checked = 0
+    for path in paths:
+        try:
+            body = read_post(path.name, path.read_bytes()).body_lf
+        except PostError:
+            continue
+        links, photos = _markdown_it_destinations(body)
+        parts = walk_body(body)
+        assert not links - Counter(l.url for l in parts.links), path
+        assert not photos - Counter(i.url for i in parts.images), path
+        checked += 1
+    assert checked > 500
 
 
 @pytest.mark.parametrize(
