@@ -638,6 +638,10 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
             )
         conn.close()
         conn = None
+        # The checks only read the file: flushing it to disk meanwhile, on a thread
+        # (fsync releases the GIL), leaves the swap little to wait for.
+        flusher = threading.Thread(target=_fsync, args=(tmp_path, True), name="flush-database", daemon=True)
+        flusher.start()
         if checks == "auto":
             small_change = incremental and len(written_ids) + len(removed_paths) <= max(100, summary.posts // 100)
             if not incremental:
@@ -660,7 +664,8 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         stop_after("checked")
         if copier is not None:
             copier.wait_flushed()  # the copy's own flush, started before the build's writes
-        _fsync(tmp_path)
+        flusher.join()
+        _fsync(tmp_path)  # anything written since the flush began (nothing, unless the checks wrote)
         os.replace(tmp_path, db_path)
         _fsync_dir(db_path.parent)
         summary.lap("swap", clock)
@@ -800,10 +805,20 @@ class _BackgroundCopy:
         self._thread.join()
 
 
-def _fsync(path: Path):
-    fd = os.open(path, os.O_RDONLY)
+def _fsync(path: Path, early: bool = False):
+    """Flush a file to disk; an early flush (the build may yet be refused and the
+    file deleted) leaves any failure to the flush that must succeed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if early:
+            return
+        raise
     try:
         os.fsync(fd)
+    except OSError:
+        if not early:
+            raise
     finally:
         os.close(fd)
 
