@@ -165,21 +165,32 @@ def code_timestamp(code: str | None) -> dt.datetime | None:
         return None
 
 
+#: An absolute URL whose host and path urlsplit would read exactly so: a scheme, a
+#: plain host name (no user, no IPv6 brackets) with an optional port, and nothing
+#: urlsplit strips (tabs, line breaks). Most links are such; they skip urlsplit.
+_SIMPLE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9.-]+)(?::[0-9]*)?(/[^?#\t\r\n]*)?(?:[?#][^\t\r\n]*)?")
+
+
 def url_facts(url: str | None) -> tuple[str | None, str | None]:
     """(domain_of(url), url_key(url)) from one parse of the URL: the build asks for both."""
     if not url:
         return None, None
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-    except ValueError:
-        return None, None
+    url = url.strip()
+    simple = _SIMPLE_URL.fullmatch(url)
+    if simple:
+        host, path = simple.group(1), simple.group(2) or ""
+    else:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            return None, None
+        path = parts.path
     if not host:
         return None, None
     host = host.lower()
     if host.startswith("www."):
         host = host[4:]
-    path = parts.path
     for segment in path.split("/"):
         if _ARTICLE_NUMBER.match(segment):
             return host, f"{host}/{segment}"

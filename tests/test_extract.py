@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from newsarchive.extract import (
 from newsarchive.sitegen import read_templates
 from newsarchive.reader import Post, PostError, read_post
 from newsarchive import web
-from newsarchive.extract import _flatten_if_deep, _link_url
+from newsarchive.extract import _SIMPLE_URL, _flatten_if_deep, _link_url
 
 from .conftest import CORPUS_18F, SAMPLE
 
@@ -230,6 +231,15 @@ def test_link_url_shortcut_agrees_with_markdown_it(url):
 @settings(max_examples=1000, deadline=None)
 def test_collapse_shortcut_agrees_with_split_and_join(text):
     assert collapse(text) == " ".join(text.split())
+
+
+@given(st.from_regex(r"(?:[A-Za-z][A-Za-z0-9+.-]{0,3}:)?(?://)?[A-Za-z0-9.:@%\[\]-]{0,10}[/?#]?[A-Za-z0-9/?#:@%.\t-]{0,12}", fullmatch=True))
+@settings(max_examples=2000, deadline=None)
+def test_simple_url_shortcut_reads_as_urlsplit_does(url):
+    simple = _SIMPLE_URL.fullmatch(url)
+    if simple:
+        parts = urlsplit(url)
+        assert (simple.group(1).lower(), simple.group(2) or "") == (parts.hostname, parts.path)
 
 
 def _markdown_it_destinations(markdown: str) -> tuple[Counter, Counter]:
