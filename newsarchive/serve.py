@@ -84,8 +84,9 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001, work
     return [sys.executable, "-m", "datasette", "serve", *args, "-h", host, "-p", str(port)]
 
 
-def datasette_app(db_path: Path, workdir: Path | None = None, major: int | None = None):
-    """A Datasette object configured like `serve_command`, for the test client.
+def datasette_app(db_path: Path, workdir: Path | None = None, major: int | None = None, immutable: bool = True):
+    """A Datasette object configured like `serve_command`, for the test client
+    (or, with immutable=False, like a development server that sees the file change).
 
     Works on both versions, with the same split as `prepare`: Datasette 0.65 takes the
     whole metadata plus `settings=`; 1.0 takes `metadata=` (descriptions) and
@@ -105,8 +106,8 @@ def datasette_app(db_path: Path, workdir: Path | None = None, major: int | None 
     else:
         kwargs = {"metadata": config.v065(meta), "settings": config.settings(meta)}
     return Datasette(
-        immutables=[str(db_path)],
-        inspect_data=json.loads(inspect_path.read_text(encoding="utf-8")),
+        **({"immutables": [str(db_path)]} if immutable else {"files": [str(db_path)]}),
+        inspect_data=json.loads(inspect_path.read_text(encoding="utf-8")) if immutable else None,
         plugins_dir=str(PLUGINS),
         template_dir=str(TEMPLATES),
         static_mounts=[tuple(m.split(":", 1)) for m in static_mounts(meta)],

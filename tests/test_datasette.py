@@ -62,6 +62,49 @@ def test_posts_facets_show_labels_and_sort_newest_first(ds, db):
     assert dates == sorted(dates, reverse=True)
 
 
+def _facet_queries(ds, path):
+    """Fetch a page; return it and the facet SQL Datasette ran for it."""
+    traces = []
+
+    async def fetch():
+        with capture_traces(traces):
+            return await ds.client.get(path)
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 200
+    return response, [t["sql"] for t in traces if "as value, count(*) as count from" in t["sql"]]
+
+
+def _facet_counts(ds, path):
+    extra = "&_extra=facet_results" if DATASETTE_1 else ""
+    data = get(ds, path + extra).json()
+    facets = data["facet_results"]["results"] if DATASETTE_1 else data["facet_results"]
+    return {name: {r["value"]: r["count"] for r in facet["results"]} for name, facet in facets.items()}
+
+
+def test_facet_counts_of_an_immutable_database_are_counted_once(sample_db, db, tmp_path):
+    ds = datasette_app(sample_db, workdir=tmp_path)
+    _, first = _facet_queries(ds, "/news/posts")
+    assert len(first) == 3  # category_id, language_id, published_month
+    _, again = _facet_queries(ds, "/news/posts")
+    assert again == []
+    # Kept counts are the database's, for each filter on its own.
+    for language_id, in db.execute("select distinct language_id from posts where language_id is not null"):
+        expected = {r[0]: r[1] for r in db.execute(
+            "select category_id, count(*) from posts where language_id = ? and category_id is not null group by 1",
+            [language_id])}
+        path = f"/news/posts.json?language_id={language_id}&_facet=category_id"
+        assert _facet_counts(ds, path)["category_id"] == expected
+        assert _facet_counts(ds, path)["category_id"] == expected  # the kept answer
+
+
+def test_facet_counts_of_a_mutable_database_are_always_counted(sample_db, tmp_path):
+    ds = datasette_app(sample_db, workdir=tmp_path, immutable=False)
+    for _ in range(2):
+        _, queries = _facet_queries(ds, "/news/posts")
+        assert len(queries) == 3
+
+
 def test_table_search_box_uses_fts(ds, db):
     rows = get(ds, "/news/posts.json?_search=harbour&_shape=array&_col=title").json()
     expected = db.execute(
