@@ -577,6 +577,7 @@ class Latency:
     statuses: collections.Counter = field(default_factory=collections.Counter)
     nbytes: int = 0
     notes: list[str] = field(default_factory=list)
+    first: float | None = None  # the first request (a warm-up): before any cache of the server's is filled
 
     @property
     def median(self) -> float | None:
@@ -644,6 +645,8 @@ def measure_latency(port: int, path: str, warmups: int, requests: int, budget: f
             result.notes.append(f"stopped after {len(result.seconds)} requests (time budget {budget:.0f} s)")
             break
         resp = http_get(port, path, timeout=timeout)
+        if i == 0 and resp.status == 200:
+            result.first = resp.seconds
         if i < warmups:
             continue
         result.statuses[resp.status if resp.status is not None else "error"] += 1
@@ -830,7 +833,8 @@ def rows_rebuilds(r: Rebuilds, corpus: Corpus) -> list[Row]:
 def latency_cell(lat: Latency | None) -> str:
     if lat is None or not lat.seconds:
         return "failed" if lat is None else f"no answer ({'; '.join(lat.notes)[:100]})"
-    return f"{fmt_seconds(lat.median)} / {fmt_seconds(lat.p95)}"
+    first = f" (first {fmt_seconds(lat.first)})" if lat.first is not None else ""
+    return f"{fmt_seconds(lat.median)} / {fmt_seconds(lat.p95)}{first}"
 
 
 def server_notes(label: str, lat: Latency | None) -> str:
@@ -902,7 +906,8 @@ def render(machine: Machine, mode: str, rows: list[Row], eps: list[Endpoint] | N
         "",
         "Ratio = ours ÷ other (time, or DB size ÷ corpus size): below 1 means ours takes less. "
         "Wall times include interpreter start-up. Latency: sequential requests on 127.0.0.1, one connection each, "
-        "timed to the last byte, after warm-ups; p95 is the nearest-rank 95th percentile.",
+        "timed to the last byte, after warm-ups; p95 is the nearest-rank 95th percentile; "
+        "(first …) is the first request of all, before any cache of the server's was filled.",
     ]
     if eps:
         lines += ["", "Requests (production → Datasette defaults on the same file):"]
