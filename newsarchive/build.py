@@ -15,6 +15,7 @@ import shutil
 import signal
 import sqlite3
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -432,6 +433,8 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
     # Under the lock no other build runs: any temp file left here is from a killed build.
     for stale in db_path.parent.glob(f".{db_path.name}.building-*"):
         stale.unlink(missing_ok=True)
+    for retired in db_path.parent.glob(f".{db_path.name}.retired-*"):  # one a detached rm missed
+        _delete_later(retired)
     tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
     incremental = not full and db_path.exists()
     pool = _start_pool(jobs) if jobs > 1 and not incremental else None
@@ -668,7 +671,7 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
             copier.wait_flushed()  # the copy's own flush, started before the build's writes
         flusher.join()
         _fsync(tmp_path)  # anything written since the flush began (nothing, unless the checks wrote)
-        os.replace(tmp_path, db_path)
+        _swap_in(tmp_path, db_path)
         _fsync_dir(db_path.parent)
         summary.lap("swap", clock)
         summary.written = True
@@ -818,6 +821,35 @@ class _BackgroundCopy:
         self._go.set()
         self._flush.set()
         self._thread.join()
+
+
+def _swap_in(tmp_path: Path, db_path: Path) -> None:
+    """Rename the new database over the served one; the old one is deleted after the build.
+
+    Dropping the last name of a large file frees its blocks and cached pages inside
+    that system call: the rename over a 1.4 GB database took 0.6 s on ext4, a fifth of
+    a one-file rebuild at 100,000 posts. So the old file gets a second name first,
+    the rename only swaps names, and a detached `rm` frees the old file once the
+    build has returned. (A server that still has the old file open keeps reading it,
+    as before: its blocks are freed when it lets go.)
+    """
+    retired = db_path.with_name(f".{db_path.name}.retired-{os.getpid()}")
+    try:
+        os.link(db_path, retired)
+    except OSError:  # no old database, or no hard links on this filesystem
+        retired = None
+    os.replace(tmp_path, db_path)
+    if retired is not None:
+        _delete_later(retired)
+
+
+def _delete_later(path: Path) -> None:
+    """Delete a file in a process of its own that the build does not wait for."""
+    try:
+        subprocess.run(["sh", "-c", 'rm -f -- "$1" &', "sh", str(path)], check=False, start_new_session=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:  # no shell: delete it now
+        path.unlink(missing_ok=True)
 
 
 def _fsync(path: Path, early: bool = False):
