@@ -4,8 +4,8 @@ Datasette runs one GROUP BY per facet for every table page it serves, one after
 the other: on the 100,000-post benchmark the three facets of the posts page are
 ~17 ms of its ~50. A database opened immutable (as production runs it, `-i`)
 cannot change while the server runs, so the counts a facet query returns cannot
-either: they are kept here (at most MAX_KEPT queries, least recently used
-dropped) and a repeat of the same facet query (same table, filters and
+either: they are kept here (at most MAX_KEPT answers of at most MAX_ROWS rows,
+least recently used dropped) and a repeat of the same facet query (same table, filters and
 parameters) is answered without SQL. Only Datasette's own facet queries are
 kept, never other SQL, and none that could depend on the moment (random(),
 'now', current_date ...). A mutable database is always asked.
@@ -18,6 +18,8 @@ from collections import OrderedDict
 from datasette import hookimpl
 
 MAX_KEPT = 512
+#: Larger answers (`_facet_size=max`) are not kept: 512 of these at most stay small.
+MAX_ROWS = 101
 #: The queries datasette.facets builds (ColumnFacet, DateFacet) on 0.65 and 1.0.
 FACET_SQL = re.compile(r"\s*select (?:date\()?(?:\[[^\]]+\]|\w+)\)? as value, count\(\*\) as count from \(")
 MOMENT = re.compile(r"random|'now'|current_(?:date|time|timestamp)|julianday\(\s*\)", re.IGNORECASE)
@@ -54,7 +56,7 @@ def startup(datasette):
             return kept[key]
         results = await ask(db_name, sql, params, truncate=truncate, custom_time_limit=custom_time_limit,
                             page_size=page_size, log_sql_errors=log_sql_errors)
-        if key is not None:  # a query that timed out or failed raised above: never kept
+        if key is not None and len(results.rows) <= MAX_ROWS:  # one that timed out or failed raised above
             kept[key] = results
             if len(kept) > MAX_KEPT:
                 kept.popitem(last=False)
