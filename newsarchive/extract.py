@@ -493,7 +493,7 @@ def walk_body(markdown: str) -> BodyParts:
     current = walker.current
     scan = None  # one HTML scanner per block, for inline HTML split over several events
     block_scan = None  # the scanner of an HTML block
-    image = None  # while inside a photo's alt text: [destination, alt parts, nesting]
+    image = None  # while inside a photo's alt text: [its Image event data, alt parts, nesting]
     link_ends = []  # per open link: None, or the text that closes a refused one
 
     def flush():
