@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -345,12 +346,62 @@ def _describe(exc: yaml.YAMLError) -> str:
     return "YAML: " + text
 
 
+_STR = "tag:yaml.org,2002:str"
+
+#: One line of the simplest frontmatter, the specimen's: a plain key, then a
+#: double-quoted value without escapes or characters YAML refuses or reads as a
+#: break, or a plain value of one word (no `#`, no trailing `:`), then spaces.
+_SIMPLE_LINE = re.compile(
+    r'([A-Za-z_][A-Za-z0-9_-]*): +(?:"([^"\\\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]*)"'
+    r"|([A-Za-z0-9_][A-Za-z0-9_.:+/-]*(?<!:))) *"
+)
+_RESOLVER = ArchiveResolver()
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_is_text(word: str) -> bool:
+    """Whether a plain scalar reads as text (keys and words like `post` repeat across posts)."""
+    return _RESOLVER.resolve(ScalarNode, word, (True, False)) == _STR
+
+
+def _simple_mapping(text: str) -> Frontmatter | None:
+    """Frontmatter read without a YAML parser when every line is a _SIMPLE_LINE.
+
+    That is most frontmatter, and what it means is plain: the quoted text as written,
+    or the word with the tag our resolver gives it. Anything else (a number, true,
+    null, a duplicate key, a comment, a list, another line ending) returns None for
+    the YAML parser to decide; a property test checks that both read alike.
+    """
+    data, lines = {}, {}
+    for number, line in enumerate(text.split("\n")):
+        m = _SIMPLE_LINE.fullmatch(line)
+        if m is None:
+            if line.strip(" "):
+                return None
+            continue
+        key, quoted, word = m.groups()
+        if key in data or not _plain_is_text(key):
+            return None
+        if quoted is None:
+            if not _plain_is_text(word):
+                return None
+            quoted = word
+        data[key] = quoted
+        lines[key] = number
+    if not data or 2 * len(data) + 1 > MAX_NODES:
+        return None
+    return Frontmatter(data, lines)
+
+
 def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
     """Parse YAML frontmatter text into a plain mapping, or raise YamlProblem.
 
     `line_offset` (file lines before the YAML text) is only used in messages that
     name a second line; YamlProblem.line stays 0-based within `text`.
     """
+    simple = _simple_mapping(text)
+    if simple is not None:
+        return simple
     if _fast_path_ok(text):
         try:
             return _load(text, line_offset, FastArchiveLoader)
@@ -413,9 +464,6 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
         if loader is not None:
             loader.dispose()
     return Frontmatter(clean, {k: key_lines.get(k) for k in clean})
-
-
-_STR = "tag:yaml.org,2002:str"
 
 
 def _flat_text_mapping(node: MappingNode) -> tuple[dict, dict] | None:

@@ -20,6 +20,7 @@ from newsarchive import store
 from newsarchive.build import build
 from newsarchive.extract import extract, walk_body
 from newsarchive.reader import PostError, read_post
+from newsarchive import yamlsafe
 from newsarchive.sitegen import read_templates
 
 from .conftest import SPECIMEN, write_posts
@@ -195,3 +196,41 @@ def test_any_template_soup_reads_without_error(pieces):
     assert isinstance(read_templates(body), str)
     parts = walk_body(body)
     assert all(image.url is not None for image in parts.images)
+
+
+#: Frontmatter lines near the edge of what yamlsafe reads without a YAML parser:
+#: words that YAML reads as numbers, booleans or null, quotes with escapes, odd
+#: characters and spacing, comments, duplicate and nested keys.
+_EDGE_WORDS = st.sampled_from([
+    "post", "true", "False", "NULL", "null", "~", "yes", "no", "on", "1", "-1", "01234", "1.5", "1e3", ".inf",
+    "0x1F", "2020-01-01", "2020-01-01T05:02:01.540Z", "a:b", "a:", "a#b", "a b", "_x", "x/y", "+1", "--",
+])
+_EDGE_TEXT = st.text(alphabet=st.sampled_from(list('abc  ab"\\#:\t\x85\u2028\x7f\x01é€\U0001F600\ufeff\'')), max_size=8)
+_KEYS = st.sampled_from(["code", "title", "date", "layout", "true", "null", "a-b", "_k", "K9", "x y", "1", "code"])
+_SEP = st.sampled_from([" ", " ", " ", "  ", "", "\t"])
+_TAIL = st.sampled_from(["", "", "", " ", "  # c", "\t", "x"])
+_EDGE_LINE = st.one_of(
+    st.builds(lambda k, sep, w, tail: f"{k}:{sep}{w}{tail}", _KEYS, _SEP, _EDGE_WORDS, _TAIL),
+    st.builds(lambda k, sep, t, tail: f'{k}:{sep}"{t}"{tail}', _KEYS, _SEP, _EDGE_TEXT, _TAIL),
+    st.builds(lambda k, sep, t, tail: f'{k}:{sep}"{t}"{tail}', _KEYS, _SEP, _EDGE_TEXT, _TAIL),
+    st.sampled_from(["", "   ", "# comment", "- item", "  nested: 1", "---", "key:", "key: [1, 2]", "\r"]),
+)
+#: Lines the shortcut should take, so that most texts reach the comparison.
+_PLAIN_LINE = st.builds(
+    lambda k, v: f"{k}: {v}",
+    st.sampled_from(["code", "title", "date", "layout", "category", "language", "image"]),
+    st.sampled_from(["post", "2020-01-01", "en", "WORLD"]) | st.text(alphabet="abc d-é€:#'", max_size=10).map(lambda t: f'"{t}"'),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(_PLAIN_LINE, _PLAIN_LINE, _EDGE_LINE), min_size=1, max_size=6,
+                unique_by=lambda line: line.split(":", 1)[0]))
+def test_frontmatter_read_without_a_parser_reads_as_the_parser_does(lines):
+    """What _simple_mapping accepts, the pure-Python YAML loader reads the same way."""
+    text = "\n".join(lines) + "\n"
+    simple = yamlsafe._simple_mapping(text)
+    if simple is None:
+        return
+    reference = yamlsafe._load(text, 0, yamlsafe.ArchiveLoader)
+    assert (simple.data, simple.key_lines) == (reference.data, reference.key_lines)
