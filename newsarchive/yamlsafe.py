@@ -349,12 +349,16 @@ def _describe(exc: yaml.YAMLError) -> str:
 _STR = "tag:yaml.org,2002:str"
 
 #: One line of the simplest frontmatter, the specimen's: a plain key, then a
-#: double-quoted value without escapes or characters YAML refuses or reads as a
-#: break, or a plain value of one word (no `#`, no trailing `:`), then spaces.
+#: double-quoted value with no escape but \" and \\ and no character YAML refuses
+#: or reads as a break, or a plain value of one word (no `#`, no trailing `:`),
+#: then spaces.
+_QUOTABLE = r'[^"\\\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]*'
 _SIMPLE_LINE = re.compile(
-    r'([A-Za-z_][A-Za-z0-9_-]*): +(?:"([^"\\\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]*)"'
+    rf'([A-Za-z_][A-Za-z0-9_-]*): +(?:"({_QUOTABLE}(?:\\["\\]{_QUOTABLE})*)"'
     r"|([A-Za-z0-9_][A-Za-z0-9_.:+/-]*(?<!:))) *"
 )
+#: The two escapes _SIMPLE_LINE lets through: \" and \\.
+_SIMPLE_ESCAPE = re.compile(r'\\(["\\])')
 _RESOLVER = ArchiveResolver()
 
 
@@ -386,6 +390,8 @@ def _simple_mapping(text: str) -> Frontmatter | None:
             if not _plain_is_text(word):
                 return None
             quoted = word
+        elif "\\" in quoted:
+            quoted = _SIMPLE_ESCAPE.sub(r"\1", quoted)
         data[key] = quoted
         lines[key] = number
     if not data or 2 * len(data) + 1 > MAX_NODES:
