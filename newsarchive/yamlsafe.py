@@ -394,7 +394,9 @@ def _simple_mapping(text: str) -> Frontmatter | None:
             quoted = _SIMPLE_ESCAPE.sub(r"\1", quoted)
         data[key] = quoted
         lines[key] = number
-    if not data or 2 * len(data) + 1 > MAX_NODES:
+        if 2 * len(data) + 1 > MAX_NODES:  # the parser refuses it, and says why
+            return None
+    if not data:
         return None
     return Frontmatter(data, lines)
 
