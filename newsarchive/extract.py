@@ -496,14 +496,17 @@ def walk_body(markdown: str) -> BodyParts:
     image = None  # while inside a photo's alt text: [its Image event data, alt parts, nesting]
     link_ends = []  # per open link: None, or the text that closes a refused one
 
-    def flush():
-        """Text a block start finds pending (a tight list item's) ends its own line."""
+    def end_line(kind):
+        """End a line of body_text (the inline HTML scanned so far belongs to it).
+
+        Also called at a block's start: text pending there (a tight list item's,
+        before its nested list) is a line of its own.
+        """
         nonlocal scan
         if scan is not None:
             scan.close()
             scan = None
-        if current:
-            walker.end_block("paragraph")
+        walker.end_block(kind)
 
     for event in pyromark.events(_flatten_if_deep(read_templates(markdown)), options=_OPTIONS):
         if event.__class__ is str:  # SoftBreak, HardBreak, Rule
@@ -532,7 +535,7 @@ def walk_body(markdown: str) -> BodyParts:
             elif start.__class__ is str:
                 if start in _BLOCK_STARTS:
                     if current or scan is not None:
-                        flush()
+                        end_line("paragraph")
                     if start == "HtmlBlock":
                         block_scan = _HtmlScan(walker)
             elif "Link" in start:
@@ -552,7 +555,7 @@ def walk_body(markdown: str) -> BodyParts:
             elif "Image" in start:
                 image = [start["Image"], [], 1]
             else:  # Heading, CodeBlock, List, BlockQuote, Table
-                flush()
+                end_line("paragraph")
             continue
         end = event.get("End")
         if end is not None:
@@ -575,22 +578,16 @@ def walk_body(markdown: str) -> BodyParts:
                     else:
                         add_text(closing)
                 elif end in _BLOCK_ENDS:
-                    if scan is not None:
-                        scan.close()
-                        scan = None
-                    walker.end_block(_BLOCK_ENDS[end])
+                    end_line(_BLOCK_ENDS[end])
                 elif end == "CodeBlock":
-                    walker.end_block("code")
+                    end_line("code")
                 elif end == "HtmlBlock":
                     if block_scan is not None:
                         block_scan.close()
                         block_scan = None
-                    walker.end_block("html")
+                    end_line("html")
             elif "Heading" in end:
-                if scan is not None:
-                    scan.close()
-                    scan = None
-                walker.end_block("heading")
+                end_line("heading")
             continue
         html = event.get("InlineHtml")
         if html is not None:
