@@ -80,15 +80,6 @@ def test_sigkill_at_any_stage_keeps_the_previous_database(built, stage, mode):
     assert healthy(db) != before
 
 
-def _gone(pattern_dir: Path, pattern: str, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while list(pattern_dir.glob(pattern)):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_the_replaced_database_is_deleted_after_the_build_while_a_reader_keeps_it(built):
     posts, db = built
     reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # as a running server holds it
@@ -97,7 +88,7 @@ def test_the_replaced_database_is_deleted_after_the_build_while_a_reader_keeps_i
     summary = build(posts, db, quiet=True)
     assert summary.written
     # The old file is freed by a detached process after the build returned...
-    assert _gone(db.parent, ".news.db.retired-*")
+    wait_for(lambda: not list(db.parent.glob(".news.db.retired-*")))
     # ...and whoever still has it open reads it whole.
     assert reader.execute("select count(*) from posts").fetchone()[0] == old_count
     assert {r[0] for r in reader.execute("select id from posts")} == old_ids
@@ -110,7 +101,7 @@ def test_a_retired_database_left_behind_is_deleted_by_the_next_build(built):
     left = db.with_name(".news.db.retired-999999")
     shutil.copyfile(db, left)  # as if the detached rm had been killed
     build(posts, db, quiet=True)
-    assert _gone(db.parent, ".news.db.retired-*")
+    wait_for(lambda: not list(db.parent.glob(".news.db.retired-*")))
     assert healthy(db)
 
 
