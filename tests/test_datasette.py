@@ -37,6 +37,12 @@ def db(sample_db):
 
 
 
+def _facet_results(data: dict) -> dict:
+    """Facet name -> facet, from a table's JSON (1.0 nests them as facet_results.results)."""
+    facets = data["facet_results"]
+    return facets["results"] if DATASETTE_1 else facets
+
+
 def test_posts_facets_show_labels_and_sort_newest_first(ds, db):
     if DATASETTE_1:
         # 1.0's table JSON is a minimal envelope: facets only when asked for with
@@ -46,9 +52,7 @@ def test_posts_facets_show_labels_and_sort_newest_first(ds, db):
         response = get(ds, "/news/posts.json?_size=5&_shape=objects")
     assert response.status_code == 200
     data = response.json()
-    facets = data["facet_results"]
-    facets = facets["results"] if DATASETTE_1 else facets
-    labels = {name: {r["label"]: r["count"] for r in facet["results"]} for name, facet in facets.items()}
+    labels = {name: {r["label"]: r["count"] for r in facet["results"]} for name, facet in _facet_results(data).items()}
     expected_categories = {
         r["name"]: r["n"] for r in db.execute(
             "select categories.name, count(*) n from posts join categories on categories.id = category_id group by 1"
@@ -77,8 +81,7 @@ def _facet_queries(ds, path):
 
 def _facet_counts(ds, path):
     extra = "&_extra=facet_results" if DATASETTE_1 else ""
-    data = get(ds, path + extra).json()
-    facets = data["facet_results"]["results"] if DATASETTE_1 else data["facet_results"]
+    facets = _facet_results(get(ds, path + extra).json())
     return {name: {r["value"]: r["count"] for r in facet["results"]} for name, facet in facets.items()}
 
 
