@@ -5,10 +5,10 @@ the other: on the 100,000-post benchmark the three facets of the posts page are
 ~17 ms of its ~50. A database opened immutable (as production runs it, `-i`)
 cannot change while the server runs, so the counts a facet query returns cannot
 either: they are kept here (at most MAX_KEPT answers of at most MAX_ROWS rows,
-least recently used dropped) and a repeat of the same facet query (same table, filters and
-parameters) is answered without SQL. Only Datasette's own facet queries are
-kept, never other SQL, and none that could depend on the moment (random(),
-'now', current_date ...). A mutable database is always asked.
+least recently used dropped) and a repeat of the same facet query (same table,
+filters and parameters) is answered without SQL. Only Datasette's own facet
+queries are kept, never other SQL, and none that could depend on the moment
+(random(), 'now', current_date ...). A mutable database is always asked.
 """
 from __future__ import annotations
 
