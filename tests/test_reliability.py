@@ -276,3 +276,44 @@ def test_changed_checks_pass_on_a_good_incremental_build(built):
     summary = build(posts, db, quiet=True, checks="changed")
     assert summary.written and summary.timings.get("checks:changed") is not None
     assert healthy(db)["posts"]
+
+
+def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch):
+    """The writer builds with the cyclic collector off and the workers with it on; the
+    caller (a long-lived process, a test run) gets its collector back as it was, and
+    nothing stays frozen."""
+    import gc
+
+    import newsarchive.build as build_module
+
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    count = build_module.PARALLEL_THRESHOLD + 10
+    for i in range(count):
+        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    real = build_module.parse_task
+    writer = os.getpid()
+
+    def reporting(task):
+        if task[0] == "0007.md":  # tells where it ran and whether that process collects
+            return ("error", task[0], None, f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}")
+        return real(task)
+
+    monkeypatch.setattr(build_module, "parse_task", reporting)
+    for enabled, jobs, expected in [
+        (True, 2, "in writer: False, collecting: True"),
+        (False, 2, "in writer: False, collecting: True"),
+        (True, 1, "in writer: True, collecting: False"),
+    ]:
+        (gc.enable if enabled else gc.disable)()
+        in_writer = []
+        try:
+            summary = build(posts, tmp_path / f"news-{enabled}-{jobs}.db", quiet=True, jobs=jobs, full=True,
+                            stop_after=lambda stage: in_writer.append(gc.isenabled()))
+            assert gc.isenabled() is enabled
+            assert gc.get_freeze_count() == 0
+        finally:
+            gc.enable()
+        assert summary.posts == count - 1
+        assert [p.message for p in summary.problems] == [expected]
+        assert in_writer and not any(in_writer), "the writer collects nothing while it builds"
