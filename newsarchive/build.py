@@ -611,7 +611,7 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
 
         def flush():
             if batch:
-                store.write_records(conn, batch)
+                store.write_records(conn, batch, index_posts=not incremental)
                 batch.clear()
             if file_rows:
                 conn.executemany(
@@ -670,7 +670,7 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
             store.resolve_link_targets(conn)
         clock = summary.lap("links", clock)
         if not incremental:
-            store.fill_fts(db, insert_triggers)
+            store.fill_fts(db, insert_triggers, tables=["captions"])  # posts were indexed batch by batch
             clock = summary.lap("fts", clock)
         summary.posts = len(owners)
         summary.problems.sort(key=lambda p: (p.path, p.line or 0))
