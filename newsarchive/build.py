@@ -295,12 +295,19 @@ def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = No
                 done += 1
 
 
+#: How much lower the workers' scheduling priority is than the writer's. Two workers
+#: and the writer share two cores; the writer is the one everything waits for (every
+#: post passes through it), and at equal priority it got about two thirds of a core
+#: while both workers were busy. Lowered, the workers take what the writer leaves:
+#: 10,000 posts ~4.8 -> ~4.3 s (interleaved A/B, medians of 4).
+WORKER_NICENESS = 10
+
 #: The build lock's file descriptor while a build runs (see build()).
 _LOCK_FD = None
 
 
 def _worker_start():
-    """In a forked worker: die with the build, and let go of its lock.
+    """In a forked worker: die with the build, let go of its lock, yield to the writer.
 
     A worker whose build is killed (SIGKILL, OOM) would otherwise wait for work
     forever, holding the build's stdout open; Linux sends it SIGKILL when its
@@ -318,6 +325,10 @@ def _worker_start():
             os.close(_LOCK_FD)
         except OSError:
             pass
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     gc.enable()  # paused in the parent (see _collector_paused); a parser makes cycles at times
 
 

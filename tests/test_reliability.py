@@ -279,9 +279,9 @@ def test_changed_checks_pass_on_a_good_incremental_build(built):
 
 
 def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch):
-    """The writer builds with the cyclic collector off and the workers with it on; the
-    caller (a long-lived process, a test run) gets its collector back as it was, and
-    nothing stays frozen."""
+    """The writer builds with the cyclic collector off and the workers with it on (and
+    at a lower priority than the writer); the caller (a long-lived process, a test run)
+    gets its collector back as it was, and nothing stays frozen."""
     import gc
 
     import newsarchive.build as build_module
@@ -296,14 +296,18 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
 
     def reporting(task):
         if task[0] == "0007.md":  # tells where it ran and whether that process collects
-            return ("error", task[0], None, f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}")
+            return ("error", task[0], None,
+                    f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}, niceness: {os.nice(0)}")
         return real(task)
 
     monkeypatch.setattr(build_module, "parse_task", reporting)
+    mine = os.nice(0)
+    lowered = min(19, mine + build_module.WORKER_NICENESS)
+    assert lowered > mine or mine == 19
     for enabled, jobs, expected in [
-        (True, 2, "in writer: False, collecting: True"),
-        (False, 2, "in writer: False, collecting: True"),
-        (True, 1, "in writer: True, collecting: False"),
+        (True, 2, f"in writer: False, collecting: True, niceness: {lowered}"),
+        (False, 2, f"in writer: False, collecting: True, niceness: {lowered}"),
+        (True, 1, f"in writer: True, collecting: False, niceness: {mine}"),
     ]:
         (gc.enable if enabled else gc.disable)()
         in_writer = []
