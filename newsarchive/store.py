@@ -428,8 +428,9 @@ def _fts_problems(conn, content: bool = True) -> list[str]:
     With `content`, rank 1: every row is tokenised again and the index must match
     (what catches an index out of step with its table after row-by-row updates).
     Without, rank 0, the index's own structure, plus one indexed document per row:
-    enough for an index just filled from its table in one statement, and ~2.5x
-    cheaper (re-tokenising was 6 of a 100,000-post full build's 64 s).
+    enough for an index just filled from its table in bulk (not row by row through
+    triggers), and ~2.5x cheaper (re-tokenising was 6 of a 100,000-post full
+    build's 64 s).
     """
     problems = []
     for table in FTS_TABLES:
