@@ -254,10 +254,9 @@ def write_records(conn: sqlite3.Connection, posts: list[tuple], index_posts: boo
 
     With `index_posts` (a full build, whose insert trigger is set aside: see
     add_fts), the batch's posts also go into the full-text index, read back from the
-    pages just written. Tokenising them here, while the workers parse the next
-    posts, uses the core the writer leaves idle while it waits for them; done in
-    one statement after the inserts, the same work ran on one core with the other
-    idle (~8 s at 100,000 posts).
+    pages just written. Tokenising them here overlaps the workers' parsing of the
+    next posts; done in one statement after the inserts, the same work ran on one
+    core with the other idle (~8 s at 100,000 posts).
     """
     for index, table in enumerate(TABLES):
         if table == CHILDREN[0]:
