@@ -326,7 +326,9 @@ def _worker_start():
         os.nice(WORKER_NICENESS)
     except OSError:
         pass
-    gc.enable()  # paused in the parent (see _collector_paused); a parser makes cycles at times
+    # Paused in the parent (see _collector_paused). A worker parses for the whole
+    # build, and a hostile frontmatter whose alias contains itself is a cycle.
+    gc.enable()
 
 
 def _load_prctl():
@@ -463,8 +465,9 @@ def _collector_paused():
     strings each: with the collector on, those allocations set off collections that
     walk every object the build holds (100,000 file entries at 100,000 posts), and
     unpickling a post cost ~34 us instead of ~9. Nothing the build makes in a loop
-    is cyclic, so reference counting frees it all the same; whatever cycle a
-    library leaves is collected once, at the end. The workers, forked meanwhile,
+    is cyclic, parsing included when the writer parses (a test holds the parser to
+    that), so reference counting frees it all the same; whatever cycle a library
+    leaves is collected once, at the end. The workers, forked meanwhile,
     turn the collector back on for themselves (_worker_start).
     """
     enabled = gc.isenabled()

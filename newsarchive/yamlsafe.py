@@ -303,7 +303,13 @@ def _measure(node) -> None:
         sizes[key] = result
         return result
 
-    visit(node, 0)
+    try:
+        visit(node, 0)
+    finally:
+        # visit refers to itself through its closure cell: a cycle that would keep it
+        # and its memo alive until a collection, and the build's writer parses with
+        # the collector paused. Emptying the cell frees them now.
+        del visit
 
 
 #: Characters YAML 1.1 (and so PyYAML) reads as line breaks but editors and this
