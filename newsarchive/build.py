@@ -272,18 +272,18 @@ def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = No
                 # The next window is handed to the workers before this one is read, so
                 # they do not idle while the writer finishes a window (at 100,000 posts
                 # both cores were 1.6-1.7 busy while parsing, 1.75-1.8 with this). At
-                # most two windows of results are held; None reads the last one.
+                # most two windows of results are held; None reads the last one (there
+                # is one: the loop runs while tasks are left).
                 in_flight = collections.deque()
                 for start in [*range(done, len(tasks), WINDOW), None]:
                     if start is not None:
                         in_flight.append(active.map(_run_task, tasks[start : start + WINDOW], chunksize=16))
                         if len(in_flight) < 2:
                             continue
-                    if in_flight:
-                        for result in in_flight.popleft():
-                            yield result
-                            progress.update(1)
-                            done += 1
+                    for result in in_flight.popleft():
+                        yield result
+                        progress.update(1)
+                        done += 1
         except BrokenProcessPool:
             end = min(len(tasks), done + WINDOW)
             for result in _parse_isolated(tasks[done:end]):
