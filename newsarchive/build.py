@@ -678,7 +678,7 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         else:
             store.create_indexes(db)
             clock = summary.lap("indexes", clock)
-            store.resolve_link_targets(conn)
+            store.resolve_link_targets(conn, fresh=True)
         clock = summary.lap("links", clock)
         if not incremental:
             store.fill_fts(db, insert_triggers, tables=["captions"])  # posts were indexed batch by batch

@@ -344,12 +344,25 @@ def prune_orphans(conn: sqlite3.Connection, touched: Touched | None = None) -> N
     sweep("DELETE FROM tags WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_tags WHERE tag_id = ?)", touched.tags)
 
 
-def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> None:
+def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None, fresh: bool = False) -> None:
     """Point each link at the post whose origin_url it names (by url_key), if any.
 
     With `post_ids`/`keys` (an incremental build), only links of those posts and
-    links naming those keys are looked at; otherwise every link.
+    links naming those keys are looked at; otherwise every link. `fresh` says no link
+    has a target yet (a full build), which allows a cheaper statement.
     """
+    if post_ids is None and fresh:
+        # Every target is NULL (the links were just inserted): one pass over the posts'
+        # keys, joined to the links by their index, instead of a lookup per link
+        # (100,000 posts: 0.7 -> 0.55 s; a test holds it to the general statement below).
+        conn.execute(
+            """
+            UPDATE links SET target_post_id = targets.id
+            FROM (SELECT url_key, min(id) AS id FROM posts WHERE url_key IS NOT NULL GROUP BY url_key) AS targets
+            WHERE links.target_key = targets.url_key
+            """
+        )
+        return
     scope = ""
     if post_ids is not None:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _changed_posts (id TEXT PRIMARY KEY)")

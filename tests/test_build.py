@@ -285,6 +285,36 @@ def test_incremental_link_targets_follow_removed_and_new_posts(tmp_path):
     assert dump(db) == dump(full_db)
 
 
+@pytest.mark.parametrize("corpus", ["sample", "18f", "shared key"])
+def test_a_full_builds_link_targets_are_those_of_the_general_statement(tmp_path, corpus):
+    """A full build resolves links with a cheaper statement (every target starts NULL):
+    cleared and resolved again the general way, every link points where it did."""
+    from newsarchive.store import resolve_link_targets
+
+    from .conftest import CORPUS_18F
+
+    if corpus == "shared key":  # two posts claim one origin_url: the smaller id wins, both ways
+        target = "---\ncode: {0}\ntitle: {0}\norigin_url: https://news.test/world/1234567/story\n---\n\nBody.\n"
+        posts = write_posts(tmp_path / "posts", {
+            "a.md": "---\ncode: A1\n---\n\n[x](https://news.test/world/1234567/story) [y](https://news.test/none/7654321/z)\n",
+            "b.md": target.format("B2"), "c.md": target.format("B1"),
+        })
+    else:
+        posts = SAMPLE if corpus == "sample" else CORPUS_18F / "content" / "posts"
+    db = tmp_path / "news.db"
+    build(posts, db, full=True, quiet=True)
+    fresh = rows(db, "SELECT post_id, position, target_post_id FROM links ORDER BY post_id, position")
+    assert any(target is not None for *_, target in fresh)
+    if corpus == "shared key":
+        assert [target for *_, target in fresh] == ["B1", None]
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE links SET target_post_id = NULL")
+    resolve_link_targets(conn)
+    conn.commit()
+    conn.close()
+    assert rows(db, "SELECT post_id, position, target_post_id FROM links ORDER BY post_id, position") == fresh
+
+
 def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
     """The 18F blog (509 real posts, messy YAML, Jekyll dates, Liquid): nothing lost."""
     from .conftest import CORPUS_18F
