@@ -30,17 +30,22 @@ PACKAGE = Path(__file__).resolve().parent
 TARGETS = ("cloudrun", "fly", "package")
 
 
+PINNED = {"datasette": "datasette~=0.65.1", "pysqlite3-binary": "pysqlite3-binary~=0.5.4"}
+
+
 def runtime_requirements() -> list[str]:
     """What the image must pip-install: pyproject's dependencies, shell-safe.
 
-    Datasette itself is pinned to the 0.65 series (what the tests run); the rest are
-    installed by name, since a `<` in a requirement would break the Dockerfile's RUN line.
+    Datasette itself is pinned to the 0.65 series (what the tests run) and pysqlite3
+    to the 0.5 series (see newsarchive.security.set_limit); the rest are installed by
+    name, since a `<` in a requirement would break the Dockerfile's RUN line. (The
+    images datasette publish builds are Linux x86-64, where pysqlite3 has wheels.)
     """
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     out = []
     for dep in deps:
         name = re.split(r"[<>=!~ \[;]", dep, 1)[0]
-        out.append("datasette~=0.65.1" if name.lower() == "datasette" else name)
+        out.append(PINNED.get(name.lower(), name))
     return out
 
 

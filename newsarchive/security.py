@@ -8,7 +8,10 @@ missed it: defence in depth behind bleach.
 from __future__ import annotations
 
 import base64
+import ctypes
+import functools
 import hashlib
+import importlib
 import json
 import re
 from html import unescape as html_unescape
@@ -198,13 +201,17 @@ def security_headers(script_hashes: list[str], handler_hashes: list[str] = ()) -
 DENIED_FUNCTIONS = frozenset({"printf", "format"})
 
 
+#: sqlite3_limit() categories (sqlite3.h; the same numbers in every SQLite version).
+SQLITE_LIMIT_LENGTH, SQLITE_LIMIT_SQL_LENGTH = 0, 1
+
+
 def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes: int = MAX_SQL_BYTES) -> None:
-    """Cap what one SQL statement can allocate (Python 3.11+ sqlite3.Connection.setlimit)
-    and refuse the functions whose work the time limit cannot interrupt."""
+    """Cap what one SQL statement can allocate and refuse the functions whose work the
+    time limit cannot interrupt."""
     import sqlite3
 
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max_sql_bytes)
+    set_limit(conn, SQLITE_LIMIT_LENGTH, max_value_bytes)
+    set_limit(conn, SQLITE_LIMIT_SQL_LENGTH, max_sql_bytes)
 
     def authorize(action, arg1, arg2, database, source):
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
@@ -212,3 +219,48 @@ def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(authorize)
+
+
+def set_limit(conn, category: int, value: int) -> None:
+    """sqlite3_limit() on a connection of the standard library's sqlite3 or of pysqlite3.
+
+    Python 3.11's sqlite3 has Connection.setlimit. pysqlite3 (the newer SQLite that
+    Datasette and sqlite-utils use when it is installed: see pyproject.toml) has no
+    such method, so its library's sqlite3_limit is called on the connection's handle,
+    the first field after the object header of every pysqlite-derived Connection. A
+    wrong guess must not leave a public instance uncapped: the limit is read back,
+    and a value one byte over it must be refused, or the connection is refused.
+    """
+    setlimit = getattr(conn, "setlimit", None)
+    if setlimit is not None:
+        setlimit(category, value)
+        return
+    limit = _library_limit(type(conn))
+    handle = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
+    if not handle:
+        raise RuntimeError(f"cannot cap {type(conn).__module__} connections: no database handle")
+    limit(handle, category, value)
+    if limit(handle, category, -1) != value or not _refuses(conn, category, value):
+        raise RuntimeError(f"cannot cap {type(conn).__module__} connections: sqlite3_limit did not take")
+
+
+@functools.lru_cache(maxsize=None)
+def _library_limit(connection_type):
+    # pysqlite3.dbapi2.Connection is defined by the extension pysqlite3._sqlite3.
+    package = connection_type.__module__.split(".")[0]
+    library = ctypes.CDLL(importlib.import_module(package + "._sqlite3").__file__)
+    limit = library.sqlite3_limit
+    limit.argtypes, limit.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return limit
+
+
+def _refuses(conn, category: int, value: int) -> bool:
+    """Does the connection refuse a value (or statement) one byte over the limit?"""
+    try:
+        if category == SQLITE_LIMIT_LENGTH:
+            conn.execute("SELECT zeroblob(?)", (value + 1,)).fetchall()
+        else:
+            conn.execute("SELECT 1" + " " * (value + 1 - len("SELECT 1"))).fetchall()
+    except Exception as exc:  # the module's DataError/OperationalError: "too big" / "too long"
+        return "too big" in str(exc) or "too long" in str(exc)
+    return False

@@ -18,7 +18,8 @@ def test_publish_command_carries_production_settings(sample_db, tmp_path):
     joined = " ".join(command)
     assert "--service news-archive" in joined
     assert "--template-dir" in joined and "--static photos:" in joined
-    for requirement in ("datasette~=0.65.1", "datasette-render-markdown", "markdown-it-py", "python-frontmatter"):
+    for requirement in ("datasette~=0.65.1", "datasette-render-markdown", "markdown-it-py", "python-frontmatter",
+                        "pysqlite3-binary~=0.5.4"):
         assert requirement in command
     extra = command[command.index("--extra-options") + 1]
     assert "--setting sql_time_limit_ms" in extra and "--setting suggest_facets false" in extra

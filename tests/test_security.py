@@ -21,6 +21,45 @@ def ds(sample_db):
     return datasette_app(sample_db)
 
 
+def sqlite_modules():
+    """The standard library's sqlite3, and pysqlite3 where it is installed (pyproject.toml
+    installs it on Linux x86-64: Datasette then serves with its newer SQLite)."""
+    import sqlite3
+
+    modules = [sqlite3]
+    try:
+        import pysqlite3.dbapi2
+
+        modules.append(pysqlite3.dbapi2)
+    except ImportError:
+        pass
+    return modules
+
+
+@pytest.mark.parametrize("module", sqlite_modules(), ids=lambda m: m.__name__)
+def test_every_sqlite_module_gets_the_caps(module):
+    """pysqlite3 has no Connection.setlimit: its caps go through sqlite3_limit directly."""
+    from newsarchive.security import limit_connection
+
+    conn = module.connect(":memory:")
+    limit_connection(conn, max_value_bytes=1000, max_sql_bytes=200)
+    assert conn.execute("select length(zeroblob(1000))").fetchone() == (1000,)
+    with pytest.raises(module.Error, match="too big"):
+        conn.execute("select zeroblob(1001)")
+    with pytest.raises(module.Error, match="too big|too large"):
+        conn.execute("select 1 " + " " * 250)
+    conn.execute("select 1 " + " " * 150)
+    # Each connection has its own caps.
+    assert module.connect(":memory:").execute("select length(zeroblob(2000))").fetchone() == (2000,)
+
+
+def test_datasette_serves_with_the_newest_sqlite_installed():
+    from datasette.utils import sqlite as datasette_sqlite
+
+    newest = sqlite_modules()[-1]
+    assert datasette_sqlite.sqlite3.sqlite_version == newest.sqlite_version
+
+
 @pytest.mark.parametrize(
     "sql",
     [
