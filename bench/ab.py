@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Full builds of this checkout against another commit, interleaved on one corpus.
+
+    .venv/bin/python bench/ab.py HEAD~3                  # 10,000 posts, 5 runs each
+    .venv/bin/python bench/ab.py c50d2fc --posts 100000 --runs 2
+
+These machines are noisy: the same code's 10,000-post build has ranged 3.5-4.7 s
+within an hour. Two builds measured minutes apart say little about a change; runs of
+the two versions taken alternately (A B A B ...), so that drift in the machine's load
+hits both alike, do. The other commit is checked out with `git worktree` under
+bench/out/ab/ (git-ignored) and built with the same Python and packages, so only our
+code differs. Prints the medians, every run, and the ratio (this checkout / other).
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import BUILD_DB, OUT, ensure_corpus, fmt_seconds, log, median, remove_db, run_measured  # noqa: E402
+
+
+def checkout(rev: str) -> tuple[Path, str]:
+    """A worktree of `rev` (reused while it points at the same commit)."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = OUT / "ab" / sha[:12]
+    if not (tree / "build_db.py").exists():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=ROOT, check=True,
+                       capture_output=True, text=True)
+    # The project is installed editable (pointing at this checkout); a script's own
+    # folder comes first on sys.path, so the worktree's build_db.py imports its own package.
+    found = subprocess.run([sys.executable, "-c", "import newsarchive; print(newsarchive.__file__)"], cwd=tree,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    if not Path(found).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"the worktree would import newsarchive from {found}, not from {tree}")
+    return tree, sha[:12]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rev", help="the commit to compare with (anything git rev-parse takes)")
+    parser.add_argument("--posts", type=int, default=10_000, help="corpus size (default 10,000)")
+    parser.add_argument("--runs", type=int, default=5, help="full builds of each version (default 5)")
+    opts = parser.parse_args(argv)
+    tree, sha = checkout(opts.rev)
+    corpus = ensure_corpus(opts.posts)
+    sides = {"this checkout": BUILD_DB, f"commit {sha}": tree / "build_db.py"}
+    runs = {label: [] for label in sides}
+    db = corpus.path.parent / "ab.db"
+    for i in range(opts.runs):
+        # Alternate which side goes first, so neither always follows the other's writes.
+        order = list(sides.items()) if i % 2 == 0 else list(sides.items())[::-1]
+        for label, script in order:
+            remove_db(db)
+            log(f"{label}: full build of {corpus.posts:,} posts, run {i + 1}/{opts.runs}")
+            run = run_measured([sys.executable, str(script), str(corpus.path), "--db", str(db), "--full", "-q"],
+                               cwd=script.parent)
+            runs[label].append(run)
+    remove_db(db)
+    print(f"\nFull build of {corpus.posts:,} posts, interleaved, {opts.runs} runs each:\n")
+    print("| version | median | runs | CPU (median) | peak RSS (max) |")
+    print("|---|---|---|---|---|")
+    for label, measured in runs.items():
+        seconds = [r.seconds for r in measured]
+        print(f"| {label} | {fmt_seconds(median(seconds))} | {', '.join(f'{s:.2f}' for s in seconds)} | "
+              f"{fmt_seconds(median([r.cpu_seconds for r in measured]))} | "
+              f"{max(r.peak_rss for r in measured) / 2**20:.0f} MiB |")
+    ours, other = (median([r.seconds for r in m]) for m in runs.values())
+    print(f"\nratio (this checkout / commit {sha}): {ours / other:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
