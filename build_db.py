@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         for problem in summary.problems:
             print(problem, file=sys.stderr)
+    for note in summary.notes:
+        print(f"{args.db}: {note}")
     state = "" if summary.written else " (database unchanged)"
     print(f"{args.db}: {summary.line()}{state}")
     if args.timings:

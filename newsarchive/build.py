@@ -79,6 +79,7 @@ class Summary:
     seconds: float = 0.0
     written: bool = False
     timings: dict = field(default_factory=dict)  # stage -> seconds, for benchmarks
+    notes: list = field(default_factory=list)  # what the build decided on its own (see _schema_change)
 
     def lap(self, stage: str, since: float) -> float:
         now = time.monotonic()
@@ -493,11 +494,17 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         _delete_later(retired)
     tmp_path = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
     incremental = not full and db_path.exists()
+    outdated = _schema_change(db_path) if incremental else None
+    if outdated:
+        full, incremental = True, False
     pool = _start_pool(jobs) if jobs > 1 and not incremental else None
     copier = _BackgroundCopy(db_path, tmp_path) if incremental else None
     try:
-        return _build_with(posts_dir, db_path, tmp_path, full, quiet, jobs, max_shrink, allow_shrink, checks,
-                           started_clock, started_at, stop_after, pool, copier)
+        summary = _build_with(posts_dir, db_path, tmp_path, full, quiet, jobs, max_shrink, allow_shrink, checks,
+                              started_clock, started_at, stop_after, pool, copier)
+        if outdated:
+            summary.notes.append(f"rebuilt in full: {db_path} has the schema of an earlier version ({outdated})")
+        return summary
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -506,6 +513,24 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         # Swapped in, the new database is no longer at tmp_path; anything still there is
         # a build that was refused, failed or not needed.
         tmp_path.unlink(missing_ok=True)
+
+
+def _schema_change(db_path: Path) -> str | None:
+    """How the schema of a database we built differs from this version's (None: it does
+    not, or the file is not ours, which the build itself then reports)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"posts", "_files", "builds"} <= tables:
+            return None
+        return store.schema_change(conn)
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
 
 
 def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max_shrink, allow_shrink, checks,

@@ -18,6 +18,12 @@ from .extract import Record
 LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")
 CHILDREN = ("post_images", "links", "post_tags")
 
+#: The small columns come first and the long texts last: SQLite keeps the start of a
+#: row on its b-tree page and the rest in overflow pages, so a column after the body
+#: costs a walk through the body's overflow chain. With `path` or `word_count` after
+#: the texts, scanning it over 100,000 posts took 0.35 s; in front of them, 0.12 s.
+#: body_text precedes body because search (FTS5 reads it from here) and its
+#: snippets need it more often than anything but the article page needs body.
 POST_COLUMNS = {
     "id": str,
     "title": str,
@@ -33,16 +39,16 @@ POST_COLUMNS = {
     "source_domain": str,
     "url_key": str,
     "lead_image_id": int,
-    "body": str,
-    "body_text": str,
     "word_count": int,
     "image_count": int,
     "link_count": int,
     "path": str,
     "sha256": str,
-    "extra": str,
-    "frontmatter": str,
     "file_format": str,
+    "extra": str,
+    "body_text": str,
+    "body": str,
+    "frontmatter": str,
 }
 
 _INSERT = {
@@ -220,6 +226,45 @@ def fill_fts(db: sqlite_utils.Database, insert_triggers: list[str], tables=tuple
         db[table].populate_fts(FTS_TABLES[table])
     for sql in insert_triggers:
         db.execute(sql)
+
+
+def schema(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every table, index, trigger and view of a database (SQLite's own aside): name -> SQL."""
+    return {
+        name: sql
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        if not name.startswith("sqlite_")
+    }
+
+
+def expected_schema() -> dict[str, str]:
+    """The schema a full build of this version creates, from an empty in-memory database."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        db = sqlite_utils.Database(conn)
+        create_schema(db)
+        fill_fts(db, add_fts(db))
+        return schema(conn)
+    finally:
+        conn.close()
+
+
+def schema_change(conn: sqlite3.Connection) -> str | None:
+    """How a database built by us differs from what this version builds, or None.
+
+    An incremental build keeps the database it updates, columns and all: after an
+    upgrade that changed the schema (a column, an index, a column's place), it would
+    leave the old one in place, so the build starts afresh instead. Only what we
+    create counts: a table or view someone added for their own work is no change
+    (and survives incremental builds, as before).
+    """
+    old = schema(conn)
+    for name, sql in sorted(expected_schema().items()):
+        if name not in old:
+            return f"{name} is new"
+        if old[name] != sql:
+            return f"{name} is defined differently"
+    return None
 
 
 #: Tables in the order a packed post holds their rows (see pack).

@@ -315,6 +315,37 @@ def test_a_full_builds_link_targets_are_those_of_the_general_statement(tmp_path,
     assert rows(db, "SELECT post_id, position, target_post_id FROM links ORDER BY post_id, position") == fresh
 
 
+def test_a_database_of_an_earlier_schema_is_rebuilt_in_full(tmp_path):
+    """An update keeps the database it copies: one whose schema is not this version's
+    (here an index of ours missing, as after an upgrade that added it) is built afresh,
+    and says so; a view of a researcher's own is no reason to."""
+    from newsarchive.store import expected_schema, schema
+
+    db, fresh = tmp_path / "news.db", tmp_path / "fresh.db"
+    first = build(SAMPLE, db, quiet=True)
+    conn = sqlite3.connect(db)
+    assert schema(conn) == expected_schema()  # what a full build leaves is what it expects
+    conn.execute("CREATE VIEW my_counts AS SELECT category_id, count(*) AS n FROM posts GROUP BY 1")
+    conn.commit()
+    conn.close()
+    again = build(SAMPLE, db, quiet=True)
+    assert again.notes == [] and again.unchanged == first.posts and not again.written
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'my_counts'") == [(1,)]
+
+    conn = sqlite3.connect(db)
+    conn.execute("DROP INDEX idx_posts_path")
+    conn.commit()
+    conn.close()
+    result = run_cli(SAMPLE, "--db", db, "-q")
+    assert result.returncode == 0, result.stderr
+    assert "rebuilt in full" in result.stdout and "idx_posts_path is new" in result.stdout
+    assert f"added {first.posts}," in result.stdout
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_posts_path'") == [(1,)]
+    build(SAMPLE, fresh, full=True, quiet=True)
+    assert dump(db) == dump(fresh)
+    assert build(SAMPLE, db, quiet=True).notes == []  # and the next update is incremental again
+
+
 def test_real_corpus_18f_builds_and_records_every_problem(tmp_path):
     """The 18F blog (509 real posts, messy YAML, Jekyll dates, Liquid): nothing lost."""
     from .conftest import CORPUS_18F
