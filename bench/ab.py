@@ -14,6 +14,7 @@ code differs. Prints the medians, every run, and the ratio (this checkout / othe
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,12 @@ def checkout(rev: str) -> tuple[Path, str]:
     return tree, sha[:12]
 
 
+def stage_times(stdout: str) -> dict[str, float]:
+    """The build's `timings: scan 0.07 s, copy 0.00 s, ...` line as a dict."""
+    line = next((l for l in stdout.splitlines() if l.startswith("timings: ")), "")
+    return {name: float(value) for name, value in re.findall(r"([\w:+]+) ([\d.]+) s", line[len("timings: "):])}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rev", help="the commit to compare with (anything git rev-parse takes)")
@@ -59,8 +66,8 @@ def main(argv=None) -> int:
         for label, script in order:
             remove_db(db)
             log(f"{label}: full build of {corpus.posts:,} posts, run {i + 1}/{opts.runs}")
-            run = run_measured([sys.executable, str(script), str(corpus.path), "--db", str(db), "--full", "-q"],
-                               cwd=script.parent)
+            run = run_measured([sys.executable, str(script), str(corpus.path), "--db", str(db), "--full", "-q",
+                                "--timings"], cwd=script.parent)
             runs[label].append(run)
     remove_db(db)
     print(f"\nFull build of {corpus.posts:,} posts, interleaved, {opts.runs} runs each:\n")
@@ -71,6 +78,14 @@ def main(argv=None) -> int:
         print(f"| {label} | {fmt_seconds(median(seconds))} | {', '.join(f'{s:.2f}' for s in seconds)} | "
               f"{fmt_seconds(median([r.cpu_seconds for r in measured]))} | "
               f"{max(r.peak_rss for r in measured) / 2**20:.0f} MiB |")
+    print("\nStages (`--timings`), median seconds:\n")
+    stages = {label: [stage_times(r.stdout) for r in measured] for label, measured in runs.items()}
+    names = list(dict.fromkeys(name for per_run in stages.values() for t in per_run for name in t))
+    print("| stage | " + " | ".join(runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    for name in names:
+        cells = [median([t[name] for t in per_run if name in t]) for per_run in stages.values()]
+        print(f"| {name} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
     ours, other = (median([r.seconds for r in m]) for m in runs.values())
     print(f"\nratio (this checkout / commit {sha}): {ours / other:.2f}")
     return 0
