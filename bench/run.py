@@ -150,6 +150,7 @@ class Machine:
 
 
 def machine_facts() -> Machine:
+    from datasette.utils.sqlite import sqlite3 as datasette_sqlite
     from datasette.version import __version__ as datasette_version
 
     return Machine(
@@ -157,7 +158,8 @@ def machine_facts() -> Machine:
         ram_bytes=psutil.virtual_memory().total,
         system=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),
-        sqlite=sqlite3.sqlite_version,
+        # The build opens the standard library's sqlite3; Datasette prefers pysqlite3.
+        sqlite=f"{sqlite3.sqlite_version} (build), {datasette_sqlite.sqlite_version} (Datasette)",
         datasette=datasette_version,
         load=os.getloadavg(),
         commit=git_state(),
