@@ -116,27 +116,42 @@ def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
     before = healthy(db)
     for path in sorted(posts.rglob("*.md"))[::50]:
         path.write_text(path.read_text() + "\n\nUpdated.\n")
-    killed = orphans = 0
-    for delay in (0.3, 0.8, 1.5):
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "build_db.py"), str(posts), "--db", str(db), "--full", "-q"], cwd=ROOT
-        )
-        time.sleep(delay)
+
+    def command(target):
+        return [sys.executable, str(ROOT / "build_db.py"), str(posts), "--db", str(target), "--full", "-q"]
+
+    # What the interrupted builds would have made, and how long one takes on this
+    # machine: the kills land at fractions of that, so a faster build (or machine)
+    # still gets killed mid-way rather than after it finished.
+    started = time.monotonic()
+    subprocess.run(command(tmp_path / "after.db"), cwd=ROOT, check=True)
+    duration = time.monotonic() - started
+    after = healthy(tmp_path / "after.db")
+    assert after != before
+
+    interrupted = orphans = 0
+    for fraction in (0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
+        process = subprocess.Popen(command(db), cwd=ROOT)
+        time.sleep(duration * fraction)
         if process.poll() is not None:
-            # A fast machine finished the build first: it landed whole, which is fine too.
             assert process.returncode == 0
-            before = healthy(db)
+            assert healthy(db) == after
             continue
         workers = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        killed += 1
         # The parser workers die with their build instead of waiting for work forever.
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, f"parser workers outlived their killed build: {alive}"
         orphans += len(workers)
-        assert healthy(db) == before
-    assert killed >= 1, "every build finished before its kill: use a bigger corpus"
+        # Killed before its swap, the build left the old database; killed after it
+        # (while it exits), the new one, whole. Never anything in between.
+        state = healthy(db)
+        assert state in (before, after), f"a build killed at {fraction:.0%} of {duration:.2f} s left a mixed database"
+        interrupted += state == before
+        if state == after:
+            break  # what follows would be compared with the same database twice
+    assert interrupted >= 1, "every build swapped in before its kill: use a bigger corpus"
     assert orphans >= 1, "no parser worker was running at a kill"
 
 
