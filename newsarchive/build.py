@@ -39,6 +39,15 @@ BATCH = 500
 WINDOW = 1024
 #: Below this many files to parse, worker processes cost more than they save.
 PARALLEL_THRESHOLD = 200
+#: Posts a parser process takes at a time.
+CHUNK = 16
+#: Seconds the build waits for a parser process to hand back the chunk it is due
+#: before deciding it is stuck. A post takes ~0.3 ms to parse and a chunk of sixteen
+#: 5 MiB posts (the largest read) a few seconds, so this only ever ends a parser that
+#: loops on some input, or a worker that never started (fork copies a lock another
+#: thread of the parent held). The stuck window is parsed again one file at a time,
+#: each file given as long, and the file that does not finish is an error.
+PARSE_TIMEOUT = 120
 #: Below this size the full checks take well under a second: always run them.
 CHEAP_CHECK_BYTES = 256 * 1024 * 1024
 
@@ -240,7 +249,11 @@ def _start_pool(jobs: int) -> ProcessPoolExecutor:
     entries in the parent, ~80 MB.
     """
     pool = _new_pool(jobs)
-    pool.submit(int).result()  # the fork start method starts every worker at the first task
+    try:
+        pool.submit(int).result(timeout=PARSE_TIMEOUT)  # the fork start method starts every worker at the first task
+    except (TimeoutError, BrokenProcessPool):
+        _abandon(pool)
+        return None  # _parse_all starts a pool of its own
     return pool
 
 
@@ -270,22 +283,31 @@ def _parse_all(tasks, jobs: int, progress, pool: ProcessPoolExecutor | None = No
         try:
             with pool or _new_pool(jobs) as active:
                 pool = None
-                # The next window is handed to the workers before this one is read, so
-                # they do not idle while the writer finishes a window (at 100,000 posts
-                # both cores were 1.6-1.7 busy while parsing, 1.75-1.8 with this). At
-                # most two windows of results are held; None reads the last one (there
-                # is one: the loop runs while tasks are left).
-                in_flight = collections.deque()
-                for start in [*range(done, len(tasks), WINDOW), None]:
-                    if start is not None:
-                        in_flight.append(active.map(_run_task, tasks[start : start + WINDOW], chunksize=16))
-                        if len(in_flight) < 2:
-                            continue
-                    for result in in_flight.popleft():
-                        yield result
-                        progress.update(1)
-                        done += 1
-        except BrokenProcessPool:
+                try:
+                    # The next window is handed to the workers before this one is read, so
+                    # they do not idle while the writer finishes a window (at 100,000 posts
+                    # both cores were 1.6-1.7 busy while parsing, 1.75-1.8 with this). At
+                    # most two windows of results are held; None reads the last one (there
+                    # is one: the loop runs while tasks are left).
+                    in_flight = collections.deque()
+                    for start in [*range(done, len(tasks), WINDOW), None]:
+                        if start is not None:
+                            window = tasks[start : start + WINDOW]
+                            in_flight.append([active.submit(_run_chunk, window[i : i + CHUNK])
+                                              for i in range(0, len(window), CHUNK)])
+                            if len(in_flight) < 2:
+                                continue
+                        for chunk in in_flight.popleft():
+                            # A chunk is usually done by the time the writer asks for it:
+                            # the wait only runs while a worker is behind.
+                            for result in chunk.result(timeout=PARSE_TIMEOUT):
+                                yield result
+                                progress.update(1)
+                                done += 1
+                except TimeoutError:
+                    _kill_workers(active)  # or leaving `with` would wait for them forever
+                    raise
+        except (BrokenProcessPool, TimeoutError):
             end = min(len(tasks), done + WINDOW)
             for result in _parse_isolated(tasks[done:end]):
                 yield result
@@ -352,19 +374,40 @@ def _run_task(task):
     return parse_task(task)
 
 
+def _run_chunk(tasks):
+    return [parse_task(task) for task in tasks]
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL a pool's processes: the pool then reports itself broken and shuts down."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _parse_isolated(tasks):
-    """Parse one file at a time; a file that kills its worker becomes an error."""
+    """Parse one file at a time; a file that kills its worker, or that its worker
+    does not finish within PARSE_TIMEOUT, becomes an error."""
     pool = _new_pool(1)
     try:
         for task in tasks:
             try:
-                yield pool.submit(_run_task, task).result()
+                yield pool.submit(_run_task, task).result(timeout=PARSE_TIMEOUT)
+                continue
             except BrokenProcessPool:
-                yield ("error", task[0], None, "the parser crashed on this file (reported as a bug: please send it in)")
-                pool.shutdown(wait=True)
-                pool = _new_pool(1)
+                problem = "the parser crashed on this file"
+            except TimeoutError:
+                problem = f"the parser did not finish this file within {PARSE_TIMEOUT} s"
+            yield ("error", task[0], None, f"{problem} (reported as a bug: please send it in)")
+            _abandon(pool)
+            pool = _new_pool(1)
     finally:
-        pool.shutdown(wait=True)
+        _abandon(pool)
 
 
 class _NoProgress:

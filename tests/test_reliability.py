@@ -3,6 +3,7 @@ good database intact, and the serve command picks up a new build by itself."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -224,6 +225,48 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     assert [str(p) for p in summary.problems] == [
         "0123.md: the parser crashed on this file (reported as a bug: please send it in)"
     ]
+
+
+def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch):
+    """A worker stuck on one file (a parser looping on some input, or a worker that
+    never started) is killed after PARSE_TIMEOUT; its file is an error, the rest land."""
+    import newsarchive.build as build_module
+
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    count = build_module.PARALLEL_THRESHOLD + 50
+    for i in range(count):
+        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    real = build_module.parse_task
+
+    def hanging(task):
+        if task[0] == "0077.md":
+            time.sleep(3600)
+        return real(task)
+
+    monkeypatch.setattr(build_module, "parse_task", hanging)
+    monkeypatch.setattr(build_module, "PARSE_TIMEOUT", 3)
+    db = tmp_path / "news.db"
+    started = time.monotonic()
+    summary = build(posts, db, quiet=True, jobs=2)
+    # Once in the pool, once alone: two timeouts, not one per file of its window.
+    assert time.monotonic() - started < 30
+    assert summary.posts == count - 1
+    assert [str(p) for p in summary.problems] == [
+        "0077.md: the parser did not finish this file within 3 s (reported as a bug: please send it in)"
+    ]
+    assert rows_of(db, "select count(*) from build_errors where path = '0077.md'") == [(1,)]
+    assert healthy(db)
+    # No worker is left sleeping on the file.
+    assert not multiprocessing.active_children()
+
+
+def rows_of(db: Path, sql: str):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def assert_refused_when_damaged(posts, db, checks, damage, message):
