@@ -108,6 +108,33 @@ def test_facet_counts_of_a_mutable_database_are_always_counted(sample_db, tmp_pa
         assert len(queries) == 3
 
 
+def test_plugin_configuration_is_looked_up_once_per_table_not_per_cell(sample_db, tmp_path, monkeypatch):
+    """Every cell of a page goes through datasette-render-markdown's hook, which asks for
+    its configuration (on 0.65 a fresh merge of the metadata): the server asks Datasette
+    once per plugin and table instead, and answers the same."""
+    from datasette.app import Datasette
+
+    lookups = []
+    real = Datasette.plugin_config
+
+    def counted(self, *args, **kwargs):
+        lookups.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Datasette, "plugin_config", counted)
+    ds = datasette_app(sample_db, workdir=tmp_path)  # started (and wrapped) at its first request
+    page = get(ds, "/news/posts?_size=50")
+    assert page.status_code == 200 and page.text.count("<tr") > 20
+    first = len(lookups)
+    assert first > 0
+    assert get(ds, "/news/posts?_size=50&_sort_desc=word_count").status_code == 200
+    cells = 50 * 24
+    assert len(lookups) - first < cells / 20, "the second page asked for the configuration for every cell"
+    for plugin, table in [("datasette-render-markdown", "posts"), ("news-archive", "posts"), ("news-archive", None),
+                          ("news-archive", "images"), ("no-such-plugin", "posts")]:
+        assert ds.plugin_config(plugin, database="news", table=table) == real(ds, plugin, database="news", table=table)
+
+
 def test_table_search_box_uses_fts(ds, db):
     rows = get(ds, "/news/posts.json?_search=harbour&_shape=array&_col=title").json()
     expected = db.execute(
