@@ -194,7 +194,7 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
             if token.type == "paragraph_open" and len(children) == 1 and children[0].type == "image":
                 image = children[0]
                 caption = collapse(image.content or "") or None
-                block = Token("html_block", "", 0)
+                block = Token("html_block", "", 0, meta={"figure": True})
                 block.content = figure_html(image.attrs.get("src", ""), image.content, caption, mirror) + "\n"
                 out.append(block)
                 pending_caption = caption
@@ -207,12 +207,41 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
             pending_caption = None
         out.append(token)
         i += 1
-    # Each top-level block is sanitised on its own: an unclosed tag in one block of
-    # raw HTML (`<table>` without `</table>`) would otherwise swallow every block after it.
-    cleaner = sanitizer(extra_tags, extra_attrs)
-    html = "".join(cleaner.clean(_MD.renderer.render(block, _MD.options, {})) for block in _top_level_blocks(out))
+    html = _sanitise(_top_level_blocks(out), sanitizer(extra_tags, extra_attrs))
     # Photos written as raw HTML <img> load from the mirror too.
     return mirror_images(html, mirror)
+
+
+def _sanitise(blocks, cleaner) -> str:
+    """Each top-level block that holds raw HTML is sanitised on its own: an unclosed
+    tag in it (`<table>` without `</table>`, `<b>` in a paragraph) would otherwise
+    swallow every block after it. Runs of blocks without any, whose tags the renderer
+    wrote and closed, are sanitised together: one call per block cost ~3.5 of the
+    4.5 ms an article of the benchmark took to render.
+    """
+    parts, run = [], []
+    for block in blocks:
+        html = _MD.renderer.render(block, _MD.options, {})
+        if _closed(block):
+            run.append(html)
+            continue
+        if run:
+            parts.append(cleaner.clean("".join(run)))
+            run = []
+        parts.append(cleaner.clean(html))
+    if run:
+        parts.append(cleaner.clean("".join(run)))
+    return "".join(parts)
+
+
+def _closed(block: list[Token]) -> bool:
+    """No raw HTML in the block but our own figures (figure_html, whose tags are closed)."""
+    for token in block:
+        if token.type == "html_block" and not token.meta.get("figure"):
+            return False
+        if token.children and any(child.type == "html_inline" for child in token.children):
+            return False
+    return True
 
 
 def _top_level_blocks(tokens: list[Token]):
