@@ -149,9 +149,7 @@ def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
         # (while it exits), the new one, whole. Never anything in between.
         state = healthy(db)
         assert state in (before, after), f"a build killed at {fraction:.0%} of {duration:.2f} s left a mixed database"
-        interrupted += state == before
-        if state == after:
-            break  # what follows would be compared with the same database twice
+        interrupted += state == before  # (once one has landed, every state is `after`)
     assert interrupted >= 1, "every build swapped in before its kill: use a bigger corpus"
     assert orphans >= 1, "no parser worker was running at a kill"
 
