@@ -22,7 +22,7 @@ from newsarchive.build import build
 from newsarchive.serve import datasette_app
 from newsarchive.store import check
 
-from .conftest import ROOT, SAMPLE
+from .conftest import ROOT, SAMPLE, rows
 from .test_build import dump
 
 KILL_SCRIPT = """
@@ -201,14 +201,19 @@ def test_serve_restarts_on_a_new_build(built):
     assert server.returncode == 0
 
 
+def tiny_posts(folder: Path, count: int) -> Path:
+    """`count` one-line posts, 0000.md on: enough files for the build to use its workers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    return folder
+
+
 def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     """If a parser extension ever killed its process, only that file is lost."""
     import newsarchive.build as build_module
 
-    posts = tmp_path / "posts"
-    for i in range(build_module.PARALLEL_THRESHOLD + 50):
-        (posts / f"{i:04d}.md").parent.mkdir(parents=True, exist_ok=True)
-        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    posts = tiny_posts(tmp_path / "posts", build_module.PARALLEL_THRESHOLD + 50)
     real = build_module.parse_task
 
     def crashing(task):
@@ -230,11 +235,8 @@ def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch)
     never started) is killed after PARSE_TIMEOUT; its file is an error, the rest land."""
     import newsarchive.build as build_module
 
-    posts = tmp_path / "posts"
-    posts.mkdir()
     count = build_module.PARALLEL_THRESHOLD + 50
-    for i in range(count):
-        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    posts = tiny_posts(tmp_path / "posts", count)
     real = build_module.parse_task
 
     def hanging(task):
@@ -253,18 +255,10 @@ def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch)
     assert [str(p) for p in summary.problems] == [
         "0077.md: the parser did not finish this file within 3 s (reported as a bug: please send it in)"
     ]
-    assert rows_of(db, "select count(*) from build_errors where path = '0077.md'") == [(1,)]
+    assert rows(db, "select count(*) from build_errors where path = '0077.md'") == [(1,)]
     assert healthy(db)
     # No worker is left sleeping on the file.
     assert not multiprocessing.active_children()
-
-
-def rows_of(db: Path, sql: str):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def assert_refused_when_damaged(posts, db, checks, damage, message):
@@ -342,11 +336,8 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
 
     import newsarchive.build as build_module
 
-    posts = tmp_path / "posts"
-    posts.mkdir()
     count = build_module.PARALLEL_THRESHOLD + 10
-    for i in range(count):
-        (posts / f"{i:04d}.md").write_text(f"---\ntitle: Post {i}\n---\n\nBody {i}.\n")
+    posts = tiny_posts(tmp_path / "posts", count)
     real = build_module.parse_task
     writer = os.getpid()
 
