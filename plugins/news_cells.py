@@ -11,7 +11,6 @@ except ImportError:  # published with `datasette publish`: the package travels i
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import functools
 import json
-import weakref
 
 from datasette import hookimpl
 from datasette.utils import tilde_encode
@@ -24,15 +23,10 @@ IMAGE_FK_COLUMNS = {("posts", "lead_image_id"), ("post_images", "image_id")}
 URL_COLUMNS = {("posts", "origin_url"), ("links", "url")}
 
 
-_MIRRORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _mirror(datasette):
-    """The photo mirror, looked up once per Datasette: thumbnail cells ask for it on
-    every row (1,000 of them on a photos page), and plugin_config is not cheap."""
-    if datasette not in _MIRRORS:
-        _MIRRORS[datasette] = (datasette.plugin_config("news-archive") or {}).get("image_mirror") or {}
-    return _MIRRORS[datasette]
+    """The photo mirror (thumbnail cells ask for it on every row: plugins/news_plugin_config.py
+    keeps the lookup)."""
+    return (datasette.plugin_config("news-archive") or {}).get("image_mirror") or {}
 
 
 def _markdown(row, value, column, table, database, datasette):
