@@ -546,7 +546,7 @@ def _build_locked(posts_dir, db_path: Path, full, quiet, jobs, max_shrink, allow
         summary = _build_with(posts_dir, db_path, tmp_path, full, quiet, jobs, max_shrink, allow_shrink, checks,
                               started_clock, started_at, stop_after, pool, copier)
         if outdated:
-            summary.notes.append(f"rebuilt in full: {db_path} has the schema of an earlier version ({outdated})")
+            summary.notes.append(f"rebuilt in full: {db_path} was built by an earlier version ({outdated})")
         return summary
     finally:
         if pool is not None:

@@ -24,6 +24,7 @@ from markdown_it.common.normalize_url import normalizeLink, validateLink
 
 from .reader import Post, PostError
 from .sitegen import read_templates
+from .words import MARK, mark_words
 
 #: Frontmatter keys that have columns of their own; everything else goes to `extra`.
 MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
@@ -323,7 +324,7 @@ class BodyParts:
     first_line: str | None
     images: list = field(default_factory=list)
     links: list = field(default_factory=list)
-    word_count: int = 0  # words between white space, as wc -w counts them
+    word_count: int = 0  # words between white space (as wc -w counts them) or word marks
 
 
 class _HtmlScan(HTMLParser):
@@ -603,14 +604,17 @@ def walk_body(markdown: str) -> BodyParts:
         scan.close()
     while walker.open_links:
         walker.close_link()
-    text = "\n".join(walker.blocks)
+    # Thai and other scripts written without spaces get their word boundaries marked,
+    # so search finds a word inside a sentence (see newsarchive.words).
+    text = mark_words("\n".join(walker.blocks))
     return BodyParts(
         text=text,
         first_line=walker.first_line,
         images=walker.images,
         links=walker.links,
-        # Each block is collapsed to words joined by single spaces, one block a line.
-        word_count=text.count(" ") + len(walker.blocks),
+        # Each block is collapsed to words joined by single spaces, one block a line;
+        # words of unspaced scripts are joined by MARK.
+        word_count=text.count(" ") + text.count(MARK) + len(walker.blocks),
     )
 
 

@@ -145,7 +145,8 @@ def test_table_search_box_uses_fts(ds, db):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("q", ["", "   ", '"', '"unbalanced', "title:xyzzy", "-", "*", "(", "NEAR(xyzzy"])
+@pytest.mark.parametrize("q", ["", "   ", '"', '"unbalanced', "title:xyzzy", "-", "*", "(", "NEAR(xyzzy",
+                               "\u0e49", "\u200b"])  # a lone Thai tone mark, a lone word mark
 def test_search_query_is_friendly_on_empty_or_malformed_input(ds, q):
     response = get(ds, f"/news/search.json?_shape=array&q={q}")
     assert response.status_code == 200, response.text
@@ -169,6 +170,23 @@ def test_search_query_highlights_snippets(ds):
     assert "<mark>" in results and "\u27e6" not in results
     prefix = get(ds, "/news/search.json?_shape=array&q=contain*").json()
     assert len(prefix) >= len(rows)
+
+
+def test_search_finds_a_thai_word_inside_a_sentence(ds):
+    """ผลไม้ (fruit) stands inside a run of Thai letters with no space around it; the
+    search page, its JSON and a table's search box all find it, highlighted whole."""
+    thai_post = "ART2410110130K7M37F"
+    rows = get(ds, "/news/search.json?_shape=array&q=ผลไม้").json()
+    assert thai_post in [r["id"] for r in rows]
+    snippet = next(r["snippet"] for r in rows if r["id"] == thai_post)
+    assert "\u27e6ผลไม้\u27e7" in snippet
+    html = get(ds, "/news/search?q=ผลไม้").text
+    assert "<mark>ผลไม้</mark>" in html
+    # Typed without spaces, two words are a phrase: found in this post, in this order only.
+    assert thai_post in [r["id"] for r in get(ds, "/news/search.json?_shape=array&q=ขายผลไม้").json()]
+    assert thai_post not in [r["id"] for r in get(ds, "/news/search.json?_shape=array&q=ผลไม้ขาย").json()]
+    table = get(ds, "/news/posts.json?_shape=array&_search=ขายผลไม้").json()
+    assert [r["id"] for r in table] == [thai_post]
 
 
 def test_canned_queries_with_parameters(ds, db):
