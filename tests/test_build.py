@@ -315,6 +315,31 @@ def test_a_full_builds_link_targets_are_those_of_the_general_statement(tmp_path,
     assert rows(db, "SELECT post_id, position, target_post_id FROM links ORDER BY post_id, position") == fresh
 
 
+def test_a_database_an_earlier_parser_read_is_rebuilt_in_full(tmp_path):
+    """Same schema, other rows: body_text without the word marks of Thai, as before
+    PARSER_VERSION 1. An update would keep those rows for every unchanged file, so the
+    database is built afresh, once, and says so."""
+    from newsarchive.store import PARSER_VERSION
+    from newsarchive.words import MARK
+
+    db = tmp_path / "news.db"
+    first = build(SAMPLE, db, quiet=True)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE posts SET body_text = replace(body_text, ?, '')", [MARK])
+    conn.execute(f"PRAGMA user_version = {PARSER_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    assert rows(db, "SELECT count(*) FROM posts WHERE instr(body_text, ?)", [MARK]) == [(0,)]
+    again = build(SAMPLE, db, quiet=True)
+    assert again.added == first.posts and again.unchanged == 0
+    assert any("rebuilt in full" in note and "parser version" in note for note in again.notes)
+    assert rows(db, "PRAGMA user_version") == [(PARSER_VERSION,)]
+    thai = rows(db, "SELECT count(*) FROM posts JOIN languages ON languages.id = language_id "
+                    "WHERE code = 'th' AND instr(body_text, ?)", [MARK])
+    assert thai[0][0] > 0
+    assert build(SAMPLE, db, quiet=True).notes == []  # once
+
+
 def test_a_database_of_an_earlier_schema_is_rebuilt_in_full(tmp_path):
     """An update keeps the database it copies: one whose schema is not this version's
     (here an index of ours missing, as after an upgrade that added it) is built afresh,
