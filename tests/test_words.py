@@ -38,6 +38,8 @@ def test_mark_words_splits_unspaced_scripts_at_word_boundaries(text, words):
         # Latin letters or punctuation.
         ("ราคา 12 บาท (Photo: AP)", "ราคา 12 บาท (Photo: AP)"),
         ("Phuketภูเก็ต", "Phuketภูเก็ต"),
+        # Characters beyond U+FFFF (ICU counts them as two) do not shift the marks.
+        ("ผลไม้😀ผลไม้ 𠀀 ab", f"ผล{M}ไม้😀ผล{M}ไม้ 𠀀 ab"),
         # A boundary the source already marked stays one mark.
         (f"ผู้ว่า{M}ราชการ", f"ผู้{M}ว่า{M}ราชการ"),
     ],
