@@ -20,10 +20,8 @@ ICU comes from icu4py, which ships ICU itself in its wheels (no system library).
 """
 from __future__ import annotations
 
+import functools
 import re
-
-from icu4py.breakers import WordBreaker
-from icu4py.locale import Locale
 
 MARK = "\u200b"
 
@@ -38,8 +36,17 @@ _IN = bytearray(0x110000)
 for _first, _last in re.findall(r"(.)-(.)", UNSPACED):
     _IN[ord(_first) : ord(_last) + 1] = b"\x01" * (ord(_last) - ord(_first) + 1)
 
-#: The root locale: ICU picks the dictionary by script, whatever the locale.
-_LOCALE = Locale("und")
+
+@functools.cache
+def _breaker():
+    """ICU's word breaker, loaded at the first text that needs it: ICU's libraries cost
+    ~4 MB of RSS in each process that loads them (6 with the Thai dictionary), which an
+    archive without such text, and the build's writer process, need not pay."""
+    from icu4py.breakers import WordBreaker
+    from icu4py.locale import Locale
+
+    root = Locale("und")  # ICU picks the dictionary by script, whatever the locale
+    return lambda text: WordBreaker(text, root)
 
 
 def mark_words(text: str | None) -> str | None:
@@ -54,7 +61,7 @@ def mark_words(text: str | None) -> str | None:
     # The segments as strings: icu4py's segments() counts positions in UTF-16 code
     # units, which differ from Python's after any character beyond U+FFFF (an emoji).
     inside, pieces, marked, after_letter = _IN, [], False, False
-    for segment in WordBreaker(text, _LOCALE):
+    for segment in _breaker()(text):
         if after_letter and inside[ord(segment[0])]:
             pieces.append(MARK)
             marked = True

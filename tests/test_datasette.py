@@ -15,7 +15,7 @@ from newsarchive.build import build
 from newsarchive.serve import datasette_app, datasette_major, serve_command
 from newsarchive.web import fts_query
 
-from .conftest import get, write_posts
+from .conftest import close_app, get, write_posts
 
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
 #: This module runs under Datasette 0.65 (`make test`) and 1.0 (`make test-v1`).
@@ -24,7 +24,9 @@ DATASETTE_1 = datasette_major() >= 1
 
 @pytest.fixture(scope="module")
 def ds(sample_db):
-    return datasette_app(sample_db)
+    app = datasette_app(sample_db)
+    yield app
+    close_app(app)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +87,8 @@ def _facet_counts(ds, path):
     return {name: {r["value"]: r["count"] for r in facet["results"]} for name, facet in facets.items()}
 
 
-def test_facet_counts_of_an_immutable_database_are_counted_once(sample_db, db, tmp_path):
-    ds = datasette_app(sample_db, workdir=tmp_path)
+def test_facet_counts_of_an_immutable_database_are_counted_once(sample_db, db, tmp_path, app_for):
+    ds = app_for(sample_db, workdir=tmp_path)
     _, first = _facet_queries(ds, "/news/posts")
     assert len(first) == 3  # category_id, language_id, published_month
     _, again = _facet_queries(ds, "/news/posts")
@@ -101,14 +103,14 @@ def test_facet_counts_of_an_immutable_database_are_counted_once(sample_db, db, t
         assert _facet_counts(ds, path)["category_id"] == expected  # the kept answer
 
 
-def test_facet_counts_of_a_mutable_database_are_always_counted(sample_db, tmp_path):
-    ds = datasette_app(sample_db, workdir=tmp_path, immutable=False)
+def test_facet_counts_of_a_mutable_database_are_always_counted(sample_db, tmp_path, app_for):
+    ds = app_for(sample_db, workdir=tmp_path, immutable=False)
     for _ in range(2):
         _, queries = _facet_queries(ds, "/news/posts")
         assert len(queries) == 3
 
 
-def test_plugin_configuration_is_looked_up_once_per_table_not_per_cell(sample_db, tmp_path, monkeypatch):
+def test_plugin_configuration_is_looked_up_once_per_table_not_per_cell(sample_db, tmp_path, monkeypatch, app_for):
     """Every cell of a page goes through datasette-render-markdown's hook, which asks for
     its configuration (on 0.65 a fresh merge of the metadata): the server asks Datasette
     once per plugin and table instead, and answers the same."""
@@ -122,7 +124,7 @@ def test_plugin_configuration_is_looked_up_once_per_table_not_per_cell(sample_db
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Datasette, "plugin_config", counted)
-    ds = datasette_app(sample_db, workdir=tmp_path)  # started (and wrapped) at its first request
+    ds = app_for(sample_db, workdir=tmp_path)  # started (and wrapped) at its first request
     page = get(ds, "/news/posts?_size=50")
     assert page.status_code == 200 and page.text.count("<tr") > 20
     first = len(lookups)
@@ -356,7 +358,7 @@ def test_markdown_preview(text, limit, expected, cut):
     assert markdown_preview(text, limit) == (expected, cut)
 
 
-def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path):
+def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path, app_for):
     """posts shows 20 rows per HTML page; a CSV stream must not page by 20 (see
     plugins/news_csv.py): every query of the stream asks for max_returned_rows + 1."""
     count = 1_050
@@ -366,7 +368,7 @@ def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path):
     })
     db_path = tmp_path / "news.db"
     build(posts, db_path, quiet=True)
-    ds = datasette_app(db_path)
+    ds = app_for(db_path)
 
     async def stream():
         traces = []
@@ -389,7 +391,7 @@ def test_csv_stream_pages_through_a_table_1000_rows_at_a_time(tmp_path):
     assert set(page_limits) == {1001}, page_limits
 
 
-def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path):
+def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path, app_for):
     """Liquid in a Jekyll/Eleventy body: the article page and the table cell show the
     shortcode's photo and the filtered link, not template syntax."""
     posts = write_posts(tmp_path / "posts", {"2015-03-17-team.md": (
@@ -400,7 +402,7 @@ def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path):
     )})
     db_path = tmp_path / "news.db"
     build(posts, db_path, quiet=True)
-    ds = datasette_app(db_path)
+    ds = app_for(db_path)
     for path in ("/news/posts/2015-03-17-team", "/news/posts?_col=body"):
         html = get(ds, path).text
         body = html.split('<div class="body">', 1)[-1] if "<div" in html else html

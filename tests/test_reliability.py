@@ -22,7 +22,7 @@ from newsarchive.build import build
 from newsarchive.serve import datasette_app
 from newsarchive.store import check
 
-from .conftest import ROOT, SAMPLE, rows
+from .conftest import ROOT, SAMPLE, close_app, rows
 from .test_build import dump
 
 KILL_SCRIPT = """
@@ -45,7 +45,10 @@ def healthy(db: Path) -> dict:
     import asyncio
 
     app = datasette_app(db, workdir=db.parent / f"serve-{time.monotonic_ns()}")
-    response = asyncio.run(app.client.get(f"/{db.stem}.json?_shape=array&sql=select+count(*)+as+n+from+posts"))
+    try:
+        response = asyncio.run(app.client.get(f"/{db.stem}.json?_shape=array&sql=select+count(*)+as+n+from+posts"))
+    finally:
+        close_app(app)
     assert response.status_code == 200 and response.json() == [{"n": count}]
     return dump(db)
 

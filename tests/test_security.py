@@ -13,12 +13,14 @@ import pytest
 from newsarchive.security import InlineScripts, security_headers
 from newsarchive.serve import datasette_app, datasette_major
 
-from .conftest import get
+from .conftest import close_app, get
 
 
 @pytest.fixture(scope="module")
 def ds(sample_db):
-    return datasette_app(sample_db)
+    app = datasette_app(sample_db)
+    yield app
+    close_app(app)
 
 
 def sqlite_modules():
