@@ -40,10 +40,8 @@ import os
 import platform
 import random
 import re
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -56,10 +54,10 @@ from urllib.parse import quote, urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.servers import HOST, ServerError, free_port, running_server  # noqa: E402
 from newsarchive import config  # noqa: E402
-from newsarchive.serve import serve_command, stop_process  # noqa: E402
+from newsarchive.serve import serve_command  # noqa: E402
 
-HOST = "127.0.0.1"
 OUT = ROOT / "bench" / "out"
 DEFAULT_BIG = OUT / "bench-100k.db"
 DEFAULT_DIR = OUT / "loadtest"
@@ -281,12 +279,6 @@ class RssSampler(threading.Thread):
 
 
 # --------------------------------------------------------------------------- server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -295,31 +287,6 @@ def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         return response.status, response.read(MAX_BODY)
     finally:
         conn.close()
-
-
-def start_server(db: Path, port: int, log: Path, startup_seconds: float):
-    command = serve_command(db, HOST, port)
-    assert command[command.index("-h") + 1] == HOST
-    out = open(log, "wb")
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + startup_seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out.close()
-            sys.exit(f"datasette exited with status {proc.returncode}; see {log}")
-        try:
-            if get(port, "/-/versions.json", timeout=2)[0] == 200:
-                return proc, out
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_server(proc, out)
-    sys.exit(f"datasette did not answer within {startup_seconds:.0f} s; see {log}")
-
-
-def stop_server(proc, out):
-    stop_process(proc)
-    out.close()
 
 
 # --------------------------------------------------------------------------- report
@@ -417,50 +384,51 @@ def main(argv=None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     print(f"serving {db} on http://{HOST}:{port}/ (log: {log_dir / 'server.log'})", flush=True)
-    proc, log = start_server(db, port, log_dir / "server.log", startup_seconds=120)
     sampler = None
     try:
-        import psutil  # noqa: F401  (fail here, before the load, if it is missing)
+        with running_server(serve_command(db, HOST, port), port, log_dir / "server.log", timeout=120) as (proc, _):
+            import psutil  # noqa: F401  (fail here, before the load, if it is missing)
 
-        sampler = RssSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
-        baseline_rss = sampler.rss()
-        for path in ("/", f"/{quote(db.stem)}/posts"):  # warm up: first page renders, inspect data
-            get(port, path, timeout=60)
-        sampler.start()
-        timeout = time_limit + args.margin + 30
-        deadline = time.monotonic() + args.seconds
-        outputs: list[list[Result]] = [[] for _ in range(args.clients)]
-        threads = [
-            threading.Thread(target=client, args=(i, port, kinds, deadline, args.seed, timeout, outputs[i]), daemon=True)
-            for i in range(args.clients)
-        ]
-        started = time.monotonic()
-        print(f"{args.clients} clients for {args.seconds:g} s ...", flush=True)
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=args.seconds + timeout + 10)
-        elapsed = time.monotonic() - started
-        stuck = sum(1 for t in threads if t.is_alive())
-        results = [r for out in outputs for r in out]
+            sampler = RssSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
+            baseline_rss = sampler.rss()
+            for path in ("/", f"/{quote(db.stem)}/posts"):  # warm up: first page renders, inspect data
+                get(port, path, timeout=60)
+            sampler.start()
+            timeout = time_limit + args.margin + 30
+            deadline = time.monotonic() + args.seconds
+            outputs: list[list[Result]] = [[] for _ in range(args.clients)]
+            threads = [
+                threading.Thread(target=client, args=(i, port, kinds, deadline, args.seed, timeout, outputs[i]), daemon=True)
+                for i in range(args.clients)
+            ]
+            started = time.monotonic()
+            print(f"{args.clients} clients for {args.seconds:g} s ...", flush=True)
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=args.seconds + timeout + 10)
+            elapsed = time.monotonic() - started
+            stuck = sum(1 for t in threads if t.is_alive())
+            results = [r for out in outputs for r in out]
 
-        # The server still answers, and answers right, once the load is over.
-        after_ok, after_text = False, "no answer"
-        try:
-            t0 = time.monotonic()
-            status_versions, _ = get(port, "/-/versions.json", timeout=10)
-            status_rows, body = get(port, f"/{quote(db.stem)}/posts.json?_shape=array&_size=1&_col=title", timeout=10)
-            rows = json.loads(body) if status_rows == 200 else None
-            after_ok = proc.poll() is None and status_versions == 200 and isinstance(rows, list) and len(rows) == 1
-            after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
-        except (OSError, ValueError, http.client.HTTPException) as error:
-            after_text = f"{type(error).__name__}: {error}"
-        sampler.stop.set()
-        sampler.join(timeout=5)
+            # The server still answers, and answers right, once the load is over.
+            after_ok, after_text = False, "no answer"
+            try:
+                t0 = time.monotonic()
+                status_versions, _ = get(port, "/-/versions.json", timeout=10)
+                status_rows, body = get(port, f"/{quote(db.stem)}/posts.json?_shape=array&_size=1&_col=title", timeout=10)
+                rows = json.loads(body) if status_rows == 200 else None
+                after_ok = proc.poll() is None and status_versions == 200 and isinstance(rows, list) and len(rows) == 1
+                after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                after_text = f"{type(error).__name__}: {error}"
+            sampler.stop.set()
+            sampler.join(timeout=5)
+    except ServerError as error:
+        sys.exit(str(error))
     finally:
         if sampler is not None:
             sampler.stop.set()
-        stop_server(proc, log)
 
     normal = [r for r in results if r.kind not in hostile_kinds]
     hostile = [r for r in results if r.kind in hostile_kinds]

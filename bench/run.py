@@ -36,7 +36,6 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
-import http.client
 import json
 import math
 import os
@@ -44,7 +43,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -61,8 +59,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
+from bench.servers import HOST, ServerError, free_port, http_get, running_server  # noqa: E402
 from newsarchive import config  # noqa: E402
-from newsarchive.serve import serve_command, stop_process  # noqa: E402
+from newsarchive.serve import serve_command  # noqa: E402
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -74,7 +73,6 @@ GENERATOR = BENCH / "generate.py"
 SEED = 42
 SAMPLE_EVERY = 0.05  # seconds between RSS samples
 BUILD_TIMEOUT = 4 * 3600
-HOST = "127.0.0.1"
 DB_NAME = "news"  # the file is news.db so that URLs are /news/... as in production
 
 
@@ -507,76 +505,6 @@ def measure_rebuilds(corpus: Corpus, db: Path, runs: int) -> Rebuilds:
     return Rebuilds(unchanged, changed, str(target.relative_to(corpus.path)), summary_of(unchanged[-1]), summary_of(changed[-1]))
 
 
-# --------------------------------------------------------------------------- HTTP
-
-@dataclass
-class Response:
-    status: int | None
-    seconds: float
-    nbytes: int
-    body: bytes = b""
-    tail: bytes = b""
-    error: str | None = None
-
-
-def http_get(port: int, path: str, timeout: float, sink=None, deadline: float | None = None) -> Response:
-    """One GET on a fresh connection, timed until the last byte of the body is read.
-
-    With a sink (a file), the body is streamed into it in 1 MiB pieces instead of kept;
-    past the deadline the transfer is abandoned.
-    """
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    t0 = time.perf_counter()
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        if sink is None:
-            body = resp.read()
-            return Response(resp.status, time.perf_counter() - t0, len(body), body, body[-300:])
-        nbytes, tail = 0, b""
-        while chunk := resp.read(1 << 20):
-            nbytes += len(chunk)
-            tail = (tail + chunk)[-8192:]
-            sink.write(chunk)
-            if deadline and time.perf_counter() > deadline:
-                return Response(resp.status, time.perf_counter() - t0, nbytes, tail=tail, error="abandoned: time limit")
-        return Response(resp.status, time.perf_counter() - t0, nbytes, tail=tail)
-    except (OSError, http.client.HTTPException) as exc:
-        return Response(None, time.perf_counter() - t0, 0, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"datasette exited with status {proc.returncode} before answering; see {log_path.relative_to(ROOT)}")
-        if http_get(port, "/-/versions.json", timeout=2).status == 200:
-            return
-        time.sleep(0.1)
-    raise BenchError(f"datasette did not answer within {timeout:.0f} s; see {log_path.relative_to(ROOT)}")
-
-
-@contextlib.contextmanager
-def running_server(cmd: list[str], port: int, log_path: Path):
-    """Start datasette, yield the seconds it took to answer; always stop it."""
-    with log_path.open("wb") as log_file:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            wait_ready(proc, port, log_path)
-            yield time.perf_counter() - t0
-        finally:
-            stop_process(proc)
-
-
 # --------------------------------------------------------------------------- figure 4
 
 @dataclass(frozen=True)
@@ -741,7 +669,7 @@ def benchmark_server(label: str, cmd: list[str], port: int, folder: Path, eps: l
     run = ServerRun(label)
     log_path = folder / f"datasette-{label}.log"
     log(f"serving with {label} settings on {HOST}:{port}")
-    with running_server(cmd, port, log_path) as startup:
+    with running_server(cmd, port, log_path) as (_, startup):
         run.startup_seconds = startup
         for ep in eps:
             path = ep.production if label == "production" else ep.defaults
@@ -779,7 +707,7 @@ def compare_serving(db: Path, opts) -> tuple[ServerRun, ServerRun, list[Endpoint
         inspect_seconds = time.perf_counter() - t0 if label == "production" else None
         try:
             run = benchmark_server(label, cmd, port, folder, eps, opts)
-        except BenchError as exc:
+        except (BenchError, ServerError) as exc:
             run = ServerRun(label, error=str(exc))
         run.inspect_seconds = inspect_seconds
         runs.append(run)

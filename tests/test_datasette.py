@@ -12,14 +12,12 @@ from datasette.tracer import capture_traces
 
 from newsarchive import config
 from newsarchive.build import build
-from newsarchive.serve import datasette_app, datasette_major, serve_command
+from newsarchive.serve import datasette_app, serve_command
 from newsarchive.web import fts_query
 
-from .conftest import close_app, get, write_posts
+from .conftest import DATASETTE_1, close_app, get, write_posts
 
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
-#: This module runs under Datasette 0.65 (`make test`) and 1.0 (`make test-v1`).
-DATASETTE_1 = datasette_major() >= 1
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from newsarchive.build import build
 from newsarchive.security import InlineScripts
-from newsarchive.serve import datasette_major
 
+from ..conftest import DATASETTE_1
 from .conftest import browsing, running_server
 
 pytestmark = pytest.mark.browser
@@ -204,7 +204,6 @@ SENTINEL = """(() => {
         `${JSON.stringify(e.sample || '')}`), true);
 })();"""
 
-DATASETTE_1 = datasette_major() >= 1
 #: Where Datasette runs arbitrary SQL: 1.0 redirects /news?sql= to /news/-/query?sql=.
 SQL_PAGE = "/news/-/query" if DATASETTE_1 else "/news"
 #: A failing query: 0.65 answers 400, 1.0 200 with the error on the page.
