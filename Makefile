@@ -11,7 +11,7 @@ VENV_V1 ?= .venv-v1
 PY_V1 := $(VENV_V1)/bin/python
 DATASETTE_V1 ?= 1.0a41
 # The tests that go through Datasette, run on both versions.
-V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_docs.py \
+V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_docs.py tests/test_words.py \
 	tests/test_reliability.py::test_serve_restarts_on_a_new_build tests/browser/test_pages.py tests/browser/test_xss.py
 POSTS ?= sample/posts
 DB ?= news.db

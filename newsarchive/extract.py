@@ -797,6 +797,8 @@ def extract(post: Post) -> Record:
         "path": post.path,
         "sha256": post.sha256,
         "extra": json.dumps(extra, ensure_ascii=False) if extra else None,
+        "title_words": words_copy(title),
+        "description_words": words_copy(description),
         "frontmatter": post.frontmatter_text,
         "file_format": _file_format(post),
     }
@@ -824,6 +826,13 @@ def _file_format(post: Post) -> str:
     return stored
 
 
+def words_copy(text: str | None) -> str | None:
+    """`text` with its word boundaries marked (newsarchive.words), or None when marking
+    changes nothing: the stored copy exists only where search needs it."""
+    marked = mark_words(text)
+    return None if marked is text else marked
+
+
 def _add_image(rows, post_id, position, image: Image) -> int:
     image_id = hash_id("image", image.url)
     rows["images"].append((image_id, image.url))
@@ -835,6 +844,6 @@ def _add_image(rows, post_id, position, image: Image) -> int:
             credit_id = hash_id("credit", name)
             rows["credits"].append((credit_id, name))
         caption_id = hash_id("caption", image.caption)
-        rows["captions"].append((caption_id, image.caption, credit_id, kind))
+        rows["captions"].append((caption_id, image.caption, credit_id, kind, words_copy(image.caption)))
     rows["post_images"].append((post_id, position, image_id, image.role, image.alt, caption_id))
     return image_id

@@ -46,6 +46,8 @@ POST_COLUMNS = {
     "sha256": str,
     "file_format": str,
     "extra": str,
+    "title_words": str,
+    "description_words": str,
     "body_text": str,
     "body": str,
     "frontmatter": str,
@@ -56,7 +58,7 @@ _INSERT = {
     "languages": "INSERT OR IGNORE INTO languages (id, code) VALUES (?, ?)",
     "images": "INSERT OR IGNORE INTO images (id, url) VALUES (?, ?)",
     "credits": "INSERT OR IGNORE INTO credits (id, name) VALUES (?, ?)",
-    "captions": "INSERT OR IGNORE INTO captions (id, text, credit_id, credit_kind) VALUES (?, ?, ?, ?)",
+    "captions": "INSERT OR IGNORE INTO captions (id, text, credit_id, credit_kind, text_words) VALUES (?, ?, ?, ?, ?)",
     "tags": "INSERT OR IGNORE INTO tags (id, name) VALUES (?, ?)",
     "post_images": "INSERT INTO post_images (post_id, position, image_id, role, alt, caption_id) VALUES (?, ?, ?, ?, ?, ?)",
     "links": "INSERT INTO links (post_id, position, url, text, domain, target_key) VALUES (?, ?, ?, ?, ?, ?)",
@@ -66,7 +68,17 @@ _INSERT_POST = "INSERT INTO posts ({}) VALUES ({})".format(
     ", ".join(POST_COLUMNS), ", ".join("?" for _ in POST_COLUMNS)
 )
 
-FTS_TABLES = {"posts": ["title", "description", "body_text"], "captions": ["text"]}
+#: What full-text search indexes. Titles, descriptions and captions are kept as
+#: published; the *_words columns hold a copy with the word boundaries of Thai and
+#: other scripts written without spaces marked (see newsarchive.words), and are NULL
+#: where that copy would be the text itself (almost always). Indexing both keeps the
+#: index an exact function of its table's columns (FTS5's integrity-check, snippets
+#: and highlights read them back by name) and a plain `content="posts"` index that
+#: Datasette and sqlite-utils find without configuration.
+FTS_TABLES = {
+    "posts": ["title", "description", "body_text", "title_words", "description_words"],
+    "captions": ["text", "text_words"],
+}
 
 
 #: Raised when the same file would give other rows than before, with the schema unchanged
@@ -88,7 +100,7 @@ def create_schema(db: sqlite_utils.Database, indexes: bool = True) -> None:
     db["images"].create({"id": int, "url": str}, pk="id")
     db["credits"].create({"id": int, "name": str}, pk="id")
     db["captions"].create(
-        {"id": int, "text": str, "credit_id": int, "credit_kind": str},
+        {"id": int, "text": str, "credit_id": int, "credit_kind": str, "text_words": str},
         pk="id",
         foreign_keys=[("credit_id", "credits", "id")],
     )

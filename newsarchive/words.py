@@ -12,9 +12,10 @@ mark_words puts U+200B ZERO WIDTH SPACE, the character Unicode provides for mark
 such word boundaries, where ICU's dictionary-based word breaker finds one between
 two characters of these scripts. The mark is invisible, is not white space to
 Python or to Datasette's search escaping, and is a separator to FTS5. The build
-marks body_text; the search page and the table pages' search box mark what a
-person types the same way, so a Thai word typed alone, or several typed without
-spaces, match as a phrase.
+marks body_text, and indexes a marked copy of each title, description and caption
+that needs one (posts.title_words and the like); the search page and the table
+pages' search box mark what a person types the same way, so a Thai word typed
+alone, or several typed without spaces, match as a phrase.
 
 ICU comes from icu4py, which ships ICU itself in its wheels (no system library).
 """

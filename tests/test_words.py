@@ -121,3 +121,112 @@ def test_table_search_terms_are_marked_and_other_parameters_kept():
 )
 def test_snippets_highlight_whole_letters_without_word_marks(snippet, fixed):
     assert whole_letters(snippet) == fixed
+
+
+# ------------------------------------------------------------------ titles, descriptions, captions
+
+#: A Thai post whose title, description and photo caption hold words its body does not:
+#: เปิด (open) only in the title, ราชการ (government) only in the description, ผลไม้
+#: (fruit) only in the caption (which body_text also carries, where the photo stands).
+THAI_POST = """---
+code: "ART2410110130THAI01"
+title: "ตลาดน้ำกลับมาเปิดอีกครั้ง"
+description: "ผู้ว่าราชการจังหวัดภูเก็ตกล่าว"
+language: "th"
+date: 2024-10-11T01:30:00.000Z
+---
+
+![เรือขายผลไม้ในคลอง (Photo: Reuters)](https://images.example.test/boat.jpg)
+
+Ferry services resumed on Monday.
+"""
+ENGLISH_POST = """---
+code: "ART2410110131ENGL01"
+title: "Ferry services resume"
+description: "The harbour reopened."
+date: 2024-10-11T01:31:00.000Z
+---
+
+![A ferry at the pier (Photo: AP)](https://images.example.test/ferry.jpg)
+
+Ferry services resumed on Monday.
+"""
+THAI_ID, ENGLISH_ID = "ART2410110130THAI01", "ART2410110131ENGL01"
+
+
+@pytest.fixture
+def thai_db(tmp_path):
+    from newsarchive.build import build
+
+    from .conftest import write_posts
+
+    posts = write_posts(tmp_path / "posts", {"thai.md": THAI_POST, "english.md": ENGLISH_POST})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    return posts, db
+
+
+def _post_ids(db, column, typed):
+    from .conftest import rows
+
+    return [r[0] for r in rows(db, "select posts.id from posts_fts join posts on posts.rowid = posts_fts.rowid"
+                                   " where posts_fts match ?", [f"{{{column}}} : {fts_query(typed)}"])]
+
+
+@pytest.mark.parametrize("column, typed", [("title", "เปิด"), ("description", "ราชการ")])
+def test_a_thai_word_only_in_a_title_or_description_is_found(thai_db, column, typed):
+    _, db = thai_db
+    assert _post_ids(db, "title description body_text title_words description_words", typed) == [THAI_ID]
+    # The column as published has no word edges there; its marked copy does.
+    assert _post_ids(db, column, typed) == []
+    assert _post_ids(db, f"{column}_words", typed) == [THAI_ID]
+
+
+def test_marked_copies_only_where_marking_changes_the_text(thai_db):
+    from .conftest import rows
+
+    _, db = thai_db
+    got = dict((r[0], r[1:]) for r in rows(db, "select id, title_words, description_words from posts"))
+    assert got[ENGLISH_ID] == (None, None)
+    assert got[THAI_ID] == (mark_words("ตลาดน้ำกลับมาเปิดอีกครั้ง"), mark_words("ผู้ว่าราชการจังหวัดภูเก็ตกล่าว"))
+    assert MARK in got[THAI_ID][0]
+    captions = dict(rows(db, "select text, text_words from captions"))
+    assert captions == {"เรือขายผลไม้ในคลอง (Photo: Reuters)": mark_words("เรือขายผลไม้ในคลอง (Photo: Reuters)"),
+                        "A ferry at the pier (Photo: AP)": None}
+
+
+def test_a_thai_word_inside_a_caption_is_found(thai_db):
+    from .conftest import rows
+
+    _, db = thai_db
+    found = rows(db, "select captions.text from captions_fts join captions on captions.rowid = captions_fts.rowid"
+                     " where captions_fts match ?", [fts_query("ผลไม้")])
+    assert found == [("เรือขายผลไม้ในคลอง (Photo: Reuters)",)]
+    assert rows(db, "select count(*) from captions_fts where captions_fts match ?", ["{text} : " + fts_query("ผลไม้")]) == [(0,)]
+
+
+def test_updating_a_thai_title_keeps_the_index_exact(thai_db):
+    """An incremental build changes the index row by row through the triggers: the old
+    title's words leave it, the new one's arrive, and FTS5's full integrity-check (which
+    re-tokenises every row from its columns) passes."""
+    from newsarchive.build import build
+    from newsarchive.store import check_file
+
+    posts, db = thai_db
+    (posts / "thai.md").write_text(THAI_POST.replace("ตลาดน้ำกลับมาเปิดอีกครั้ง", "ร้านอาหารปิดชั่วคราว"), encoding="utf-8")
+    summary = build(posts, db, quiet=True, checks="full")
+    assert (summary.updated, summary.failed) == (1, 0)
+    assert _post_ids(db, "title_words", "เปิด") == []
+    assert _post_ids(db, "title_words", "อาหาร") == [THAI_ID]
+    assert check_file(db, expected_posts=2, fts_content=True) == []
+
+
+def test_datasette_finds_thai_words_of_titles_and_captions(thai_db, app_for):
+    from .conftest import get
+
+    _, db = thai_db
+    ds = app_for(db)
+    assert [r["id"] for r in get(ds, "/news/posts.json?_shape=array&_search=เปิด").json()] == [THAI_ID]
+    assert [r["id"] for r in get(ds, "/news/search.json?_shape=array&q=ราชการ").json()] == [THAI_ID]
+    captions = get(ds, "/news/captions.json?_shape=array&_search=ผลไม้").json()
+    assert [r["text"] for r in captions] == ["เรือขายผลไม้ในคลอง (Photo: Reuters)"]
