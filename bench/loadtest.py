@@ -243,41 +243,6 @@ def client(index: int, port: int, kinds: list[Kind], deadline: float, seed: int,
         conn.close()
 
 
-class RssSampler(threading.Thread):
-    """Samples the server's resident memory (process and children) until stopped."""
-
-    def __init__(self, pid: int, period: float, limit_seconds: float):
-        super().__init__(daemon=True)
-        import psutil
-
-        self.process = psutil.Process(pid)
-        self.period = period
-        self.limit_seconds = limit_seconds
-        self.stop = threading.Event()
-        self.samples: list[int] = []
-
-    def rss(self) -> int:
-        import psutil
-
-        total = 0
-        try:
-            processes = [self.process] + self.process.children(recursive=True)
-        except psutil.Error:
-            return 0
-        for p in processes:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def run(self):
-        end = time.monotonic() + self.limit_seconds
-        while not self.stop.is_set() and time.monotonic() < end:
-            self.samples.append(self.rss())
-            self.stop.wait(self.period)
-
-
 # --------------------------------------------------------------------------- server
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -387,9 +352,9 @@ def main(argv=None) -> int:
     sampler = None
     try:
         with running_server(serve_command(db, HOST, port), port, log_dir / "server.log", timeout=120) as (proc, _):
-            import psutil  # noqa: F401  (fail here, before the load, if it is missing)
+            from bench.procs import TreeSampler  # needs psutil, checked above
 
-            sampler = RssSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
+            sampler = TreeSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
             baseline_rss = sampler.rss()
             for path in ("/", f"/{quote(db.stem)}/posts"):  # warm up: first page renders, inspect data
                 get(port, path, timeout=60)
@@ -422,13 +387,12 @@ def main(argv=None) -> int:
                 after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
             except (OSError, ValueError, http.client.HTTPException) as error:
                 after_text = f"{type(error).__name__}: {error}"
-            sampler.stop.set()
-            sampler.join(timeout=5)
+            sampler.stop(timeout=5)
     except ServerError as error:
         sys.exit(str(error))
     finally:
         if sampler is not None:
-            sampler.stop.set()
+            sampler.stop(timeout=0)  # halt it; no waiting on the way out of an error
 
     normal = [r for r in results if r.kind not in hostile_kinds]
     hostile = [r for r in results if r.kind in hostile_kinds]

@@ -47,7 +47,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
+from bench.procs import TreeSampler  # noqa: E402
 from bench.servers import HOST, ServerError, free_port, http_get, running_server  # noqa: E402
 from newsarchive import config  # noqa: E402
 from newsarchive.serve import serve_command  # noqa: E402
@@ -228,48 +228,6 @@ class ProcessRun:
     stdout: str = ""
 
 
-class TreeSampler(threading.Thread):
-    """Samples RSS summed over a process and all its descendants, keeping the peak.
-
-    Pages shared between processes (a forked worker's copy-on-write pages) are counted
-    once per process, as `ps` or `top` would add them up.
-    """
-
-    def __init__(self, pid: int, every: float = SAMPLE_EVERY):
-        super().__init__(daemon=True)
-        self.pid, self.every, self.peak = pid, every, 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        while True:
-            self.peak = max(self.peak, self.tree_rss(root))
-            if self._halt.wait(self.every):
-                return
-
-    @staticmethod
-    def tree_rss(root: psutil.Process) -> int:
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0
-        total = 0
-        for proc in procs:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
-
-
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -279,7 +237,7 @@ def run_measured(cmd: list[str], cwd: Path = ROOT, timeout: float = BUILD_TIMEOU
     """Run a command to completion; raise BenchError if it fails."""
     cpu0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid, SAMPLE_EVERY)
     sampler.start()
     try:
         out, err = proc.communicate(timeout=timeout)
