@@ -48,6 +48,8 @@ CHUNK = 16
 #: thread of the parent held). The stuck window is parsed again one file at a time,
 #: each file given as long, and the file that does not finish is an error.
 PARSE_TIMEOUT = 120
+#: The writer's SQLite page cache (see _build_with).
+WRITER_CACHE_KIB = 16 * 1024
 #: Below this size the full checks take well under a second: always run them.
 CHEAP_CHECK_BYTES = 256 * 1024 * 1024
 
@@ -662,7 +664,11 @@ def _build_with(posts_dir, db_path: Path, tmp_path: Path, full, quiet, jobs, max
         conn = sqlite3.connect(str(tmp_path), isolation_level=None)
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA cache_size = -65536")
+        # SQLite's own page cache, in KiB. The file's pages stay in the kernel's page
+        # cache anyway, so a bigger one bought no speed: 16, 32 and 64 MiB built 10,000
+        # and 100,000 posts in the same time side by side, and each MiB is one more of
+        # the build's peak memory (100,000 posts: 228 MiB at 16, 280 at 64).
+        conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
         db = sqlite_utils.Database(conn)
         insert_triggers = []
