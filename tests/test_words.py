@@ -5,9 +5,13 @@ import sqlite3
 
 import pytest
 
+from newsarchive.build import build
 from newsarchive.extract import walk_body
+from newsarchive.store import FTS_TABLES, check_file
 from newsarchive.web import fts_query, mark_search_words, whole_letters
 from newsarchive.words import MARK, mark_words
+
+from .conftest import get, rows, write_posts
 
 M = MARK
 
@@ -156,10 +160,6 @@ THAI_ID, ENGLISH_ID = "ART2410110130THAI01", "ART2410110131ENGL01"
 
 @pytest.fixture
 def thai_db(tmp_path):
-    from newsarchive.build import build
-
-    from .conftest import write_posts
-
     posts = write_posts(tmp_path / "posts", {"thai.md": THAI_POST, "english.md": ENGLISH_POST})
     db = tmp_path / "news.db"
     build(posts, db, quiet=True)
@@ -167,8 +167,6 @@ def thai_db(tmp_path):
 
 
 def _post_ids(db, column, typed):
-    from .conftest import rows
-
     return [r[0] for r in rows(db, "select posts.id from posts_fts join posts on posts.rowid = posts_fts.rowid"
                                    " where posts_fts match ?", [f"{{{column}}} : {fts_query(typed)}"])]
 
@@ -176,15 +174,13 @@ def _post_ids(db, column, typed):
 @pytest.mark.parametrize("column, typed", [("title", "เปิด"), ("description", "ราชการ")])
 def test_a_thai_word_only_in_a_title_or_description_is_found(thai_db, column, typed):
     _, db = thai_db
-    assert _post_ids(db, "title description body_text title_words description_words", typed) == [THAI_ID]
+    assert _post_ids(db, " ".join(FTS_TABLES["posts"]), typed) == [THAI_ID]
     # The column as published has no word edges there; its marked copy does.
     assert _post_ids(db, column, typed) == []
     assert _post_ids(db, f"{column}_words", typed) == [THAI_ID]
 
 
 def test_marked_copies_only_where_marking_changes_the_text(thai_db):
-    from .conftest import rows
-
     _, db = thai_db
     got = dict((r[0], r[1:]) for r in rows(db, "select id, title_words, description_words from posts"))
     assert got[ENGLISH_ID] == (None, None)
@@ -196,8 +192,6 @@ def test_marked_copies_only_where_marking_changes_the_text(thai_db):
 
 
 def test_a_thai_word_inside_a_caption_is_found(thai_db):
-    from .conftest import rows
-
     _, db = thai_db
     found = rows(db, "select captions.text from captions_fts join captions on captions.rowid = captions_fts.rowid"
                      " where captions_fts match ?", [fts_query("ผลไม้")])
@@ -209,9 +203,6 @@ def test_updating_a_thai_title_keeps_the_index_exact(thai_db):
     """An incremental build changes the index row by row through the triggers: the old
     title's words leave it, the new one's arrive, and FTS5's full integrity-check (which
     re-tokenises every row from its columns) passes."""
-    from newsarchive.build import build
-    from newsarchive.store import check_file
-
     posts, db = thai_db
     (posts / "thai.md").write_text(THAI_POST.replace("ตลาดน้ำกลับมาเปิดอีกครั้ง", "ร้านอาหารปิดชั่วคราว"), encoding="utf-8")
     summary = build(posts, db, quiet=True, checks="full")
@@ -222,8 +213,6 @@ def test_updating_a_thai_title_keeps_the_index_exact(thai_db):
 
 
 def test_datasette_finds_thai_words_of_titles_and_captions(thai_db, app_for):
-    from .conftest import get
-
     _, db = thai_db
     ds = app_for(db)
     assert [r["id"] for r in get(ds, "/news/posts.json?_shape=array&_search=เปิด").json()] == [THAI_ID]
