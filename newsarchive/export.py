@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from .reader import _TOML_FENCE, _YAML_FENCE
-from .yamlsafe import ArchiveLoader
+from .parse.reader import _TOML_FENCE, _YAML_FENCE
+from .parse.yamlsafe import ArchiveLoader
 
 _NEWLINES = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 _FENCES = {"yaml": "---", "toml": "+++"}

@@ -37,7 +37,7 @@ def runtime_requirements() -> list[str]:
     """What the image must pip-install: pyproject's dependencies, shell-safe.
 
     Datasette itself is pinned to the 0.65 series (what the tests run) and pysqlite3
-    to the 0.5 series (see newsarchive.security.set_limit); the rest are installed by
+    to the 0.5 series (see newsarchive.site.security.set_limit); the rest are installed by
     name, since a `<` in a requirement would break the Dockerfile's RUN line. (The
     images datasette publish builds are Linux x86-64, where pysqlite3 has wheels.)
     """

@@ -14,7 +14,7 @@ from datasette import hookimpl
 
 from datasette.utils import tilde_encode
 
-from newsarchive.web import article_html, figure_html, is_safe_url, mirror_url
+from newsarchive.site.web import article_html, figure_html, is_safe_url, mirror_url
 
 
 @hookimpl

@@ -16,8 +16,8 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup
 
-from newsarchive.sitegen import read_templates
-from newsarchive.web import HIGHLIGHT_OPEN, highlight, link, markdown_preview, mirror_images, thumbnail
+from newsarchive.text.sitegen import read_templates
+from newsarchive.site.web import HIGHLIGHT_OPEN, highlight, link, markdown_preview, mirror_images, thumbnail
 
 IMAGE_FK_COLUMNS = {("posts", "lead_image_id"), ("post_images", "image_id")}
 URL_COLUMNS = {("posts", "origin_url"), ("links", "url")}

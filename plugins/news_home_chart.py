@@ -9,7 +9,7 @@ except ImportError:  # published with `datasette publish`: the package travels i
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
-from newsarchive.web import month_chart_svg
+from newsarchive.site.web import month_chart_svg
 
 
 @hookimpl

@@ -13,7 +13,7 @@ except ImportError:  # published with `datasette publish`: the package travels i
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
-from newsarchive.web import fts_query, whole_letters
+from newsarchive.site.web import fts_query, whole_letters
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """A table's search box finds Thai (and Chinese, Japanese, ...) words inside a sentence.
 
 body_text marks the word boundaries of scripts written without spaces; Datasette's own
-`_search` needs the same marks in what a person typed (newsarchive.web.mark_search_words).
+`_search` needs the same marks in what a person typed (newsarchive.site.web.mark_search_words).
 """
 try:
     import newsarchive  # noqa: F401
@@ -12,7 +12,7 @@ except ImportError:  # published with `datasette publish`: the package travels i
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
-from newsarchive.web import mark_search_words
+from newsarchive.site.web import mark_search_words
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from datasette import hookimpl
 
 from datasette.version import __version__ as datasette_version
 
-from newsarchive.security import MAX_SQL_BYTES, MAX_VALUE_BYTES, InlineScripts, limit_connection, security_headers
+from newsarchive.site.security import MAX_SQL_BYTES, MAX_VALUE_BYTES, InlineScripts, limit_connection, security_headers
 
 # base.html (1.0) says `window.datasetteVersion = '{{ datasette_version }}'`; error pages
 # render it without the variable, as ''.

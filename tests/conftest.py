@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_major
 
 ROOT = Path(__file__).resolve().parent.parent

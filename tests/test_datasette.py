@@ -11,9 +11,9 @@ import pytest
 from datasette.tracer import capture_traces
 
 from newsarchive import config
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_app, serve_command
-from newsarchive.web import fts_query
+from newsarchive.site.web import fts_query
 
 from .conftest import DATASETTE_1, close_app, get, write_posts
 
@@ -351,7 +351,7 @@ def test_posts_table_shows_the_opening_of_each_body_rendered(ds, db):
     ],
 )
 def test_markdown_preview(text, limit, expected, cut):
-    from newsarchive.web import markdown_preview
+    from newsarchive.site.web import markdown_preview
 
     assert markdown_preview(text, limit) == (expected, cut)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 from newsarchive.export import FileFormat, export, post_to_bytes, safe_target
-from newsarchive.extract import extract
-from newsarchive.reader import read_post
+from newsarchive.parse.extract import extract
+from newsarchive.parse.reader import read_post
 
 from .conftest import CORPUS_18F, ROOT, SAMPLE, write_posts
 from .test_build import dump

@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it.common.normalize_url import normalizeLink
 
-from newsarchive.extract import (
+from newsarchive.parse.extract import (
     code_timestamp, collapse, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
     parse_date, post_site_path, site_path_key, split_list, url_key, walk_body,
 )
-from newsarchive.sitegen import read_templates
-from newsarchive.reader import Post, PostError, read_post
-from newsarchive import web
-from newsarchive.extract import _SIMPLE_URL, _flatten_if_deep, _link_url
+from newsarchive.text.sitegen import read_templates
+from newsarchive.parse.reader import Post, PostError, read_post
+from newsarchive.site import web
+from newsarchive.parse.extract import _SIMPLE_URL, _flatten_if_deep, _link_url
 
 from .conftest import CORPUS_18F, SAMPLE
 

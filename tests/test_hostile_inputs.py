@@ -22,9 +22,9 @@ from typing import Callable
 import frontmatter
 import pytest
 
-from newsarchive.build import build
-from newsarchive.reader import MAX_BYTES
-from newsarchive.yamlsafe import MAX_DEPTH, MAX_NODES
+from newsarchive.build.pipeline import build
+from newsarchive.parse.reader import MAX_BYTES
+from newsarchive.parse.yamlsafe import MAX_DEPTH, MAX_NODES
 
 from .conftest import rows, write_posts
 
@@ -538,7 +538,7 @@ def test_parsing_leaves_no_cyclic_garbage(tmp_path):
     a cycle by construction (8 objects, freed by the collection at the build's end)."""
     import gc
 
-    from newsarchive.build import parse_task, scan
+    from newsarchive.build.pipeline import parse_task, scan
 
     from .conftest import CORPUS_18F, SAMPLE
 

@@ -16,12 +16,12 @@ import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsarchive import store
-from newsarchive.build import build
-from newsarchive.extract import extract, walk_body
-from newsarchive.reader import PostError, read_post
-from newsarchive import yamlsafe
-from newsarchive.sitegen import read_templates
+from newsarchive.db import store
+from newsarchive.build.pipeline import build
+from newsarchive.parse.extract import extract, walk_body
+from newsarchive.parse.reader import PostError, read_post
+from newsarchive.parse import yamlsafe
+from newsarchive.text.sitegen import read_templates
 
 from .conftest import SPECIMEN, write_posts
 from .test_hostile_inputs import GOOD, GOOD_IDS, good_rows, rows

@@ -25,7 +25,7 @@ def test_publish_command_carries_production_settings(sample_db, tmp_path):
     assert "--setting sql_time_limit_ms" in extra and "--setting suggest_facets false" in extra
     metadata = json.loads((tmp_path / "metadata.json").read_text())
     assert sample_db.stem in metadata["databases"] and "settings" not in metadata
-    assert (tmp_path / "plugins" / "newsarchive" / "web.py").exists()
+    assert (tmp_path / "plugins" / "newsarchive" / "site" / "web.py").exists()
     assert sorted(p.name for p in (tmp_path / "plugins").glob("news_*.py"))
 
 

@@ -18,16 +18,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_app
-from newsarchive.store import check
+from newsarchive.db.store import check
 
 from .conftest import ROOT, SAMPLE, close_app, rows
 from .test_build import dump
 
 KILL_SCRIPT = """
 import os, signal, sys
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 stage = sys.argv[3]
 def stop(name):
     if name == stage:
@@ -214,7 +214,7 @@ def tiny_posts(folder: Path, count: int) -> Path:
 
 def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     """If a parser extension ever killed its process, only that file is lost."""
-    import newsarchive.build as build_module
+    import newsarchive.build.pipeline as build_module
 
     posts = tiny_posts(tmp_path / "posts", build_module.PARALLEL_THRESHOLD + 50)
     real = build_module.parse_task
@@ -236,7 +236,7 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
 def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch):
     """A worker stuck on one file (a parser looping on some input, or a worker that
     never started) is killed after PARSE_TIMEOUT; its file is an error, the rest land."""
-    import newsarchive.build as build_module
+    import newsarchive.build.pipeline as build_module
 
     count = build_module.PARALLEL_THRESHOLD + 50
     posts = tiny_posts(tmp_path / "posts", count)
@@ -267,7 +267,7 @@ def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch)
 def assert_refused_when_damaged(posts, db, checks, damage, message):
     """Damage the new database (`damage(conn)`) just before its checks: the build is
     refused with `message`, the old database kept, the temporary file gone."""
-    from newsarchive.build import BuildRefused
+    from newsarchive.build.pipeline import BuildRefused
 
     before = healthy(db)
 
@@ -337,7 +337,7 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
     gets its collector back as it was, and nothing stays frozen."""
     import gc
 
-    import newsarchive.build as build_module
+    import newsarchive.build.pipeline as build_module
 
     count = build_module.PARALLEL_THRESHOLD + 10
     posts = tiny_posts(tmp_path / "posts", count)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from newsarchive.security import InlineScripts, security_headers
+from newsarchive.site.security import InlineScripts, security_headers
 from newsarchive.serve import datasette_app
 
 from .conftest import DATASETTE_1, close_app, get
@@ -41,7 +41,7 @@ def sqlite_modules():
 @pytest.mark.parametrize("module", sqlite_modules(), ids=lambda m: m.__name__)
 def test_every_sqlite_module_gets_the_caps(module):
     """pysqlite3 has no Connection.setlimit: its caps go through sqlite3_limit directly."""
-    from newsarchive.security import limit_connection
+    from newsarchive.site.security import limit_connection
 
     conn = module.connect(":memory:")
     limit_connection(conn, max_value_bytes=1000, max_sql_bytes=200)

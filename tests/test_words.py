@@ -5,11 +5,11 @@ import sqlite3
 
 import pytest
 
-from newsarchive.build import build
-from newsarchive.extract import walk_body
-from newsarchive.store import FTS_TABLES, check_file
-from newsarchive.web import fts_query, mark_search_words, whole_letters
-from newsarchive.words import MARK, mark_words
+from newsarchive.build.pipeline import build
+from newsarchive.parse.extract import walk_body
+from newsarchive.db.store import FTS_TABLES, check_file
+from newsarchive.site.web import fts_query, mark_search_words, whole_letters
+from newsarchive.text.words import MARK, mark_words
 
 from .conftest import get, rows, write_posts
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from newsarchive.build import build
+from newsarchive.build.pipeline import build
 from newsarchive.serve import serve_command, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ sanitising and escaping alone hold: the CSP is defence in depth, not the only wa
 
 A second group visits normal pages (sample posts) and proves the CSP does not break
 the site: no violation at all, and the SQL editor's CodeMirror initialises, so the
-script hashes in newsarchive/security.py match Datasette's inline scripts.
+script hashes in newsarchive/site/security.py match Datasette's inline scripts.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ import datasette
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from newsarchive.build import build
-from newsarchive.security import InlineScripts
+from newsarchive.build.pipeline import build
+from newsarchive.site.security import InlineScripts
 
 from ..conftest import DATASETTE_1
 from .conftest import browsing, running_server
@@ -621,7 +621,7 @@ def test_the_hook_sees_a_script_that_runs_and_a_csp_violation(browser, hostile_s
     bypassed the sentinel records every call and no dialog opens; with our CSP, nothing
     runs and every blocked script is recorded as a violation: so a clean result above
     means no script ran, not that the hook was blind."""
-    from newsarchive.security import content_security_policy
+    from newsarchive.site.security import content_security_policy
 
     with browsing(browser, hostile_server, bypass_csp=not csp) as browse:
         Hooked(browse, csp=csp)  # installs the hook

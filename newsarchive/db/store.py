@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from .extract import Record
+from ..parse.extract import Record
 
 #: The order rows of one post are written in: lookups before the rows that point to them.
 LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")
@@ -70,7 +70,7 @@ _INSERT_POST = "INSERT INTO posts ({}) VALUES ({})".format(
 
 #: What full-text search indexes. Titles, descriptions and captions are kept as
 #: published; the *_words columns hold a copy with the word boundaries of Thai and
-#: other scripts written without spaces marked (see newsarchive.words), and are NULL
+#: other scripts written without spaces marked (see newsarchive.text.words), and are NULL
 #: where that copy would be the text itself (almost always). Indexing both keeps the
 #: index an exact function of its table's columns (FTS5's integrity-check, snippets
 #: and highlights read them back by name) and a plain `content="posts"` index that
@@ -84,7 +84,7 @@ FTS_TABLES = {
 #: Raised when the same file would give other rows than before, with the schema unchanged
 #: (kept in the database as PRAGMA user_version): an incremental build would keep the
 #: old rows of every unchanged file, so such a database is rebuilt in full, once.
-#: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.words).
+#: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words).
 PARSER_VERSION = 1
 
 

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import __version__, store
-from .extract import extract
-from .reader import MAX_BYTES, PostError, read_post
-from .yamlsafe import has_surrogate
+from .. import __version__
+from ..db import store
+from ..parse.extract import extract
+from ..parse.reader import MAX_BYTES, PostError, read_post
+from ..parse.yamlsafe import has_surrogate
 
 POST_SUFFIXES = (".md", ".markdown")
 BATCH = 500

@@ -17,9 +17,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup, escape
 
-from .extract import _CREDIT, collapse, parse_credit
-from .sitegen import read_templates
-from .words import MARK, mark_words
+from ..text.credits import CREDIT, collapse, parse_credit
+from ..text.sitegen import read_templates
+from ..text.words import MARK, mark_words
 
 # ----------------------------------------------------------------------------- search
 
@@ -58,7 +58,7 @@ def fts_query(text: str | None) -> str:
     ordinary input such as `US-China "trade`; quoting each word avoids that. A
     trailing `*` keeps prefix search. Empty input gives `""`, which matches nothing.
     A term in a script written without spaces gets its word boundaries marked (see
-    newsarchive.words), as body_text has them: FTS5 then reads it as a phrase.
+    newsarchive.text.words), as body_text has them: FTS5 then reads it as a phrase.
     """
     terms = _TERM.findall(text or "")[:MAX_TERMS]
     if not terms:
@@ -71,7 +71,7 @@ def mark_search_words(query_string: bytes) -> bytes:
     """A table page's query string with the words of `_search` and `_search_<column>` marked.
 
     Datasette quotes each space-separated term of a table search itself; a Thai term
-    typed without spaces has to carry its word marks (see newsarchive.words) to match
+    typed without spaces has to carry its word marks (see newsarchive.text.words) to match
     body_text, as the search page's terms do. Any other query string comes back as is.
     """
     if b"_search" not in query_string:
@@ -92,7 +92,7 @@ _CLOSE_BEFORE_MARKS = re.compile(f"{HIGHLIGHT_CLOSE}([{_COMBINING}]+)")
 
 def whole_letters(snippet: str | None) -> str | None:
     """A search snippet as a reader wants it: highlights that end after the vowel and tone
-    marks of their last letter, and no word marks (newsarchive.words).
+    marks of their last letter, and no word marks (newsarchive.text.words).
 
     FTS5 counts combining marks (Thai vowels and tone marks, Devanagari vowel signs) as
     separators, so a highlight of ผลไม้ closed before its final tone mark, which
@@ -215,7 +215,7 @@ def split_caption(caption: str) -> tuple[str, str | None]:
     kind, name = parse_credit(caption)
     if not name:
         return caption, None
-    m = _CREDIT.search(caption)
+    m = CREDIT.search(caption)
     return caption[: m.start()].rstrip(), f"{kind}: {name}"
 
 

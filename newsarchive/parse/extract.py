@@ -23,8 +23,9 @@ import pyromark
 from markdown_it.common.normalize_url import normalizeLink, validateLink
 
 from .reader import Post, PostError
-from .sitegen import read_templates
-from .words import MARK, mark_words
+from ..text.credits import collapse, parse_credit
+from ..text.sitegen import read_templates
+from ..text.words import MARK, mark_words
 
 #: Frontmatter keys that have columns of their own; everything else goes to `extra`.
 MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
@@ -44,14 +45,6 @@ _CODE_TIME = re.compile(r"^[A-Za-z]{2,5}(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})")
 _FILE_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
 _WRITTEN_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _ARTICLE_NUMBER = re.compile(r"^\d{5,}$")
-_CREDIT = re.compile(
-    r"\(\s*(?P<kind>[A-Za-z][A-Za-z ]{0,30}?)\s*(?::|\bby\b)\s*(?P<name>[^()]{1,120}?)\s*\)\s*$",
-    re.IGNORECASE,
-)
-_CREDIT_WORDS = {
-    "photo", "photos", "picture", "pictures", "image", "images", "graphic", "graphics",
-    "illustration", "video", "screenshot", "screengrab", "source", "footage", "handout",
-}
 
 
 @functools.lru_cache(maxsize=8192)
@@ -61,18 +54,6 @@ def hash_id(kind: str, key: str) -> int:
     Cached: categories, languages and credits repeat across thousands of posts."""
     digest = hashlib.blake2b(f"{kind}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-def collapse(text: str) -> str:
-    """Runs of whitespace (Unicode's, as str.split sees it) as one space, ends trimmed.
-
-    Most text is already so: every whitespace character but the space fails
-    isprintable(), which (with no double or edge space) proves it in a third of
-    the time of splitting and joining a paragraph.
-    """
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
-    return " ".join(text.split())
 
 
 def iso_utc(moment: dt.datetime) -> str:
@@ -245,20 +226,6 @@ def post_site_path(post: Post) -> str | None:
     written = _WRITTEN_DATE.match(_text(post.meta.get("date")) or "")
     year, month, day = (written or m).groups()
     return f"/{year}/{month}/{day}/{slug}/"
-
-
-def parse_credit(caption: str) -> tuple[str | None, str | None]:
-    """Split a trailing `(Photo: Reuters)` / `(File photo: AFP)` / `(Photo by X)` into (kind, name)."""
-    m = _CREDIT.search(caption)
-    if not m:
-        return None, None
-    kind = collapse(m.group("kind"))
-    if kind.split(" ")[-1].lower() not in _CREDIT_WORDS or len(kind.split(" ")) > 3:
-        return None, None
-    name = collapse(m.group("name"))
-    if not name:
-        return None, None
-    return kind[:1].upper() + kind[1:].lower(), name
 
 
 def normalize_name(value: str) -> str:
@@ -605,7 +572,7 @@ def walk_body(markdown: str) -> BodyParts:
     while walker.open_links:
         walker.close_link()
     # Thai and other scripts written without spaces get their word boundaries marked,
-    # so search finds a word inside a sentence (see newsarchive.words).
+    # so search finds a word inside a sentence (see newsarchive.text.words).
     text = mark_words("\n".join(walker.blocks))
     return BodyParts(
         text=text,
@@ -827,7 +794,7 @@ def _file_format(post: Post) -> str:
 
 
 def words_copy(text: str | None) -> str | None:
-    """`text` with its word boundaries marked (newsarchive.words), or None when marking
+    """`text` with its word boundaries marked (newsarchive.text.words), or None when marking
     changes nothing: the stored copy exists only where search needs it."""
     marked = mark_words(text)
     return None if marked is text else marked

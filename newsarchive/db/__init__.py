@@ -1,0 +1,1 @@
+"""The database: one declaration of every table, the writes, the checks."""

@@ -1,0 +1,1 @@
+"""Parsing: a file's bytes -> a Post -> the rows it contributes."""

@@ -1,0 +1,1 @@
+"""Everything Datasette loads: search, articles, cells, the chart, security."""
