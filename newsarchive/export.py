@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from .parse.reader import _TOML_FENCE, _YAML_FENCE
-from .parse.yamlsafe import ArchiveLoader
+from .parse import TOML_FENCE as _TOML_FENCE, YAML_FENCE as _YAML_FENCE
+from .parse import ArchiveLoader
 
 _NEWLINES = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 _FENCES = {"yaml": "---", "toml": "+++"}

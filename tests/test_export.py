@@ -13,8 +13,7 @@ import pytest
 from bench.generate import generate
 from newsarchive.build.pipeline import build
 from newsarchive.export import FileFormat, export, post_to_bytes, safe_target
-from newsarchive.parse.extract import extract
-from newsarchive.parse.reader import read_post
+from newsarchive.parse import extract, read_post
 
 from .conftest import CORPUS_18F, ROOT, SAMPLE, write_posts
 from .test_build import dump

@@ -9,14 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it.common.normalize_url import normalizeLink
 
-from newsarchive.parse.extract import (
-    code_timestamp, collapse, domain_of, iso_utc, normalize_language, normalize_name, parse_credit,
-    parse_date, post_site_path, site_path_key, split_list, url_key, walk_body,
+from newsarchive.parse import Post, PostError, read_post, walk_body
+from newsarchive.parse.body import _flatten_if_deep, _link_url
+from newsarchive.parse.fields import (
+    _SIMPLE_URL, code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_date,
+    post_site_path, site_path_key, split_list, url_key,
 )
-from newsarchive.text.sitegen import read_templates
-from newsarchive.parse.reader import Post, PostError, read_post
 from newsarchive.site import web
-from newsarchive.parse.extract import _SIMPLE_URL, _flatten_if_deep, _link_url
+from newsarchive.text.credits import collapse, parse_credit
+from newsarchive.text.sitegen import read_templates
 
 from .conftest import CORPUS_18F, SAMPLE
 

@@ -23,8 +23,8 @@ import frontmatter
 import pytest
 
 from newsarchive.build.pipeline import build
-from newsarchive.parse.reader import MAX_BYTES
-from newsarchive.parse.yamlsafe import MAX_DEPTH, MAX_NODES
+from newsarchive.parse import MAX_BYTES
+from newsarchive.parse.yaml_loader import MAX_DEPTH, MAX_NODES
 
 from .conftest import rows, write_posts
 

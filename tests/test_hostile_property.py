@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 
 from newsarchive.db import store
 from newsarchive.build.pipeline import build
-from newsarchive.parse.extract import extract, walk_body
-from newsarchive.parse.reader import PostError, read_post
-from newsarchive.parse import yamlsafe
+from newsarchive.parse import ArchiveLoader, PostError, extract, read_post, walk_body, yamlsafe
 from newsarchive.text.sitegen import read_templates
 
 from .conftest import SPECIMEN, write_posts
@@ -234,5 +232,5 @@ def test_frontmatter_read_without_a_parser_reads_as_the_parser_does(lines):
     simple = yamlsafe._simple_mapping(text)
     if simple is None:
         return
-    reference = yamlsafe._load(text, 0, yamlsafe.ArchiveLoader)
+    reference = yamlsafe._load(text, 0, ArchiveLoader)
     assert (simple.data, simple.key_lines) == (reference.data, reference.key_lines)

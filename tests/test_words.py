@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from newsarchive.build.pipeline import build
-from newsarchive.parse.extract import walk_body
+from newsarchive.parse import walk_body
 from newsarchive.db.store import FTS_TABLES, check_file
 from newsarchive.site.web import fts_query, mark_search_words, whole_letters
 from newsarchive.text.words import MARK, mark_words

@@ -31,9 +31,7 @@ import sqlite_utils
 
 from .. import __version__
 from ..db import store
-from ..parse.extract import extract
-from ..parse.reader import MAX_BYTES, PostError, read_post
-from ..parse.yamlsafe import has_surrogate
+from ..parse import MAX_BYTES, PostError, extract, has_surrogate, read_post
 
 POST_SUFFIXES = (".md", ".markdown")
 BATCH = 500

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from ..parse.extract import Record
+from ..parse import Record
 
 #: The order rows of one post are written in: lookups before the rows that point to them.
 LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")

@@ -10,25 +10,26 @@ import datetime as dt
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import frontmatter
 
-from .yamlsafe import MAX_DEPTH, YamlProblem, load_frontmatter, plain_value
+from .yaml_loader import MAX_DEPTH, YamlProblem
+from .yamlsafe import load_frontmatter, plain_value
 
 #: Files larger than this are refused: a news post is a few KB; tens of MB means a
 #: pasted binary or a dump, and parsing it would stall the whole build.
 MAX_BYTES = 5 * 1024 * 1024
 
 #: python-frontmatter's own idea of a YAML fence line (`---`, optionally longer).
-_YAML_FENCE = frontmatter.YAMLHandler.FM_BOUNDARY
-_TOML_FENCE = re.compile(r"^\+{3}\s*$")
+YAML_FENCE = frontmatter.YAMLHandler.FM_BOUNDARY
+TOML_FENCE = re.compile(r"^\+{3}\s*$")
 _YAML_END = re.compile(r"^\.{3}\s*$")
 #: Characters an editor does not show, which a fence line may start with.
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
 #: The fences as re.M patterns, to find the closing one in one search (see read_post).
-_FENCE_IN_TEXT = {"---": _YAML_FENCE, "+++": re.compile(_TOML_FENCE.pattern, re.M)}
+_FENCE_IN_TEXT = {"---": YAML_FENCE, "+++": re.compile(TOML_FENCE.pattern, re.M)}
 
 
 class PostError(Exception):
@@ -58,7 +59,6 @@ class Post:
     encoding: str = "utf-8"  # utf-8, utf-8-sig (BOM) or utf-16
     newline: str = "\n"
     fence_lines: tuple = ()  # the opening and closing fence lines as written (`---`, `----  `)
-    extra_notes: list = field(default_factory=list)
 
     @property
     def body_lf(self) -> str:
@@ -139,56 +139,10 @@ def read_post(path: str, data: bytes) -> Post:
     spans = _lines(text)
     start, end, after = next(spans)
     first = text[start:end]
-    if _YAML_FENCE.match(first):
-        fence_kind, fence_rx = "---", _YAML_FENCE
-    elif _TOML_FENCE.match(first):
-        fence_kind, fence_rx = "+++", _TOML_FENCE
-    else:
-        message = "no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)"
-        visible = first.lstrip(_INVISIBLE)
-        if visible != first and (_YAML_FENCE.match(visible) or _TOML_FENCE.match(visible)):
-            # e.g. a second byte-order mark added by a tool that did not see the first.
-            message += f"; it starts with an invisible U+{ord(first[0]):04X} character before the fence"
-        raise PostError(message, 1)
-    newline = text[end:after] or "\n"
-    fm_start = after
-    closing = None
-    dots = None
-    if "\r" not in text:
-        # LF line endings only: a line is what `^` and `$` see in re.M, so one search
-        # finds the closing fence (a loop over lines cost ~30 us a post).
-        found = _FENCE_IN_TEXT[fence_kind].search(text, fm_start)
-        if found:
-            start = found.start()
-            next_line = text.find("\n", start)
-            closing = (text.count("\n", 0, start) + 1, start, len(text) if next_line < 0 else next_line + 1)
-    for number, (start, end, after) in enumerate(spans if closing is None else (), start=2):
-        if fence_rx.match(text[start:end]):
-            closing = (number, start, after)
-            break
-        if dots is None and fence_kind == "---" and _YAML_END.match(text[start:end]):
-            dots = number
-    if closing is None:
-        if dots is not None:
-            # YAML's own document end; Jekyll and this reader only close with '---'.
-            raise PostError(
-                f"frontmatter opened with '---' on line 1 is closed with '...' on line {dots}; "
-                "close it with '---'",
-                dots,
-            )
-        raise PostError(f"frontmatter opened with '{fence_kind}' on line 1 is never closed", 1)
-    close_line, fm_end, body_start = closing
-    fm_text = text[fm_start:fm_end]
-    fm_lf = fm_text.replace("\r\n", "\n").replace("\r", "\n")
-    if fence_kind == "---":
-        try:
-            parsed = load_frontmatter(fm_lf, line_offset=1)
-        except YamlProblem as exc:
-            line = None if exc.line is None else exc.line + 2
-            raise PostError(exc.message, line if line is not None else 2) from None
-        meta, key_lines = parsed.data, {k: (v + 2 if v is not None else None) for k, v in parsed.key_lines.items()}
-    else:
-        meta, key_lines = _load_toml(fm_lf)
+    fence_kind = _opening_fence(first)
+    close_line, fm_end, body_start = _closing_fence(text, after, spans, fence_kind)
+    fm_text = text[after:fm_end]
+    meta, key_lines = _parse_frontmatter(fence_kind, fm_text.replace("\r\n", "\n").replace("\r", "\n"))
     return Post(
         path=path,
         sha256=sha,
@@ -199,9 +153,62 @@ def read_post(path: str, data: bytes) -> Post:
         frontmatter_text=fm_text,
         fence=fence_kind,
         encoding=encoding,
-        newline=newline,
+        newline=text[end:after] or "\n",
         fence_lines=(first, text[fm_end:body_start].rstrip("\r\n")),
     )
+
+
+def _opening_fence(first: str) -> str:
+    """The fence the first line opens (`---` or `+++`), or a PostError that says why not."""
+    if YAML_FENCE.match(first):
+        return "---"
+    if TOML_FENCE.match(first):
+        return "+++"
+    message = "no frontmatter: the first line must be '---' (YAML) or '+++' (TOML)"
+    visible = first.lstrip(_INVISIBLE)
+    if visible != first and (YAML_FENCE.match(visible) or TOML_FENCE.match(visible)):
+        # e.g. a second byte-order mark added by a tool that did not see the first.
+        message += f"; it starts with an invisible U+{ord(first[0]):04X} character before the fence"
+    raise PostError(message, 1)
+
+
+def _closing_fence(text: str, fm_start: int, spans, fence_kind: str) -> tuple[int, int, int]:
+    """(line, start, end with its line break) of the fence that closes the frontmatter
+    starting at `fm_start`; `spans` yields the lines after the opening one."""
+    if "\r" not in text:
+        # LF line endings only: a line is what `^` and `$` see in re.M, so one search
+        # finds the closing fence (a loop over lines cost ~30 us a post).
+        found = _FENCE_IN_TEXT[fence_kind].search(text, fm_start)
+        if found:
+            start = found.start()
+            next_line = text.find("\n", start)
+            return text.count("\n", 0, start) + 1, start, len(text) if next_line < 0 else next_line + 1
+    fence_rx = YAML_FENCE if fence_kind == "---" else TOML_FENCE
+    dots = None
+    for number, (start, end, after) in enumerate(spans, start=2):
+        if fence_rx.match(text[start:end]):
+            return number, start, after
+        if dots is None and fence_kind == "---" and _YAML_END.match(text[start:end]):
+            dots = number
+    if dots is not None:
+        # YAML's own document end; Jekyll and this reader only close with '---'.
+        raise PostError(
+            f"frontmatter opened with '---' on line 1 is closed with '...' on line {dots}; close it with '---'",
+            dots,
+        )
+    raise PostError(f"frontmatter opened with '{fence_kind}' on line 1 is never closed", 1)
+
+
+def _parse_frontmatter(fence_kind: str, fm_lf: str) -> tuple[dict, dict]:
+    """(meta, key_lines) of the frontmatter text, with LF line endings; lines are file lines."""
+    if fence_kind == "+++":
+        return _load_toml(fm_lf)
+    try:
+        parsed = load_frontmatter(fm_lf, line_offset=1)
+    except YamlProblem as exc:
+        line = None if exc.line is None else exc.line + 2
+        raise PostError(exc.message, line if line is not None else 2) from None
+    return parsed.data, {k: (v + 2 if v is not None else None) for k, v in parsed.key_lines.items()}
 
 
 def _load_toml(text: str) -> tuple[dict, dict]:

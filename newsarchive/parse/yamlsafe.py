@@ -1,13 +1,12 @@
 """Safe, bounded YAML for frontmatter: the values the author meant, nothing executed.
 
-PyYAML's SafeLoader still speaks YAML 1.1, where `no` is False, `01234` is the octal
-number 668, `1:30` is the sexagesimal number 90 and an unquoted date becomes a
-datetime.  Post authors mean text in all those cases, so this loader resolves plain
-scalars with the YAML 1.2 core schema instead (decimal integers only), keeps
-timestamps and keys as the text written, rejects unknown tags (`!!python/object`
-and friends), refuses duplicate keys, bounds the nodes and nesting it composes, and
-measures the expanded size of the node graph before constructing it, so that an
-alias bomb (a few hundred bytes that expand to gigabytes) is refused cheaply.
+load_frontmatter reads most frontmatter (a key and a text value a line) without a
+YAML parser; the rest goes to libyaml with the archive's constructor and resolver
+when it cannot nest deep enough to strain libyaml, else to the pure-Python
+ArchiveLoader, whose limits hold for any input and whose messages are the reference
+(see yaml_loader for what the loader reads differently from PyYAML's). Either way
+the values come out as plain JSON-safe data (plain_value), which TOML frontmatter
+goes through too.
 """
 from __future__ import annotations
 
@@ -20,215 +19,12 @@ import re
 from dataclasses import dataclass
 
 import yaml
-from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-#: Most values (scalars, list items, mapping entries) one frontmatter may expand to.
-MAX_NODES = 20_000
-#: Most characters all expanded scalars may hold together.
-MAX_CHARS = 2_000_000
-#: Deepest nesting of lists and mappings accepted.
-MAX_DEPTH = 32
-
-_DROPPED = {
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:timestamp",
-}
-
-
-class YamlProblem(Exception):
-    """A frontmatter problem with the 0-based line inside the YAML text, when known."""
-
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-
-class ArchiveConstructor(yaml.constructor.SafeConstructor):
-    """SafeConstructor with text keys, duplicate-key detection and YAML 1.2 numbers.
-
-    `line_offset` is the number of file lines before the YAML text (the `---` fence),
-    so that messages which name a second line ("first at line 2") use file lines too.
-    """
-
-    line_offset = 0
-
-    def construct_object(self, node, deep=False):
-        """A value its explicit tag cannot hold (`!!int abc`, `!!bool maybe`,
-        `!!timestamp 2024-02-30`) is a YAML error at its line; PyYAML would raise a
-        bare ValueError, KeyError or AttributeError, which says nothing to an author."""
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
-            shown = node.value if isinstance(node, ScalarNode) else node.id
-            if isinstance(shown, str) and len(shown) > 40:
-                shown = shown[:40] + "..."
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise ConstructorError(None, None, f"{shown!r} is not a valid {tag} value", node.start_mark) from None
-
-    def key_text(self, node) -> str:
-        """The text of a mapping key as written: `1:` is "1", `true:` is "true".
-
-        Constructing keys as values would make `1:` and `true:` (or `1:` and `1.0:`)
-        one Python dict key, silently dropping one of the two entries, and would let
-        `1:` and `"1":` both through as two JSON keys "1".  Keys are text in the
-        database, so they are compared and stored as text.
-        """
-        if not isinstance(node, ScalarNode):
-            raise ConstructorError(
-                None, None, f"a {'list' if isinstance(node, SequenceNode) else 'mapping'} is used as a key; "
-                "keys must be plain text", node.start_mark,
-            )
-        self.construct_object(node)  # an unknown tag on a key is refused like anywhere else
-        if has_surrogate(node.value):
-            raise ConstructorError(None, None, "a key holds a lone surrogate (invalid Unicode escape)", node.start_mark)
-        if "\x00" in node.value:
-            raise ConstructorError(None, None, "a key holds a NUL character", node.start_mark)
-        return node.value
-
-    def construct_mapping(self, node, deep=False):
-        if not isinstance(node, MappingNode):
-            raise ConstructorError(None, None, f"expected a mapping node, but found {node.id}", node.start_mark)
-        seen = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.key_text(key_node)
-            if key in seen:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first at line {seen[key].line + 1 + self.line_offset})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
-        self.flatten_mapping(node)
-        # Merged (`<<: *base`) pairs come first, so keys written here override them.
-        mapping = {}
-        for key_node, value_node in node.value:
-            mapping[self.key_text(key_node)] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-    def construct_yaml_int(self, node):
-        text = self.construct_scalar(node)
-        digits = text.replace("_", "")
-        if re.fullmatch(r"[-+]?[0-9]+", digits):
-            if len(digits.lstrip("+-")) > 19:
-                # Past 64 bits (and past Python's 4300-digit int() limit): the digits as written.
-                return text
-            return int(digits, 10)
-        return int(digits, 0)
-
-    def construct_yaml_float(self, node):
-        text = self.construct_scalar(node)
-        value = text.lower().replace("_", "")
-        if value.endswith("nan"):
-            return math.nan
-        if value.endswith("inf"):
-            return -math.inf if value.startswith("-") else math.inf
-        number = float(value)
-        # `1e400` overflows a double: "Infinity" would not be what was written.
-        return text if math.isinf(number) else number
-
-
-class ArchiveResolver(yaml.resolver.Resolver):
-    """YAML 1.2 core-schema resolution of plain scalars (see the module docstring)."""
-
-
-ArchiveResolver.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ArchiveResolver.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
+from .yaml_loader import (
+    MAX_DEPTH, MAX_NODES, ArchiveLoader, ArchiveResolver, FastArchiveLoader, YamlProblem, has_surrogate,
+    measure_graph,
 )
-ArchiveResolver.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    # Decimal only: `0o17` or `0x1F` in a post is a code or a colour, and the number
-    # (15, 31) would not say what was written; they stay text like `01234`.
-    re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"),
-    list("-+0123456789"),
-)
-ArchiveResolver.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?[0-9]+[eE][-+]?[0-9]+"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+.0123456789"),
-)
-ArchiveConstructor.add_constructor("tag:yaml.org,2002:int", ArchiveConstructor.construct_yaml_int)
-ArchiveConstructor.add_constructor("tag:yaml.org,2002:float", ArchiveConstructor.construct_yaml_float)
-
-
-
-
-class ArchiveLoader(
-    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
-    ArchiveConstructor, ArchiveResolver,
-):
-    """The pure-Python loader: bounded while composing, so any input is safe."""
-
-    _composed = 0
-    _depth = 0
-
-    def __init__(self, stream):
-        yaml.reader.Reader.__init__(self, stream)
-        yaml.scanner.Scanner.__init__(self)
-        yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
-        ArchiveConstructor.__init__(self)
-        ArchiveResolver.__init__(self)
-
-    def compose_node(self, parent, index):
-        """Count and nest-check nodes while they are composed, not afterwards.
-
-        A 5 MB frontmatter of plain values would otherwise take a minute to compose
-        before `_measure` refuses it, and very deep flow nesting (`[[[[...`) would
-        end in a RecursionError with no line.  Stopping at the limit keeps the cost
-        bounded by the limits, whatever the size of the file.
-        """
-        self._composed += 1
-        if self._composed > MAX_NODES:
-            raise YamlProblem(
-                f"frontmatter holds more than {MAX_NODES:,} values (a post's frontmatter holds a few dozen)",
-                self.peek_event().start_mark.line,
-            )
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH + 1:
-                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-
-if yaml.__with_libyaml__:
-
-    from yaml._yaml import CParser
-
-    class FastArchiveLoader(CParser, ArchiveConstructor, ArchiveResolver):
-        """libyaml's parser with our constructor and resolver: about ten times faster.
-
-        libyaml composes in C without our node and depth bounds, so it only gets
-        frontmatter that cannot hold deep nesting (see _fast_path_ok); anything it
-        rejects is parsed again by ArchiveLoader, whose messages are the reference.
-        """
-
-        def __init__(self, stream):
-            CParser.__init__(self, stream)
-            ArchiveConstructor.__init__(self)
-            ArchiveResolver.__init__(self)
-
-else:  # pragma: no cover - PyYAML built without libyaml
-    FastArchiveLoader = None
 
 #: Frontmatter this small, with this few flow brackets, cannot nest deep enough to
 #: strain libyaml's recursive composer (block nesting costs indentation per level).
@@ -252,80 +48,10 @@ class Frontmatter:
     key_lines: dict
 
 
-def _measure(node) -> None:
-    """Refuse graphs that expand too far, nest too deep, or refer to themselves.
-
-    Aliases make the node graph a DAG whose expansion can be exponential; memoising
-    the expanded size per node keeps this check linear in the size of the source.
-    The memo also keeps each node's height, because an alias can place a deep
-    anchored value deep inside another one: `compose_node` only sees the nesting
-    as written, and the constructed value would otherwise nest past MAX_DEPTH.
-    """
-    sizes: dict[int, tuple[int, int, int]] = {}
-    in_progress: set[int] = set()
-
-    def visit(n, depth, parent=None):
-        key = id(n)
-        if key in sizes:
-            result = sizes[key]
-            if depth + result[2] > MAX_DEPTH:
-                # Reported where the alias is used (its parent), not where the anchor is.
-                where = parent if parent is not None else n
-                raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels (through an alias)", where.start_mark.line)
-            return result
-        if key in in_progress:
-            raise YamlProblem("an alias refers to itself (recursive structure)", n.start_mark.line)
-        if depth > MAX_DEPTH:
-            raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", n.start_mark.line)
-        in_progress.add(key)
-        if isinstance(n, ScalarNode):
-            result = (1, len(n.value), 0)
-        else:
-            children = []
-            if isinstance(n, SequenceNode):
-                children = n.value
-            elif isinstance(n, MappingNode):
-                children = [c for pair in n.value for c in pair]
-            count, chars, height = 1, 0, 0
-            for child in children:
-                c_count, c_chars, c_height = visit(child, depth + 1, n)
-                count += c_count
-                chars += c_chars
-                height = max(height, c_height + 1)
-                if count > MAX_NODES or chars > MAX_CHARS:
-                    raise YamlProblem(
-                        f"expands to more than {MAX_NODES:,} values or {MAX_CHARS:,} characters "
-                        "(an alias bomb?)",
-                        n.start_mark.line,
-                    )
-            result = (count, chars, height)
-        in_progress.discard(key)
-        sizes[key] = result
-        return result
-
-    try:
-        visit(node, 0)
-    finally:
-        # visit refers to itself through its closure cell: a cycle that would keep it
-        # and its memo alive until a collection, and the build's writer parses with
-        # the collector paused. Emptying the cell frees them now.
-        del visit
-
-
 #: Characters YAML 1.1 (and so PyYAML) reads as line breaks but editors and this
 #: reader do not: inside a value they would silently split it into a new key.
 _YAML_ONLY_BREAKS = re.compile("[\x85\u2028\u2029]")
 _BREAK_NAMES = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
-
-
-def has_surrogate(text: str) -> bool:
-    """A lone surrogate: Python's stand-in for bytes that were not UTF-8 (file names)
-    or for an invalid escape (YAML); no database text can hold it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _problem_line(exc: yaml.YAMLError) -> int | None:
@@ -425,6 +151,7 @@ def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
 
 
 def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
+    """Frontmatter read with `loader_class`; any failure is a YamlProblem with its line."""
     odd_break = _YAML_ONLY_BREAKS.search(text)
     if odd_break:
         char = odd_break.group()
@@ -437,34 +164,7 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
     try:
         loader = loader_class(text)
         loader.line_offset = line_offset
-        try:
-            node = loader.get_single_node()
-        except RecursionError:
-            raise YamlProblem(f"nested too deeply to parse (over {MAX_DEPTH} levels)") from None
-        if node is None:
-            return Frontmatter({}, {})
-        if not isinstance(node, MappingNode):
-            kind = "a list" if isinstance(node, SequenceNode) else "a single value"
-            raise YamlProblem(
-                f"frontmatter is {kind}, not a mapping of keys to values", node.start_mark.line
-            )
-        flat = _flat_text_mapping(node)
-        if flat is not None:
-            data, key_lines = flat
-            return Frontmatter({k: plain_value(v, key_lines[k]) for k, v in data.items()}, key_lines)
-        _measure(node)
-        # Before construction, which prepends merged (`<<:`) pairs to node.value.
-        key_lines = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key_lines.setdefault(key_node.value, key_node.start_mark.line)
-        data = loader.construct_document(node)
-        clean = {}
-        for key, value in data.items():
-            name = plain_key(key)
-            if name in clean:
-                raise YamlProblem(f"duplicate key {name!r} once keys are read as text", key_lines.get(name))
-            clean[name] = plain_value(value, key_lines.get(name))
+        return _read_mapping(loader)
     except YamlProblem:
         raise
     except yaml.reader.ReaderError as exc:
@@ -477,6 +177,33 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _read_mapping(loader) -> Frontmatter:
+    """The document's top-level mapping as plain values, each key with its line."""
+    node = loader.get_single_node()
+    if node is None:
+        return Frontmatter({}, {})
+    if not isinstance(node, MappingNode):
+        kind = "a list" if isinstance(node, SequenceNode) else "a single value"
+        raise YamlProblem(f"frontmatter is {kind}, not a mapping of keys to values", node.start_mark.line)
+    flat = _flat_text_mapping(node)
+    if flat is not None:
+        data, key_lines = flat
+        return Frontmatter({k: plain_value(v, key_lines[k]) for k, v in data.items()}, key_lines)
+    measure_graph(node)
+    # Before construction, which prepends merged (`<<:`) pairs to node.value.
+    key_lines = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key_lines.setdefault(key_node.value, key_node.start_mark.line)
+    data = loader.construct_document(node)
+    clean = {}
+    for key, value in data.items():
+        name = plain_key(key)
+        if name in clean:
+            raise YamlProblem(f"duplicate key {name!r} once keys are read as text", key_lines.get(name))
+        clean[name] = plain_value(value, key_lines.get(name))
     return Frontmatter(clean, {k: key_lines.get(k) for k in clean})
 
 
