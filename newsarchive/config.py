@@ -4,12 +4,10 @@ metadata.yml is written in the Datasette 0.65 layout plus a `settings` block. Da
 1.0 reads settings, plugins, table options and canned queries from datasette.yaml
 instead (and silently ignores canned queries left in metadata), so `split_v1` moves
 exactly those keys; everything descriptive stays in metadata.
-
-    python -m newsarchive.config split OUTDIR [--db news]   write metadata.yaml + datasette.yaml
+`news-archive config OUTDIR` writes that pair for a Datasette 1.0 set up by hand.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -26,17 +24,42 @@ TABLE_CONFIG_KEYS = (
 )
 
 
+class MetadataError(ValueError):
+    """metadata.yml does not parse."""
+
+
 def load(path: str | Path = METADATA, db_name: str = SOURCE_DB_NAME) -> dict:
-    """Read metadata.yml, keyed to the database name Datasette will use (the file stem)."""
-    meta = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    databases = meta.get("databases") or {}
-    if db_name != SOURCE_DB_NAME and SOURCE_DB_NAME in databases:
+    """Read metadata.yml, keyed to the database name Datasette will use (the file stem).
+
+    An empty file is no metadata. A file that does not parse is an error naming its
+    line: serving or packaging without the licence and sources would be worse than
+    stopping.
+    """
+    try:
+        meta = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise MetadataError(f"{where}: metadata is not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(meta, dict):
+        return {}
+    databases = meta.get("databases")
+    if isinstance(databases, dict) and db_name != SOURCE_DB_NAME and SOURCE_DB_NAME in databases:
         databases[db_name] = databases.pop(SOURCE_DB_NAME)
     return meta
 
 
 def settings(meta: dict) -> dict:
     return dict(meta.get("settings") or {})
+
+
+def setting_flags(meta: dict) -> list[str]:
+    """`--setting NAME VALUE` for each setting, as `datasette serve` takes them
+    (booleans spelled as JSON: true/false)."""
+    flags = []
+    for name, value in settings(meta).items():
+        flags += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
+    return flags
 
 
 def v065(meta: dict) -> dict:
@@ -94,19 +117,3 @@ def write_v1(outdir: Path, meta: dict) -> tuple[Path, Path]:
     c.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return m, c
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m newsarchive.config", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    split = sub.add_parser("split", help="write metadata.yaml and datasette.yaml for Datasette 1.0")
-    split.add_argument("outdir", type=Path)
-    split.add_argument("--db", default=SOURCE_DB_NAME, help="database name (the .db file's stem)")
-    split.add_argument("--metadata", default=METADATA, type=Path)
-    args = parser.parse_args(argv)
-    for path in write_v1(args.outdir, load(args.metadata, args.db)):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -27,13 +27,12 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from .parse import TOML_FENCE as _TOML_FENCE, YAML_FENCE as _YAML_FENCE
-from .parse import ArchiveLoader
+from .parse import TOML_FENCE, YAML_FENCE, ArchiveLoader
 
 _NEWLINES = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 _FENCES = {"yaml": "---", "toml": "+++"}
 #: A fence line as the reader accepts it (the same patterns), so a stored one is safe to write.
-_FENCE_LINE = {"yaml": _YAML_FENCE, "toml": _TOML_FENCE}
+_FENCE_LINE = {"yaml": YAML_FENCE, "toml": TOML_FENCE}
 _ENCODINGS = ("utf-8", "utf-8-sig", "utf-16")
 #: What a database without file_format (or a hand-made row) is written as.
 DEFAULT_FORMAT = "utf-8;lf;yaml"
@@ -54,6 +53,10 @@ LEFT JOIN languages ON languages.id = posts.language_id
 LEFT JOIN images ON images.id = posts.lead_image_id
 ORDER BY posts.path
 """
+
+
+class ExportRefused(ValueError):
+    """A row that cannot be written back safely: nothing is exported."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class FileFormat:
             or parts[2] not in _FENCES
             or not all(_FENCE_LINE[parts[2]].fullmatch(line) and "\n" not in line and "\r" not in line for line in parts[3:])
         ):
-            raise ValueError(f"unknown file_format {text!r} (expected e.g. {DEFAULT_FORMAT!r})")
+            raise ExportRefused(f"unknown file_format {text!r} (expected e.g. {DEFAULT_FORMAT!r})")
         return cls(parts[0], _NEWLINES[parts[1]], _FENCES[parts[2]], *parts[3:])
 
 
@@ -197,7 +200,7 @@ def safe_target(outdir: Path, path: str) -> Path:
     """
     rel = PurePosixPath(path)
     if not path or rel.is_absolute() or ".." in rel.parts or "\\" in path:
-        raise ValueError(f"refusing to export to {path!r}: not a relative path inside the output folder")
+        raise ExportRefused(f"refusing to export to {path!r}: not a relative path inside the output folder")
     return outdir.joinpath(*rel.parts)
 
 

@@ -17,7 +17,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-import yaml
+from . import config
 
 #: The tables of the package, in this order; any other table a later schema adds
 #: follows them, except internal ones (see packaged_tables).
@@ -30,22 +30,6 @@ TABLES = (
 #: Table Schema types; checked in this order, as SQLite does.
 _AFFINITY = (("INT", "integer"), ("CHAR", "string"), ("CLOB", "string"), ("TEXT", "string"),
              ("BLOB", "any"), ("REAL", "number"), ("FLOA", "number"), ("DOUB", "number"))
-
-
-def load_metadata(path) -> dict:
-    """metadata.yml as a mapping; a missing or empty file is no metadata, not an error."""
-    if path is None or not Path(path).is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        # A broken file must stop the package: one published without its licence and
-        # sources would be worse than none.
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValueError(f"{where}: metadata is not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    return data if isinstance(data, dict) else {}
 
 
 def database_metadata(metadata: dict, name: str) -> dict:
@@ -238,7 +222,9 @@ def package(db_path, outdir, metadata_path=None) -> dict:
         raise FileNotFoundError(f"{db_path}: no such database")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    metadata = load_metadata(metadata_path)
+    # No metadata file is no metadata: the package is still valid, only undescribed.
+    has_metadata = metadata_path is not None and Path(metadata_path).is_file()
+    metadata = config.load(metadata_path, db_path.stem) if has_metadata else {}
     tables_meta = database_metadata(metadata, db_path.stem).get("tables") or {}
     conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
     try:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.package import TABLES, field_type, load_metadata, package
+from newsarchive import config
+from newsarchive.package import TABLES, field_type, package
 
 from .conftest import ROOT
 
@@ -210,7 +211,7 @@ def test_broken_metadata_is_an_error_with_its_line(tmp_path):
     broken = tmp_path / "metadata.yml"
     broken.write_text("title: ok\ncolumns:\n  id: a: b\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"metadata.yml:3: metadata is not valid YAML"):
-        load_metadata(broken)
+        config.load(broken)
 
 
 def test_project_metadata_yml_describes_every_packaged_column(sample_db, tmp_path):
@@ -219,7 +220,7 @@ def test_project_metadata_yml_describes_every_packaged_column(sample_db, tmp_pat
     if not project.exists():
         pytest.skip("no metadata.yml in the project yet")
     try:
-        load_metadata(project)
+        config.load(project)
     except ValueError as exc:
         pytest.skip(f"the project's metadata.yml does not parse: {exc}")
     descriptor = package(sample_db, tmp_path / "out", project)
@@ -235,7 +236,7 @@ def test_cli_package(sample_db, tmp_path):
     metadata = tmp_path / "metadata.yml"
     metadata.write_text(METADATA, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "build_db.py"), "package", str(sample_db), str(tmp_path / "out"), "--metadata", str(metadata)],
+        [sys.executable, "-m", "newsarchive", "package", str(sample_db), str(tmp_path / "out"), "--metadata", str(metadata)],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
