@@ -253,7 +253,7 @@ def test_cli_summary_strict_and_check(tmp_path, specimen_bytes):
     assert "seen 2, added 1, updated 0, unchanged 0, removed 0, failed 1, skipped 0" in result.stdout
     assert "bad.md:3: YAML" in result.stderr
     assert run_cli(posts, "--db", db, "--strict").returncode == 1
-    check = run_cli(posts, "--check")
+    check = subprocess.run([sys.executable, "-m", "newsarchive", "check", str(posts)], capture_output=True, text=True, cwd=ROOT)
     assert check.returncode == 1
     assert check.stdout.splitlines()[0].startswith("bad.md:3: YAML")
     assert "1 good, 1 failed" in check.stdout

@@ -186,7 +186,7 @@ def test_serve_restarts_on_a_new_build(built):
     port = free_port()
     url = f"http://127.0.0.1:{port}/news.json?_shape=array&sql=select+count(*)+as+n+from+posts"
     server = subprocess.Popen(
-        [sys.executable, "-m", "newsarchive.serve", str(db), "--port", str(port)],
+        [sys.executable, "-m", "newsarchive", "serve", str(db), "--port", str(port)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

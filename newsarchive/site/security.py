@@ -17,6 +17,9 @@ import re
 from html import unescape as html_unescape
 from pathlib import Path
 
+import datasette as datasette_package
+from datasette.version import __version__ as datasette_version
+
 #: Largest string or blob any SQL expression may build (bytes): a post is capped at
 #: 5 MB, so 16 MB leaves room while `randomblob(1e9)` / `zeroblob(1e9)` fail at once.
 MAX_VALUE_BYTES = 16 * 1024 * 1024
@@ -26,7 +29,6 @@ MAX_SQL_BYTES = 100_000
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 #: Any inline script of a rendered page (a <script> with attributes but no src runs too).
 _PAGE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?:\s[^>]*)?>(.*?)</script>", re.DOTALL | re.IGNORECASE)
-_TEMPLATE_VAR = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _TEMPLATE_TAG = re.compile(r"(\{\{.*?\}\}|\{%.*?%\})", re.DOTALL)
 _TOJSON = re.compile(r"\{\{.*\|\s*tojson(?:\(\s*\d*\s*\))?\s*\}\}", re.DOTALL)
 _NAME = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -109,7 +111,7 @@ class InlineScripts:
                 tags = _TEMPLATE_TAG.findall(body)
                 if all(_NAME.fullmatch(tag) for tag in tags):
                     variants = [body]
-                    for name in dict.fromkeys(_TEMPLATE_VAR.findall(body)):
+                    for name in dict.fromkeys(_NAME.findall(body)):
                         value = known.get(name, ["true", "false"])
                         values = [value] if isinstance(value, str) else list(value)
                         variants = [
@@ -161,12 +163,6 @@ def _is_json(text: str | None) -> bool:
     return True
 
 
-def inline_script_hashes(templates_dir: Path, known: dict[str, str | list[str]] | None = None) -> list[str]:
-    """CSP hash sources for the inline <script> blocks of Datasette's templates that are
-    known before any request (see InlineScripts)."""
-    return InlineScripts(templates_dir, known).hashes
-
-
 def content_security_policy(script_hashes: list[str], handler_hashes: list[str] = ()) -> str:
     script_src = ["'self'", *script_hashes]
     if handler_hashes:
@@ -193,6 +189,64 @@ def security_headers(script_hashes: list[str], handler_hashes: list[str] = ()) -
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"strict-origin-when-cross-origin"),
     ]
+
+
+def datasette_scripts() -> InlineScripts:
+    """The inline scripts of the installed Datasette's templates.
+
+    base.html (1.0) says `window.datasetteVersion = '{{ datasette_version }}'`; error
+    pages render it without the variable, as ''.
+    """
+    templates = Path(datasette_package.__file__).parent / "templates"
+    return InlineScripts(templates, known={"datasette_version": [datasette_version, ""]})
+
+
+def with_security_headers(app, scripts: InlineScripts):
+    """An ASGI app that sends every HTTP response of `app` with security_headers.
+
+    Datasette 0.65: every inline script is known in advance, one header for all.
+    Datasette 1.0 pages carry inline scripts with per-page JSON data: an HTML response
+    is held until complete, and those scripts (only those matching Datasette's own
+    templates) are added to its CSP by hash.
+    """
+    headers = security_headers(scripts.hashes, scripts.handler_hashes)
+
+    async def secured(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        held = {}
+
+        async def send_with_headers(event):
+            if event["type"] == "http.response.start":
+                if scripts.patterns and _is_html(event):
+                    held.update(start=event, body=[])
+                    return
+                event = _with_headers(event, headers)
+            elif event["type"] == "http.response.body" and held:
+                held["body"].append(event.get("body", b""))
+                if event.get("more_body"):
+                    return
+                body = b"".join(held["body"])
+                extra = scripts.page_hashes(body.decode("utf-8", "replace"))
+                start = held.pop("start")
+                held.clear()
+                await send(_with_headers(start, security_headers(scripts.hashes + extra, scripts.handler_hashes)))
+                event = {"type": "http.response.body", "body": body, "more_body": False}
+            await send(event)
+
+        return await app(scope, receive, send_with_headers)
+
+    return secured
+
+
+def _with_headers(event, headers):
+    names = {name.lower() for name, _ in event.get("headers", [])}
+    extra = [(n, v) for n, v in headers if n not in names]
+    return dict(event, headers=list(event.get("headers", [])) + extra)
+
+
+def _is_html(event) -> bool:
+    return any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in event.get("headers", []))
 
 
 #: SQL functions refused on a public instance. printf()/format() pad to any width in
