@@ -1,15 +1,8 @@
-"""The home page: a chart of posts per month by category, drawn as inline SVG on the
-server, so the page fetches nothing from the internet and runs no script."""
-try:
-    import newsarchive  # noqa: F401
-except ImportError:  # published with `datasette publish`: the package travels in plugins/
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+"""The home page: a chart of posts per month by category (newsarchive.site.chart), drawn
+as inline SVG on the server, so the page fetches nothing and runs no script."""
 from datasette import hookimpl
 
-from newsarchive.site.web import month_chart_svg
+from newsarchive.site.chart import home_chart
 
 
 @hookimpl
@@ -18,19 +11,6 @@ def extra_template_vars(view_name, datasette):
         return {}
 
     async def inner():
-        return {"news_chart": await chart()}
-
-    async def chart():
-        for name, db in datasette.databases.items():
-            if name == "_internal" or "posts" not in await db.table_names():
-                continue
-            result = await db.execute(
-                """select published_month, categories.name, count(*)
-                   from posts left join categories on categories.id = posts.category_id
-                   where published_month is not null
-                   group by published_month, categories.name"""
-            )
-            return {"database": name, "svg": month_chart_svg([tuple(r) for r in result.rows])}
-        return None
+        return {"news_chart": await home_chart(datasette.databases)}
 
     return inner

@@ -4,16 +4,9 @@ safe FTS5 query, and news_snippet(text), a snippet whose highlights keep whole l
 Registered on every connection so canned queries can say
 `where posts_fts match news_fts_query(:q)` and never raise an FTS syntax error.
 """
-try:
-    import newsarchive  # noqa: F401
-except ImportError:  # published with `datasette publish`: the package travels in plugins/
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from datasette import hookimpl
 
-from newsarchive.site.web import fts_query, whole_letters
+from newsarchive.site.search import fts_query, whole_letters
 
 
 @hookimpl

@@ -4,8 +4,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 import sqlite3
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from datasette.tracer import capture_traces
@@ -13,9 +17,9 @@ from datasette.tracer import capture_traces
 from newsarchive import config
 from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_app, serve_command
-from newsarchive.site.web import fts_query
+from newsarchive.site.search import fts_query
 
-from .conftest import DATASETTE_1, close_app, get, write_posts
+from .conftest import DATASETTE_1, ROOT, close_app, get, write_posts
 
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
 
@@ -351,7 +355,7 @@ def test_posts_table_shows_the_opening_of_each_body_rendered(ds, db):
     ],
 )
 def test_markdown_preview(text, limit, expected, cut):
-    from newsarchive.site.web import markdown_preview
+    from newsarchive.site.cells import markdown_preview
 
     assert markdown_preview(text, limit) == (expected, cut)
 
@@ -408,3 +412,41 @@ def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path, app_for):
         assert 'src="assets/blog/team.jpg"' in body and 'alt="The whole team"' in body, path
         assert "{% image" not in body and "| url }}" not in body, path
         assert "Write {{ site.baseurl }} in templates." in body, path
+
+
+#: What a Datasette process loads of this package: every plugin, as Datasette loads a
+#: plugins folder, and every module of newsarchive.site. Prints the modules it added to
+#: those Datasette itself loads.
+_LOAD_THE_SITE = textwrap.dedent("""
+    import importlib, json, pkgutil, sys
+    from pathlib import Path
+
+    import datasette.app
+    from datasette.utils import module_from_path
+
+    before = set(sys.modules)
+    plugins = sorted(Path(sys.argv[1]).glob("*.py"))
+    for path in plugins:
+        module_from_path(str(path), name=path.name)
+    import newsarchive.site
+    site = [info.name for info in pkgutil.iter_modules(newsarchive.site.__path__, "newsarchive.site.")]
+    for name in site:
+        importlib.import_module(name)
+    print(json.dumps({"datasette_loaded": sorted(before), "added": sorted(set(sys.modules) - before),
+                      "plugins": len(plugins), "site": site}))
+""")
+
+
+def test_serving_loads_nothing_of_the_parser():
+    """Every Datasette process imports the plugins and newsarchive.site; neither may pull
+    in the parser (newsarchive.parse, pyromark), the frontmatter YAML, or the project's
+    settings loader (newsarchive.config, which reads YAML)."""
+    done = subprocess.run([sys.executable, "-c", _LOAD_THE_SITE, str(ROOT / "plugins")],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = json.loads(done.stdout)
+    assert loaded["plugins"] >= 10 and "newsarchive.site.article" in loaded["site"]
+    forbidden = ["pyromark", "newsarchive.parse", "newsarchive.config"]
+    if "yaml" not in loaded["datasette_loaded"]:
+        forbidden.append("yaml")
+    pulled_in = [name for name in loaded["added"] if any(name == f or name.startswith(f + ".") for f in forbidden)]
+    assert pulled_in == []

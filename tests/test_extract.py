@@ -15,7 +15,7 @@ from newsarchive.parse.fields import (
     _SIMPLE_URL, code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_date,
     post_site_path, site_path_key, split_list, url_key,
 )
-from newsarchive.site import web
+from newsarchive.site import article as web
 from newsarchive.text.credits import collapse, parse_credit
 from newsarchive.text.sitegen import read_templates
 

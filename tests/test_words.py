@@ -7,8 +7,9 @@ import pytest
 
 from newsarchive.build.pipeline import build
 from newsarchive.parse import walk_body
-from newsarchive.db.store import FTS_TABLES, check_file
-from newsarchive.site.web import fts_query, mark_search_words, whole_letters
+from newsarchive.db.check import check_file
+from newsarchive.db.schema import FTS_TABLES
+from newsarchive.site.search import fts_query, mark_search_words, whole_letters
 from newsarchive.text.words import MARK, mark_words
 
 from .conftest import get, rows, write_posts

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from newsarchive import config
-from newsarchive.site.web import mirror_url
+from newsarchive.site.cells import mirror_url
 
 pytestmark = pytest.mark.browser
 

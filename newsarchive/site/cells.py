@@ -1,0 +1,149 @@
+"""Table cells: photo URLs as thumbnails from the local mirror, outbound URLs as safe
+links, and Markdown columns (posts.body) as a rendered opening with a link to the rest.
+
+The photo mirror and the URL check serve the article page too (newsarchive.site.article).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from html import unescape as html_unescape
+from typing import Callable, NamedTuple
+
+from datasette_render_markdown import render_markdown
+from markupsafe import Markup, escape
+
+from ..text.sitegen import read_templates
+
+SAFE_URL = re.compile(r"^(https?://|/(?!/))", re.IGNORECASE)
+
+
+def mirror_url(url: str | None, mirror: dict | None) -> str | None:
+    """The URL to load a photo from: a local mirror by prefix, else the URL itself."""
+    if not url:
+        return url
+    for prefix, replacement in (mirror or {}).items():
+        if url.startswith(prefix):
+            return replacement + url[len(prefix):]
+    return url
+
+
+_IMG_SRC = re.compile(r'(<img\b(?:\s+[^\s=>]+(?:="[^"]*")?)*?\s+src=")([^"]*)(")', re.IGNORECASE)
+
+
+def mirror_images(html: str, mirror: dict | None) -> Markup:
+    """Sanitised HTML (attributes double-quoted) with every <img src> mapped by mirror_url.
+
+    For datasette-render-markdown's output, which would otherwise load every photo of a
+    post body from its original host.
+    """
+
+    def swap(m: re.Match) -> str:
+        return m.group(1) + str(escape(mirror_url(html_unescape(m.group(2)), mirror))) + m.group(3)
+
+    return Markup(_IMG_SRC.sub(swap, str(html)))
+
+
+PREVIEW_CHARS = 600
+
+
+def markdown_preview(markdown: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
+    """The opening blocks of a Markdown text, at least `limit` characters of it when
+    there are that many, cut at a blank line; and whether anything was cut."""
+    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) <= limit:
+        return text, False
+    end = text.find("\n\n", limit)
+    if end == -1:
+        return text, False
+    return text[:end], True
+
+
+def is_safe_url(url: str | None) -> bool:
+    """Only http(s) and site-relative URLs become links or image sources."""
+    return bool(url) and bool(SAFE_URL.match(url.strip()))
+
+
+def thumbnail(url: str, mirror: dict | None = None, size: int = 120) -> Markup:
+    """A small image linking to the full one; unsafe URLs stay as escaped text."""
+    if not is_safe_url(url):
+        return Markup(escape(url))
+    src = mirror_url(url, mirror)
+    return Markup(
+        f'<a href="{escape(src)}" class="news-thumb"><img src="{escape(src)}" loading="lazy" alt="" '
+        f'style="max-width:{size}px;max-height:{size}px"></a><br><span class="news-url">{escape(url)}</span>'
+    )
+
+
+def link(url: str, text: str | None = None) -> Markup:
+    """An external link that leaks nothing back (noopener, noreferrer)."""
+    if not is_safe_url(url):
+        return Markup(escape(url))
+    return Markup(f'<a href="{escape(url)}" rel="nofollow noopener noreferrer">{escape(text or url)}</a>')
+
+
+# ----------------------------------------------------------------------------- which cells
+
+#: Foreign keys to images: shown as the photo, not its id.
+IMAGE_FK_COLUMNS = frozenset({("posts", "lead_image_id"), ("post_images", "image_id")})
+URL_COLUMNS = frozenset({("posts", "origin_url"), ("links", "url")})
+#: Photo URL columns of the views and of arbitrary SQL (table None).
+_PHOTO_COLUMNS = ("image_url", "lead_image_url")
+
+
+def is_photo_column(table: str | None, column: str) -> bool:
+    """A column of photo URLs: images.url, and image_url/lead_image_url of the views or of SQL."""
+    return (table, column) == ("images", "url") or (table in (None, "photos", "posts_flat") and column in _PHOTO_COLUMNS)
+
+
+def is_link_column(table: str | None, column: str) -> bool:
+    """A column of outbound URLs: posts.origin_url and links.url, or those names in SQL."""
+    return (table, column) in URL_COLUMNS or (table is None and column in ("origin_url", "url"))
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+
+class MarkdownSettings(NamedTuple):
+    """A table's Markdown columns, and the renderer's settings and photo mirror as JSON
+    (hashable, so that rendered previews can be cached by them)."""
+
+    columns: frozenset[str]
+    config_json: str
+    mirror_json: str
+
+
+def markdown_settings(table_config: dict, mirror: dict) -> MarkdownSettings:
+    """From a table's `news-archive` plugin settings (markdown_columns, markdown) and the mirror."""
+    return MarkdownSettings(
+        frozenset(table_config.get("markdown_columns") or ()),
+        json.dumps(table_config.get("markdown") or {}, sort_keys=True),
+        json.dumps(mirror, sort_keys=True),
+    )
+
+
+def markdown_cell(markdown: str, settings: MarkdownSettings, row_url: Callable[[], str | None]) -> Markup:
+    """A Markdown cell as datasette-render-markdown renders it, photos from the mirror,
+    cut to its opening paragraphs with a link to the whole row (`row_url()`, asked only
+    for a cut cell; None: no link).
+
+    A table page shows 50 bodies: rendering and sanitising them whole took most of a
+    second; the opening keeps the page fast and readable, and the row page shows the
+    whole article.
+    """
+    preview, cut = markdown_preview(markdown)
+    html = _render(preview, settings.config_json, settings.mirror_json)
+    url = row_url() if cut else None
+    if url is not None:
+        html = Markup(f'{html}<p><a href="{url}">… read the whole post</a></p>')
+    return html
+
+
+@functools.lru_cache(maxsize=4096)
+def _render(markdown: str, config_json: str, mirror_json: str) -> Markup:
+    """Cached: the database is immutable, so a preview renders the same every time."""
+    config = json.loads(config_json)
+    html = render_markdown(read_templates(markdown), config.get("extensions") or [], config.get("extra_tags") or [],
+                           config.get("extra_attrs") or {})
+    return mirror_images(html, json.loads(mirror_json))

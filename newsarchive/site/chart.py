@@ -1,0 +1,83 @@
+"""The home page's chart of posts per month by category: inline SVG drawn on the
+server, so the page fetches nothing from the internet and runs no script."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from markupsafe import Markup, escape
+
+MONTHS_SQL = """select published_month, categories.name, count(*)
+                from posts left join categories on categories.id = posts.category_id
+                where published_month is not null
+                group by published_month, categories.name"""
+
+
+async def home_chart(databases: dict) -> dict | None:
+    """The chart of the first database with a posts table, and that database's name."""
+    for name, db in databases.items():
+        if name == "_internal" or "posts" not in await db.table_names():
+            continue
+        result = await db.execute(MONTHS_SQL)
+        return {"database": name, "svg": month_chart_svg([tuple(r) for r in result.rows])}
+    return None
+
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int = 280) -> Markup:
+    """A stacked bar chart (SVG, no script, nothing fetched) of posts per month by category.
+
+    `rows` are (month 'YYYY-MM', category or None, count). Categories beyond the
+    largest `max_categories` are summed as "other".
+    """
+    totals: dict[str, int] = defaultdict(int)
+    for _, category, count in rows:
+        totals[category or "(none)"] += count
+    top = [c for c, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:max_categories]]
+    series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for month, category, count in rows:
+        name = category or "(none)"
+        series[month][name if name in top else "other"] += count
+    months = sorted(series)
+    names = top + (["other"] if any("other" in v for v in series.values()) else [])
+    if not months:
+        return Markup('<p class="news-chart-empty">No dated posts yet.</p>')
+    left, bottom, top_pad, legend_w = 44, 40, 12, 150
+    plot_w, plot_h = width - left - legend_w, height - bottom - top_pad
+    peak = max(sum(v.values()) for v in series.values()) or 1
+    bar_w = plot_w / len(months)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="news-chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px" aria-label="Posts per month by category">',
+        f"<title>Posts per month by category, {escape(months[0])} to {escape(months[-1])}</title>",
+    ]
+    for tick in range(0, 5):
+        value = round(peak * tick / 4)
+        y = top_pad + plot_h - plot_h * value / peak
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value}</text>')
+    label_every = max(1, len(months) // 12)
+    for index, month in enumerate(months):
+        x = left + index * bar_w
+        y = top_pad + plot_h
+        for n, name in enumerate(names):
+            count = series[month].get(name, 0)
+            if not count:
+                continue
+            h = plot_h * count / peak
+            y -= h
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
+                f'fill="{PALETTE[n % len(PALETTE)]}"><title>{escape(month)} {escape(name)}: {count}</title></rect>'
+            )
+        if index % label_every == 0:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" font-size="11">{escape(month)}</text>'
+            )
+    for n, name in enumerate(names):
+        y = top_pad + 14 + n * 18
+        parts.append(f'<rect x="{width - legend_w + 10}" y="{y - 10}" width="12" height="12" fill="{PALETTE[n % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{width - legend_w + 28}" y="{y}" font-size="12">{escape(name)} ({totals.get(name, sum(series[m].get(name, 0) for m in months))})</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
