@@ -5,10 +5,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+NEWS := $(VENV)/bin/news-archive
 # A second virtualenv with the same project and the Datasette 1.0 alpha forced in over
 # the 0.65 pin (pip reports the broken pin: expected). `make run-v1` serves with it.
 VENV_V1 ?= .venv-v1
 PY_V1 := $(VENV_V1)/bin/python
+NEWS_V1 := $(VENV_V1)/bin/news-archive
 DATASETTE_V1 ?= 1.0a41
 # The tests that go through Datasette, run on both versions.
 V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_docs.py tests/test_words.py \
@@ -16,11 +18,13 @@ V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_docs.py te
 POSTS ?= sample/posts
 DB ?= news.db
 PORT ?= 8001
+# serve and publish write their generated files beside the database, in .NAME-serve/ and .NAME-publish/.
+SIDE = $(dir $(DB)).$(basename $(notdir $(DB)))
 
 .PHONY: run run-v1 setup setup-v1 build serve test test-v1 browser bench clean
 
 run: build
-	$(PY) -m newsarchive.serve $(DB) --port $(PORT)
+	$(NEWS) serve $(DB) --port $(PORT)
 
 setup: $(VENV)/.installed
 
@@ -43,13 +47,13 @@ $(VENV_V1)/.installed-$(DATASETTE_V1): pyproject.toml
 	touch $@
 
 run-v1: build setup-v1
-	$(PY_V1) -m newsarchive.serve $(DB) --port $(PORT)
+	$(NEWS_V1) serve $(DB) --port $(PORT)
 
 build: setup
-	$(PY) build_db.py $(POSTS) --db $(DB)
+	$(NEWS) build $(POSTS) --db $(DB)
 
 serve: setup
-	$(PY) -m newsarchive.serve $(DB) --port $(PORT)
+	$(NEWS) serve $(DB) --port $(PORT)
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -67,4 +71,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) $(VENV_V1) $(DB) $(DB).inspect.json .pytest_cache artifacts
+	rm -rf $(VENV) $(VENV_V1) $(DB) $(DB).lock $(SIDE)-serve $(SIDE)-publish .pytest_cache artifacts

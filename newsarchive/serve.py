@@ -1,16 +1,13 @@
 """Serve a built database exactly as production does, and restart on a new build.
 
-    python -m newsarchive.serve news.db [--host 127.0.0.1] [--port 8001] [--print]
-
 Production settings: the database is opened immutable with an inspect file (counts
 precomputed, no locking, nothing written), with our metadata, plugins, templates and
-settings. build_db.py replaces the database with a rename; a running Datasette would
-keep reading the old, unlinked file, so this wrapper watches the path and restarts
-Datasette (with a fresh inspect file) whenever a new build lands.
+settings. A build replaces the database with a rename; a running Datasette would
+keep reading the old, unlinked file, so `news-archive serve` watches the path and
+restarts Datasette (with a fresh inspect file) whenever a new build lands.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -66,9 +63,7 @@ def prepare(db_path: Path, workdir: Path, major: int | None = None) -> tuple[lis
         metadata_path, config_path = config.write_v1(workdir, meta)
         args += ["-m", str(metadata_path), "-c", str(config_path)]
     else:
-        args += ["-m", str(config.write_v065(workdir, meta))]
-        for name, value in config.settings(meta).items():
-            args += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
+        args += ["-m", str(config.write_v065(workdir, meta)), *config.setting_flags(meta)]
     args += ["--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES)]
     for mount in static_mounts(meta):
         args += ["--static", mount]
@@ -135,11 +130,13 @@ def _identity(path: Path):
 
 
 def run(db_path: Path, host: str, port: int, poll: float = 1.0) -> int:
-    """Serve, and restart Datasette whenever build_db.py swaps in a new database."""
+    """Serve, and restart Datasette whenever a build swaps in a new database.
+
+    Returns 0 once stopped by SIGTERM or SIGINT, else Datasette's own exit status.
+    """
     db_path = Path(db_path).resolve()
-    if not db_path.exists():
-        print(f"{db_path}: no such database; build it first (python build_db.py POSTS_DIR --db {db_path.name})", file=sys.stderr)
-        return 2
+    # Datasette's log lines reach a supervisor's log as they happen, not a buffer later.
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     stopping = False
 
     def stop(signum, frame):
@@ -166,20 +163,3 @@ def run(db_path: Path, host: str, port: int, poll: float = 1.0) -> int:
             return child.returncode or 1
     return 0
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m newsarchive.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("db", type=Path, help="the database built by build_db.py")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--print", action="store_true", help="print the datasette command line and exit")
-    args = parser.parse_args(argv)
-    if args.print:
-        print(" ".join(serve_command(args.db, args.host, args.port)))
-        return 0
-    return run(args.db, args.host, args.port)
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(main())

@@ -235,7 +235,7 @@ def test_export_refuses_a_database_that_points_outside(sample_db, tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "build_db.py"), *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "newsarchive", *map(str, args)], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_cli_export(sample_db, tmp_path):

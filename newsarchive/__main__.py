@@ -1,0 +1,4 @@
+"""`python -m newsarchive` is the `news-archive` command."""
+from .cli import main
+
+main()
