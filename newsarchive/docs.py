@@ -14,7 +14,7 @@ import sys
 import sqlite_utils
 
 from . import config
-from .db import store
+from .db import schema
 
 SCHEMA_DOC = config.ROOT / "docs" / "schema.md"
 
@@ -31,7 +31,7 @@ foreign key. [The README](../README.md#the-tables) lists the tables one line eac
 
 def empty_schema() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
-    store.create_schema(sqlite_utils.Database(conn))
+    schema.create_schema(sqlite_utils.Database(conn))
     return conn
 
 
@@ -53,7 +53,7 @@ def _indexes(conn: sqlite3.Connection, name: str) -> str:
 
 
 def _fts(name: str) -> str:
-    columns = store.FTS_TABLES.get(name)
+    columns = schema.FTS_TABLES.get(name)
     if not columns:
         return ""
     return (f"Full-text search: `{name}_fts` (FTS5, porter stemming) over "

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.build.pipeline import BuildRefused, build, scan
-from newsarchive.db.store import FTS_TABLES
+from newsarchive.build import BuildRefused, build
+from newsarchive.build.scan import scan
+from newsarchive.db.schema import FTS_TABLES
 
 from .conftest import ROOT, SAMPLE, rows, write_posts
 
@@ -289,7 +290,7 @@ def test_incremental_link_targets_follow_removed_and_new_posts(tmp_path):
 def test_a_full_builds_link_targets_are_those_of_the_general_statement(tmp_path, corpus):
     """A full build resolves links with a cheaper statement (every target starts NULL):
     cleared and resolved again the general way, every link points where it did."""
-    from newsarchive.db.store import resolve_link_targets
+    from newsarchive.db.write import resolve_link_targets
 
     from .conftest import CORPUS_18F
 
@@ -319,7 +320,7 @@ def test_a_database_an_earlier_parser_read_is_rebuilt_in_full(tmp_path):
     """Same schema, other rows: body_text without the word marks of Thai, as before
     PARSER_VERSION 1. An update would keep those rows for every unchanged file, so the
     database is built afresh, once, and says so."""
-    from newsarchive.db.store import PARSER_VERSION
+    from newsarchive.db.schema import PARSER_VERSION
     from newsarchive.text.words import MARK
 
     db = tmp_path / "news.db"
@@ -344,7 +345,7 @@ def test_a_database_of_an_earlier_schema_is_rebuilt_in_full(tmp_path):
     """An update keeps the database it copies: one whose schema is not this version's
     (here an index of ours missing, as after an upgrade that added it) is built afresh,
     and says so; a view of a researcher's own is no reason to."""
-    from newsarchive.db.store import expected_schema, schema
+    from newsarchive.db.schema import expected_schema, schema
 
     db, fresh = tmp_path / "news.db", tmp_path / "fresh.db"
     first = build(SAMPLE, db, quiet=True)
@@ -502,7 +503,7 @@ def test_changes_the_early_copy_cannot_see_are_still_built(tmp_path):
 
 def test_a_rebuild_with_nothing_changed_leaves_the_database_alone(tmp_path):
     """The incremental build copies the database on a second thread once its scan
-    meets a change (newsarchive.build.pipeline._BackgroundCopy): when nothing changed, no
+    meets a change (newsarchive.build.swap.BackgroundCopy): when nothing changed, no
     copy is made and the served file is not even rewritten."""
     posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody {i}\n" for i in range(10)})
     (posts / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")

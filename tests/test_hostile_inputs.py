@@ -538,7 +538,8 @@ def test_parsing_leaves_no_cyclic_garbage(tmp_path):
     a cycle by construction (8 objects, freed by the collection at the build's end)."""
     import gc
 
-    from newsarchive.build.pipeline import parse_task, scan
+    from newsarchive.build.scan import scan
+    from newsarchive.build.workers import ParseFailure, parse_task
 
     from .conftest import CORPUS_18F, SAMPLE
 
@@ -556,7 +557,8 @@ def test_parsing_leaves_no_cyclic_garbage(tmp_path):
             result = parse_task(task)
             found = gc.collect()
             if found:
-                left[task[0]] = (found, result[0], result[3] if result[0] == "error" else None)
+                failed = isinstance(result, ParseFailure)
+                left[task[0]] = (found, "error" if failed else "ok", result.message if failed else None)
     finally:
         if was_enabled:
             gc.enable()

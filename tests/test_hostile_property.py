@@ -16,7 +16,8 @@ import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsarchive.db import store
+from newsarchive.db.schema import create_schema
+from newsarchive.db.write import write_record
 from newsarchive.build.pipeline import build
 from newsarchive.parse import ArchiveLoader, PostError, extract, read_post, walk_body, yamlsafe
 from newsarchive.text.sitegen import read_templates
@@ -93,7 +94,7 @@ def line_count(data: bytes) -> int:
 def scratch_db():
     """An empty database with the real schema; each example's rows are rolled back."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    store.create_schema(sqlite_utils.Database(conn))
+    create_schema(sqlite_utils.Database(conn))
     yield conn
     conn.close()
 
@@ -109,7 +110,7 @@ def parse_and_store(conn, data: bytes) -> str:
         return "error"
     conn.execute("SAVEPOINT example")
     try:
-        store.write_record(conn, record)  # e.g. a lone surrogate would raise here
+        write_record(conn, record)  # e.g. a lone surrogate would raise here
     finally:
         conn.execute("ROLLBACK TO example")
         conn.execute("RELEASE example")

@@ -18,16 +18,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from newsarchive.build.pipeline import build
+from newsarchive.build import build
 from newsarchive.serve import datasette_app
-from newsarchive.db.store import check
+from newsarchive.db.check import check
 
 from .conftest import ROOT, SAMPLE, close_app, rows
 from .test_build import dump
 
 KILL_SCRIPT = """
 import os, signal, sys
-from newsarchive.build.pipeline import build
+from newsarchive.build import build
 stage = sys.argv[3]
 def stop(name):
     if name == stage:
@@ -214,20 +214,20 @@ def tiny_posts(folder: Path, count: int) -> Path:
 
 def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     """If a parser extension ever killed its process, only that file is lost."""
-    import newsarchive.build.pipeline as build_module
+    from newsarchive.build import workers
 
-    posts = tiny_posts(tmp_path / "posts", build_module.PARALLEL_THRESHOLD + 50)
-    real = build_module.parse_task
+    posts = tiny_posts(tmp_path / "posts", workers.PARALLEL_THRESHOLD + 50)
+    real = workers.parse_task
 
     def crashing(task):
         if task[0] == "0123.md":
             os._exit(11)  # what a segfault in a C extension looks like to the pool
         return real(task)
 
-    monkeypatch.setattr(build_module, "parse_task", crashing)
+    monkeypatch.setattr(workers, "parse_task", crashing)
     db = tmp_path / "news.db"
     summary = build(posts, db, quiet=True, jobs=2)
-    assert summary.posts == build_module.PARALLEL_THRESHOLD + 49
+    assert summary.posts == workers.PARALLEL_THRESHOLD + 49
     assert [str(p) for p in summary.problems] == [
         "0123.md: the parser crashed on this file (reported as a bug: please send it in)"
     ]
@@ -236,19 +236,19 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
 def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch):
     """A worker stuck on one file (a parser looping on some input, or a worker that
     never started) is killed after PARSE_TIMEOUT; its file is an error, the rest land."""
-    import newsarchive.build.pipeline as build_module
+    from newsarchive.build import workers
 
-    count = build_module.PARALLEL_THRESHOLD + 50
+    count = workers.PARALLEL_THRESHOLD + 50
     posts = tiny_posts(tmp_path / "posts", count)
-    real = build_module.parse_task
+    real = workers.parse_task
 
     def hanging(task):
         if task[0] == "0077.md":
             time.sleep(3600)
         return real(task)
 
-    monkeypatch.setattr(build_module, "parse_task", hanging)
-    monkeypatch.setattr(build_module, "PARSE_TIMEOUT", 3)
+    monkeypatch.setattr(workers, "parse_task", hanging)
+    monkeypatch.setattr(workers, "PARSE_TIMEOUT", 3)
     db = tmp_path / "news.db"
     started = time.monotonic()
     summary = build(posts, db, quiet=True, jobs=2)
@@ -267,7 +267,7 @@ def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch)
 def assert_refused_when_damaged(posts, db, checks, damage, message):
     """Damage the new database (`damage(conn)`) just before its checks: the build is
     refused with `message`, the old database kept, the temporary file gone."""
-    from newsarchive.build.pipeline import BuildRefused
+    from newsarchive.build import BuildRefused
 
     before = healthy(db)
 
@@ -337,22 +337,22 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
     gets its collector back as it was, and nothing stays frozen."""
     import gc
 
-    import newsarchive.build.pipeline as build_module
+    from newsarchive.build import workers
 
-    count = build_module.PARALLEL_THRESHOLD + 10
+    count = workers.PARALLEL_THRESHOLD + 10
     posts = tiny_posts(tmp_path / "posts", count)
-    real = build_module.parse_task
+    real = workers.parse_task
     writer = os.getpid()
 
     def reporting(task):
         if task[0] == "0007.md":  # tells where it ran and whether that process collects
-            return ("error", task[0], None,
-                    f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}, niceness: {os.nice(0)}")
+            return workers.ParseFailure(task[0], None,
+                                        f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}, niceness: {os.nice(0)}")
         return real(task)
 
-    monkeypatch.setattr(build_module, "parse_task", reporting)
+    monkeypatch.setattr(workers, "parse_task", reporting)
     mine = os.nice(0)
-    lowered = min(19, mine + build_module.WORKER_NICENESS)
+    lowered = min(19, mine + workers.WORKER_NICENESS)
     assert lowered > mine or mine == 19
     for enabled, jobs, expected in [
         (True, 2, f"in writer: False, collecting: True, niceness: {lowered}"),

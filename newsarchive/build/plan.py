@@ -1,0 +1,62 @@
+"""The incremental plan: the files a database was built from against the files in the
+folder now -> what to parse, what stands as it is, and what goes."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..db.bookkeeping import FileRow
+from .scan import SourceFile
+
+
+class Task(NamedTuple):
+    """A file for a parser process to read."""
+
+    path: str
+    abspath: str
+
+
+@dataclass
+class Plan:
+    #: Files new or changed since the database was built (every file, for a full build).
+    to_parse: list[Task] = field(default_factory=list)
+    #: Files as they were built, whose posts stay as they are.
+    unchanged: list[str] = field(default_factory=list)
+    #: (mtime_ns, path) of unchanged files with a new modification time: the same bytes
+    #: (a checkout, a copy, `touch`), so only `_files` learns the new time.
+    restamped: list[tuple[int, str]] = field(default_factory=list)
+    #: Files the database was built from that are gone.
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> bool:
+        """Whether any file is to be parsed, removed or restamped."""
+        return bool(self.to_parse or self.removed or self.restamped)
+
+
+def make_plan(files: list[SourceFile], known: dict[str, FileRow]) -> Plan:
+    """Compare by size and modification time, and where only the time differs, by content."""
+    plan = Plan()
+    for f in files:
+        was = known.get(f.path)
+        if was is not None and was.post_id is not None:
+            if was.size == f.size and was.mtime_ns == f.mtime_ns:
+                plan.unchanged.append(f.path)
+                continue
+            if was.size == f.size and file_sha256(f.abspath) == was.sha256:
+                plan.unchanged.append(f.path)
+                plan.restamped.append((f.mtime_ns, f.path))
+                continue
+        plan.to_parse.append(Task(f.path, f.abspath))
+    current = {f.path for f in files}
+    plan.removed = [path for path in known if path not in current]
+    return plan
+
+
+def file_sha256(abspath: str) -> str | None:
+    try:
+        with open(abspath, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None

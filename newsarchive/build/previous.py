@@ -1,0 +1,63 @@
+"""The database a build replaces: whether it is ours and of this version, and what an
+update needs of it."""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..db.bookkeeping import FileRow, current_errors, known_files
+from ..db.schema import schema_change
+from .summary import BuildRefused
+
+
+@dataclass
+class Previous:
+    posts: int = 0
+    #: The files it was built from, by path (an update only).
+    files: dict[str, FileRow] = field(default_factory=dict)
+    #: Its last build's problems, as (path, line, level, message) (an update only).
+    errors: set = field(default_factory=set)
+
+
+def outdated(db_path: Path) -> str | None:
+    """How the schema of a database we built differs from this version's (None: it does
+    not, or the file is not ours, which the build itself then reports)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"posts", "_files", "builds"} <= tables:
+            return None
+        return schema_change(conn)
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+
+
+def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None, Previous]:
+    """The database, read-only, and its count of posts. One that is not ours is refused
+    for an update, and replaced by a full build (`fresh`)."""
+    if not db_path.exists():
+        return None, Previous()
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return conn, Previous(posts=conn.execute("SELECT count(*) FROM posts").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if not fresh:
+            raise not_ours(db_path, exc) from None
+        return None, Previous()
+
+
+def read_previous(conn: sqlite3.Connection, previous: Previous) -> None:
+    """What an update compares the folder against."""
+    previous.files = known_files(conn)
+    previous.errors = current_errors(conn)
+
+
+def not_ours(db_path: Path, exc: Exception) -> BuildRefused:
+    return BuildRefused(f"{db_path} is not a database this tool built ({exc}); use --full to replace it")

@@ -1,0 +1,292 @@
+"""Parser processes: each reads and parses files on a core of its own and sends the
+writer plain tuples; a parser that crashes or hangs costs one file, not the build."""
+from __future__ import annotations
+
+import collections
+import contextlib
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import NamedTuple
+
+from ..db.write import PackedPost, pack
+from ..parse import MAX_BYTES, PostError, extract, read_post
+from .lock import release_in_worker
+from .plan import Task
+from .summary import Problem
+
+#: Below this many files to parse, worker processes cost more than they save.
+PARALLEL_THRESHOLD = 200
+#: Posts a parser process takes at a time.
+CHUNK = 16
+#: Posts handed to the workers at a time (see _parse_in_pool).
+WINDOW = 1024
+#: Seconds the build waits for a parser process to hand back the chunk it is due
+#: before deciding it is stuck. A post takes ~0.3 ms to parse and a chunk of sixteen
+#: 5 MiB posts (the largest read) a few seconds, so this only ever ends a parser that
+#: loops on some input, or a worker that never started (fork copies a lock another
+#: thread of the parent held). The stuck window is parsed again one file at a time,
+#: each file given as long, and the file that does not finish is an error.
+PARSE_TIMEOUT = 120
+#: How much lower the workers' scheduling priority is than the writer's. Two workers
+#: and the writer share two cores; the writer is the one everything waits for (every
+#: post passes through it), and at equal priority the scheduler gave its core to a
+#: worker as often as to it. Lowered, the workers take what the writer leaves:
+#: 10,000 posts ~4.8 -> ~4.3 s (interleaved A/B, medians of 4).
+WORKER_NICENESS = 10
+
+
+class ParseResult(NamedTuple):
+    """A file that is a post: its rows, and what the writer decides by."""
+
+    path: str
+    post_id: str
+    url_key: str | None
+    sha256: str
+    #: The line of the post's `code`, where a clash of ids is reported.
+    id_line: int | None
+    post: PackedPost
+
+
+class ParseFailure(NamedTuple):
+    """A file that is not a post, and why."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def problem(self) -> Problem:
+        return Problem(self.path, self.line, self.message)
+
+
+def parse_task(task: Task) -> ParseResult | ParseFailure:
+    """Read and parse one file. Never raises: a file that is not a post is a ParseFailure."""
+    path, abspath = task
+    try:
+        data = _read(abspath)
+    except OSError as exc:
+        return ParseFailure(path, None, f"cannot read the file ({exc.strerror})")
+    try:
+        post = read_post(path, data)
+        record = extract(post)
+        values = record.post
+        return ParseResult(path, values["id"], values["url_key"], values["sha256"], post.key_lines.get("code"),
+                           pack(record))
+    except PostError as exc:
+        return ParseFailure(path, exc.line, exc.message)
+    except RecursionError:
+        return ParseFailure(path, None, "the Markdown body is nested too deeply to parse")
+    except Exception as exc:  # a parser bug must not stop the build of every other post
+        return ParseFailure(path, None, f"internal error while parsing ({type(exc).__name__}: {exc})")
+
+
+def _read(abspath: str) -> bytes:
+    # Unbuffered, one read sized to the file (a MAX_BYTES buffer would be a fresh
+    # 5 MiB mapping per post; Python's buffered reader costs ~7 us more a post).
+    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        expected = min(os.fstat(fd).st_size, MAX_BYTES)
+        data = os.read(fd, expected + 1)
+        if len(data) != expected:  # a short read, or the file changed since: read on, bounded
+            while len(data) <= MAX_BYTES and (more := os.read(fd, MAX_BYTES + 1 - len(data))):
+                data += more
+        return data
+    finally:
+        os.close(fd)
+
+
+def parse_all(tasks: list[Task], jobs: int, quiet: bool = True, pool: ProcessPoolExecutor | None = None):
+    """Yield parse results in task order, using worker processes for big batches, with
+    a progress bar unless `quiet`.
+
+    `pool`, if given, is used (and shut down) first.
+    """
+    bar = progress(len(tasks), quiet)
+    try:
+        if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
+            results = map(parse_task, tasks)
+        else:
+            results = _parse_in_pool(tasks, jobs, pool)
+        for result in results:
+            yield result
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def progress(total: int, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="post", file=sys.stderr, leave=False,
+                disable=quiet or not sys.stderr.isatty() or total < 50)
+
+
+def _parse_in_pool(tasks: list[Task], jobs: int, pool: ProcessPoolExecutor | None):
+    """The parsers are C and Rust extensions; should one ever crash a worker on some
+    input, the window in flight is parsed again one file at a time, the file that
+    crashes is recorded as an error, and the build goes on."""
+    done = 0
+    while done < len(tasks):
+        try:
+            with pool or _new_pool(jobs) as active:
+                pool = None
+                try:
+                    for result in _parse_windows(active, tasks, done):
+                        yield result
+                        done += 1
+                except TimeoutError:
+                    _kill_workers(active)  # or leaving `with` would wait for them forever
+                    raise
+        except (BrokenProcessPool, TimeoutError):
+            for result in _parse_isolated(tasks[done : done + WINDOW]):
+                yield result
+                done += 1
+
+
+def _parse_windows(pool: ProcessPoolExecutor, tasks: list[Task], start: int):
+    """The results of tasks[start:], a window at a time.
+
+    The next window is handed to the workers before this one is read, so they do not
+    idle while the writer finishes a window (at 100,000 posts both cores were 1.6-1.7
+    busy while parsing, 1.75-1.8 with this). At most two windows of results are held;
+    None reads the last one (there is one: the caller has tasks left).
+    """
+    in_flight = collections.deque()
+    for first in [*range(start, len(tasks), WINDOW), None]:
+        if first is not None:
+            window = tasks[first : first + WINDOW]
+            in_flight.append([pool.submit(_run_chunk, window[i : i + CHUNK]) for i in range(0, len(window), CHUNK)])
+            if len(in_flight) < 2:
+                continue
+        for chunk in in_flight.popleft():
+            # A chunk is usually done by the time the writer asks for it: the wait
+            # only runs while a worker is behind.
+            yield from chunk.result(timeout=PARSE_TIMEOUT)
+
+
+def _parse_isolated(tasks: list[Task]):
+    """Parse one file at a time; a file that kills its worker, or that its worker
+    does not finish within PARSE_TIMEOUT, becomes an error."""
+    pool = _new_pool(1)
+    try:
+        for task in tasks:
+            try:
+                yield pool.submit(_run_task, task).result(timeout=PARSE_TIMEOUT)
+                continue
+            except BrokenProcessPool:
+                problem = "the parser crashed on this file"
+            except TimeoutError:
+                problem = f"the parser did not finish this file within {PARSE_TIMEOUT} s"
+            yield ParseFailure(task[0], None, f"{problem} (reported as a bug: please send it in)")
+            _abandon(pool)
+            pool = _new_pool(1)
+    finally:
+        _abandon(pool)
+
+
+def _run_task(task: Task):
+    """Looked up at call time in the (forked) worker, so the pool pickles a name only."""
+    return parse_task(task)
+
+
+def _run_chunk(tasks: list[Task]):
+    return [parse_task(task) for task in tasks]
+
+
+def start_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """Worker processes, forked now (None: they did not start; parse_all starts its own).
+
+    A forked worker's RSS starts with the pages of its parent: forked before the
+    scan (as a full build does), each is ~50 MB; forked after it, with 100,000 file
+    entries in the parent, ~80 MB.
+    """
+    pool = _new_pool(jobs)
+    try:
+        pool.submit(int).result(timeout=PARSE_TIMEOUT)  # the fork start method starts every worker at the first task
+    except (TimeoutError, BrokenProcessPool):
+        _abandon(pool)
+        return None
+    return pool
+
+
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    # Everything the parent holds now moves out of the collector's sight (see
+    # collector_paused): a worker's collections would otherwise walk those objects
+    # and so copy every page of them into the worker.
+    gc.freeze()
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+
+
+def _worker_start():
+    """In a forked worker: die with the build, let go of its lock, yield to the writer.
+
+    A worker whose build is killed (SIGKILL, OOM) would otherwise wait for work
+    forever, holding the build's stdout open; Linux sends it SIGKILL when its
+    parent dies.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # the build died before the line above
+            os._exit(1)
+    release_in_worker()
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
+    # Paused in the parent (see collector_paused). A worker parses for the whole
+    # build, and a hostile frontmatter whose alias contains itself is a cycle.
+    gc.enable()
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL a pool's processes: the pool then reports itself broken and shuts down."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    _kill_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """No cyclic garbage collection in the build's own process while it builds.
+
+    The writer unpickles every post the workers send, a few hundred tuples and
+    strings each: with the collector on, those allocations set off collections that
+    walk every object the build holds (100,000 file entries at 100,000 posts), and
+    unpickling a post cost ~34 us instead of ~9. Nothing the build makes in a loop
+    is cyclic, parsing included when the writer parses (a test holds the parser to
+    that), so reference counting frees it all the same; whatever cycle a library
+    leaves is collected once, at the end. The workers, forked meanwhile, turn the
+    collector back on for themselves (_worker_start).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()  # what _new_pool froze before forking
+        if enabled:
+            gc.enable()
+        gc.collect()

@@ -1,0 +1,320 @@
+"""Every table of the database, declared once as data, and what is derived from it.
+
+The schema is the project's public API. Its declaration below gives each table's
+columns (in order, with types), primary key and foreign keys; then the indexes, the
+views and the full-text indexes. From it come the DDL (through sqlite-utils, so
+tables, foreign keys and FTS are laid out the way Datasette expects), the INSERT
+statements of the writer, a named row type per table, and the schema a build
+compares an existing database against.
+
+The parse stage hands the writer one `Record` a post: `post`, a dict keyed by the
+columns of `posts`, and `rows`, a dict of table -> list of tuples, each in that
+table's `inserted` column order (ROW[table] names those places).
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import sqlite_utils
+from sqlite_utils.db import DescIndex
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    #: Column -> Python type (sqlite-utils maps str to TEXT, int to INTEGER), in order.
+    columns: dict
+    pk: str | tuple[str, ...] | None = None
+    #: (column, other table, other column)
+    foreign_keys: tuple[tuple[str, str, str], ...] = ()
+    #: How a row is inserted: lookups shared by many posts arrive once per post that
+    #: uses them, so they are inserted OR IGNORE.
+    verb: str = "INSERT"
+    #: Columns a row does not carry: SQLite assigns them (a rowid key) or a later step
+    #: of the build fills them in (a link's target).
+    filled_later: tuple[str, ...] = ()
+
+    @property
+    def inserted(self) -> list[str]:
+        return [c for c in self.columns if c not in self.filled_later]
+
+    @property
+    def insert_sql(self) -> str:
+        names = self.inserted
+        return f"{self.verb} INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+
+    def row_type(self) -> type:
+        """A NamedTuple of the inserted columns, named after the table (post_images -> PostImagesRow)."""
+        name = "".join(part.title() for part in self.name.split("_")) + "Row"
+        return NamedTuple(name, [(c, self.columns[c] | None) for c in self.inserted])
+
+
+#: In the order they are created.
+TABLES = (
+    Table("categories", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("languages", {"id": int, "code": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("images", {"id": int, "url": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("credits", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table(
+        "captions",
+        {"id": int, "text": str, "credit_id": int, "credit_kind": str, "text_words": str},
+        pk="id",
+        foreign_keys=(("credit_id", "credits", "id"),),
+        verb="INSERT OR IGNORE",
+    ),
+    Table("tags", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
+    # The small columns come first and the long texts last: SQLite keeps the start of a
+    # row on its b-tree page and the rest in overflow pages, so a column after the body
+    # costs a walk through the body's overflow chain. With `path` or `word_count` after
+    # the texts, scanning it over 100,000 posts took 0.35 s; in front of them, 0.12 s.
+    # body_text precedes body because search (FTS5 reads it from here) and its
+    # snippets need it more often than anything but the article page needs body.
+    Table(
+        "posts",
+        {
+            "id": str, "title": str, "title_source": str, "description": str, "category_id": int,
+            "language_id": int, "published_at": str, "published_month": str, "date_source": str,
+            "code_time": str, "origin_url": str, "source_domain": str, "url_key": str, "lead_image_id": int,
+            "word_count": int, "image_count": int, "link_count": int, "path": str, "sha256": str,
+            "file_format": str, "extra": str, "title_words": str, "description_words": str,
+            "body_text": str, "body": str, "frontmatter": str,
+        },
+        pk="id",
+        foreign_keys=(
+            ("category_id", "categories", "id"),
+            ("language_id", "languages", "id"),
+            ("lead_image_id", "images", "id"),
+        ),
+    ),
+    Table(
+        "post_images",
+        {"post_id": str, "position": int, "image_id": int, "role": str, "alt": str, "caption_id": int},
+        pk=("post_id", "position"),
+        foreign_keys=(("post_id", "posts", "id"), ("image_id", "images", "id"), ("caption_id", "captions", "id")),
+    ),
+    Table(
+        "links",
+        {"post_id": str, "position": int, "url": str, "text": str, "domain": str, "target_key": str,
+         "target_post_id": str},
+        pk=("post_id", "position"),
+        foreign_keys=(("post_id", "posts", "id"), ("target_post_id", "posts", "id")),
+        filled_later=("target_post_id",),
+    ),
+    Table(
+        "post_tags",
+        {"post_id": str, "tag_id": int, "field": str},
+        pk=("post_id", "tag_id", "field"),
+        foreign_keys=(("post_id", "posts", "id"), ("tag_id", "tags", "id")),
+        verb="INSERT OR IGNORE",
+    ),
+    Table(
+        "builds",
+        {
+            "id": int, "started_at": str, "finished_at": str, "mode": str, "seen": int, "added": int,
+            "updated": int, "unchanged": int, "removed": int, "failed": int, "skipped": int,
+            "posts": int, "version": str,
+        },
+        pk="id",
+        filled_later=("id",),
+    ),
+    Table(
+        "build_errors",
+        {"build_id": int, "path": str, "line": int, "level": str, "message": str},
+        foreign_keys=(("build_id", "builds", "id"),),
+    ),
+    # Bookkeeping for incremental builds: what each file looked like when it was built.
+    Table(
+        "_files",
+        {"path": str, "size": int, "mtime_ns": int, "sha256": str, "post_id": str, "id_line": int},
+        pk="path",
+        verb="INSERT OR REPLACE",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Index:
+    table: str
+    columns: tuple
+    unique: bool = False
+    name: str | None = None  # None: sqlite-utils' idx_<table>_<columns>
+
+
+#: An index on every foreign key, on the columns pages filter and sort by, and the
+#: unique natural keys of the lookups; in the order they are created.
+INDEXES = (
+    *(Index(table, (column,)) for table, column in [
+        ("posts", "category_id"), ("posts", "language_id"), ("posts", "lead_image_id"),
+        ("posts", "published_month"), ("posts", "url_key"),
+        ("posts", "path"), ("posts", "source_domain"),
+        ("captions", "credit_id"), ("captions", "credit_kind"),
+        ("post_images", "image_id"), ("post_images", "caption_id"),
+        ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
+        ("post_tags", "tag_id"), ("build_errors", "build_id"), ("_files", "post_id"),
+    ]),
+    Index("images", ("url",), unique=True),
+    Index("categories", ("name",), unique=True),
+    Index("languages", ("code",), unique=True),
+    Index("credits", ("name",), unique=True),
+    Index("tags", ("name",), unique=True),
+    # Newest first, as the posts table is sorted: also lets Datasette page through
+    # the whole table (CSV streaming) by keyset without sorting the rest each page.
+    Index("posts", (DescIndex("published_at"), "id"), name="idx_posts_published_at_id"),
+    Index("posts", ("category_id", "published_month")),
+    Index("posts", ("language_id", "published_month")),
+)
+
+#: Flat views for people who want one CSV rather than joins.
+VIEWS = {
+    "posts_flat": """
+        SELECT posts.id, posts.title, posts.description, posts.published_at, posts.published_month,
+               categories.name AS category, languages.code AS language, posts.origin_url,
+               posts.source_domain, images.url AS lead_image_url, posts.word_count,
+               posts.image_count, posts.link_count, posts.path
+        FROM posts
+        LEFT JOIN categories ON categories.id = posts.category_id
+        LEFT JOIN languages ON languages.id = posts.language_id
+        LEFT JOIN images ON images.id = posts.lead_image_id
+        """,
+    "photos": """
+        SELECT post_images.post_id, posts.title AS post_title, posts.published_at,
+               post_images.position, post_images.role, images.url AS image_url,
+               captions.text AS caption, credits.name AS credit, captions.credit_kind
+        FROM post_images
+        JOIN posts ON posts.id = post_images.post_id
+        JOIN images ON images.id = post_images.image_id
+        LEFT JOIN captions ON captions.id = post_images.caption_id
+        LEFT JOIN credits ON credits.id = captions.credit_id
+        """,
+    "current_errors": """
+        SELECT path, line, level, message FROM build_errors
+        WHERE build_id = (SELECT max(id) FROM builds)
+        """,
+}
+
+#: What full-text search indexes. Titles, descriptions and captions are kept as
+#: published; the *_words columns hold a copy with the word boundaries of Thai and
+#: other scripts written without spaces marked (see newsarchive.text.words), and are NULL
+#: where that copy would be the text itself (almost always). Indexing both keeps the
+#: index an exact function of its table's columns (FTS5's integrity-check, snippets
+#: and highlights read them back by name) and a plain `content="posts"` index that
+#: Datasette and sqlite-utils find without configuration.
+FTS_TABLES = {
+    "posts": ["title", "description", "body_text", "title_words", "description_words"],
+    "captions": ["text", "text_words"],
+}
+
+#: How much new index data FTS5 holds in memory before it writes a segment (its
+#: default is 1 MiB). Fewer, larger segments mean less merging: the posts index of
+#: 100,000 posts builds about a quarter faster with 16 MiB.
+FTS_HASHSIZE = 16 * 1024 * 1024
+
+#: Raised when the same file would give other rows than before, with the schema unchanged
+#: (kept in the database as PRAGMA user_version): an incremental build would keep the
+#: old rows of every unchanged file, so such a database is rebuilt in full, once.
+#: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words).
+PARSER_VERSION = 1
+
+# --------------------------------------------------------------------------- derived
+
+TABLE = {table.name: table for table in TABLES}
+#: The row type of each table: what a Record's rows hold, by name.
+ROW = {table.name: table.row_type() for table in TABLES}
+INSERT = {table.name: table.insert_sql for table in TABLES}
+POST_COLUMNS = TABLE["posts"].columns
+#: The tables of a post's rows, in the order they are written: lookups before the
+#: rows that point to them (the post itself goes in before CHILDREN).
+LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")
+CHILDREN = ("post_images", "links", "post_tags")
+
+
+def create_schema(db: sqlite_utils.Database, indexes: bool = True) -> None:
+    """Create every table of an empty database, and its indexes unless told not to.
+
+    A full build creates the indexes after inserting (create_indexes): building an
+    index once over sorted data is cheaper than keeping it up to date row by row.
+    Full-text indexes are created by add_fts.
+    """
+    for table in TABLES:
+        db[table.name].create(table.columns, pk=table.pk, foreign_keys=list(table.foreign_keys))
+    if indexes:
+        create_indexes(db)
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql, replace=True)
+    db.execute(f"PRAGMA user_version = {PARSER_VERSION}")
+
+
+def create_indexes(db: sqlite_utils.Database) -> None:
+    for index in INDEXES:
+        db[index.table].create_index(list(index.columns), index_name=index.name, unique=index.unique)
+
+
+def add_fts(db: sqlite_utils.Database) -> list[str]:
+    """Create both FTS5 indexes, with the triggers that keep them in sync with their tables.
+
+    A full build calls this on the empty tables and gets back the SQL of the insert
+    triggers, which are set aside until fill_fts: filling an index in one statement
+    per batch of rows (the posts, see db.write.write_records) or after the inserts
+    (the captions) costs a third less than a trigger call per row.
+    """
+    set_aside = []
+    for table, columns in FTS_TABLES.items():
+        db[table].enable_fts(columns, fts_version="FTS5", create_triggers=True, tokenize="porter", replace=True)
+        db.execute(f"INSERT INTO [{table}_fts] ([{table}_fts], rank) VALUES ('hashsize', ?)", [FTS_HASHSIZE])
+        trigger = f"{table}_ai"
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", [trigger]).fetchone()
+        db.execute(f"DROP TRIGGER [{trigger}]")
+        set_aside.append(sql)
+    return set_aside
+
+
+def fill_fts(db: sqlite_utils.Database, insert_triggers: list[str], tables=tuple(FTS_TABLES)) -> None:
+    """Index every row of `tables` (see add_fts), then put every insert trigger back."""
+    for table in tables:
+        db[table].populate_fts(FTS_TABLES[table])
+    for sql in insert_triggers:
+        db.execute(sql)
+
+
+def schema(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every table, index, trigger and view of a database (SQLite's own aside): name -> SQL."""
+    return {
+        name: sql
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        if not name.startswith("sqlite_")
+    }
+
+
+def expected_schema() -> dict[str, str]:
+    """The schema a full build of this version creates, from an empty in-memory database."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        db = sqlite_utils.Database(conn)
+        create_schema(db)
+        fill_fts(db, add_fts(db))
+        return schema(conn)
+    finally:
+        conn.close()
+
+
+def schema_change(conn: sqlite3.Connection) -> str | None:
+    """How a database built by us differs from what this version builds, or None.
+
+    An incremental build keeps the database it updates, columns and all: after an
+    upgrade that changed the schema (a column, an index, a column's place), it would
+    leave the old one in place, so the build starts afresh instead. Only what we
+    create counts: a table or view someone added for their own work is no change
+    (and survives incremental builds, as before).
+    """
+    (parsed_by,) = conn.execute("PRAGMA user_version").fetchone()
+    if parsed_by != PARSER_VERSION:
+        return f"its posts were read by parser version {parsed_by}, this is {PARSER_VERSION}"
+    old = schema(conn)
+    for name, sql in sorted(expected_schema().items()):
+        if name not in old:
+            return f"{name} is new"
+        if old[name] != sql:
+            return f"{name} is defined differently"
+    return None
