@@ -30,6 +30,49 @@ _PLAIN_URL = re.compile(
 )
 
 
+#: Block-quote and list markers at the start of a line (`> > - 1. `).
+_CONTAINER_PREFIX = re.compile(r"^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))[ \t]*)+", re.M)
+#: Deepest container nesting (block quotes, lists) parsed as structure; deeper
+#: bodies are read without their container markers (see _flatten_if_deep).
+MAX_CONTAINER_DEPTH = 20
+_MAX_INDENT = 200
+#: Searched in "\n" + body: a literal first character lets the regex engine skip from
+#: line to line (`^` with re.M would be tried at every character, 4x slower).
+_TOO_DEEP = re.compile(
+    rf"\n(?:[ \t]{{{_MAX_INDENT}}}|[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{{1,9}}[.)](?=[ \t]|$))[ \t]*){{{MAX_CONTAINER_DEPTH + 1}}})",
+    re.M,
+)
+
+#: Ends of blocks whose text becomes one line of body_text, and the kind each counts as
+#: (pulldown-cmark's names; headings end with a dict and count as "heading").
+_BLOCK_ENDS = {"Paragraph": "paragraph", "Item": "paragraph", "TableCell": "td"}
+#: Starts of blocks (as plain names) before which pending text ends its line.
+_BLOCK_STARTS = {"Paragraph", "Item", "HtmlBlock", "TableHead", "TableRow", "TableCell"}
+
+
+def _flatten_if_deep(markdown: str) -> str:
+    """The body to parse: itself, or without container markers when nested too deep.
+
+    A body of `>>>>>>...` or of thousands of nested list items is noise as structure
+    but its words belong in body_text and search. markdown-it-py (the article page)
+    drops text past 20 levels; reading such a body without its quote and list
+    markers keeps every word, on the page and in the build, which reads the body as
+    the page does. (The stored `body` is never changed.)
+    """
+    if not _TOO_DEEP.search("\n" + markdown):
+        return markdown
+    return "\n".join(line.lstrip() for line in _CONTAINER_PREFIX.sub("", markdown).split("\n"))
+
+
+def _link_url(url: str) -> str:
+    """A destination as markdown-it writes it into href and src: percent-encoded, IDNA host.
+
+    Most destinations are plain ASCII that normalizeLink would return unchanged;
+    they skip its ~20 us (the tests check the shortcut agrees with it).
+    """
+    return url if _PLAIN_URL.fullmatch(url) else normalizeLink(url)
+
+
 @dataclass
 class Image:
     url: str
@@ -111,17 +154,29 @@ class _HtmlScan(HTMLParser):
 
 
 class _Walker:
-    """Collects text, images and links in document order while tokens are visited."""
+    """What a body holds, collected in document order while pulldown-cmark's events
+    and the raw HTML among them (through _HtmlScan) are visited."""
+
+    __slots__ = (
+        "blocks", "current", "images", "links", "open_links", "first_line", "pending_caption", "caption_block",
+        "scan", "block_scan", "image", "alt", "image_depth", "link_ends",
+    )
 
     def __init__(self):
-        self.blocks: list[str] = []
-        self.current: list[str] = []
+        self.blocks: list[str] = []  # the lines of body_text
+        self.current: list[str] = []  # the text of the line being read
         self.images: list[Image] = []
         self.links: list[Link] = []
-        self.open_links: list[tuple[str, list[str]]] = []
+        self.open_links: list[tuple[str, list[str]]] = []  # (href, text parts) of each link open
         self.first_line: str | None = None
         self.pending_caption: str | None = None
         self.caption_block = 0  # the line of body_text the pending caption's photo is on
+        self.scan = None  # one HTML scanner per block, for inline HTML split over several events
+        self.block_scan = None  # the scanner of an HTML block
+        self.image = None  # while inside a photo: its Image event's data,
+        self.alt: list[str] | None = None  # the parts of its alt text so far,
+        self.image_depth = 0  # and how many photos deep the alt text is
+        self.link_ends: list[str | None] = []  # per open Markdown link: None, or the text that closes a refused one
 
     def add_text(self, text: str):
         self.current.append(text)
@@ -148,6 +203,14 @@ class _Walker:
             self.links.append(Link(url=href, text=collapse("".join(parts))))
 
     def end_block(self, kind: str):
+        """End a line of body_text (the inline HTML scanned so far belongs to it).
+
+        Also called at a block's start: text pending there (a tight list item's,
+        before its nested list) is a line of its own.
+        """
+        if self.scan is not None:
+            self.scan.close()
+            self.scan = None
         text = collapse("".join(self.current))
         self.current.clear()  # in place: walk_body holds its append
         if not text:
@@ -163,92 +226,23 @@ class _Walker:
             self.pending_caption = None
         self.blocks.append(text)
 
-
-#: Block-quote and list markers at the start of a line (`> > - 1. `).
-_CONTAINER_PREFIX = re.compile(r"^[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))[ \t]*)+", re.M)
-#: Deepest container nesting (block quotes, lists) parsed as structure; deeper
-#: bodies are read without their container markers (see _flatten_if_deep).
-MAX_CONTAINER_DEPTH = 20
-_MAX_INDENT = 200
-#: Searched in "\n" + body: a literal first character lets the regex engine skip from
-#: line to line (`^` with re.M would be tried at every character, 4x slower).
-_TOO_DEEP = re.compile(
-    rf"\n(?:[ \t]{{{_MAX_INDENT}}}|[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{{1,9}}[.)](?=[ \t]|$))[ \t]*){{{MAX_CONTAINER_DEPTH + 1}}})",
-    re.M,
-)
-
-#: Ends of blocks whose text becomes one line of body_text, and the kind each counts as
-#: (pulldown-cmark's names; headings end with a dict and count as "heading").
-_BLOCK_ENDS = {"Paragraph": "paragraph", "Item": "paragraph", "TableCell": "td"}
-#: Starts of blocks (as plain names) before which pending text ends its line.
-_BLOCK_STARTS = {"Paragraph", "Item", "HtmlBlock", "TableHead", "TableRow", "TableCell"}
-
-
-def _flatten_if_deep(markdown: str) -> str:
-    """The body to parse: itself, or without container markers when nested too deep.
-
-    A body of `>>>>>>...` or of thousands of nested list items is noise as structure
-    but its words belong in body_text and search. markdown-it-py (the article page)
-    drops text past 20 levels; reading such a body without its quote and list
-    markers keeps every word, on the page and in the build, which reads the body as
-    the page does. (The stored `body` is never changed.)
-    """
-    if not _TOO_DEEP.search("\n" + markdown):
-        return markdown
-    return "\n".join(line.lstrip() for line in _CONTAINER_PREFIX.sub("", markdown).split("\n"))
-
-
-def _link_url(url: str) -> str:
-    """A destination as markdown-it writes it into href and src: percent-encoded, IDNA host.
-
-    Most destinations are plain ASCII that normalizeLink would return unchanged;
-    they skip its ~20 us (the tests check the shortcut agrees with it).
-    """
-    return url if _PLAIN_URL.fullmatch(url) else normalizeLink(url)
-
-
-class _Events:
-    """What the walk tracks between pulldown-cmark events, besides the text itself:
-    the raw HTML being scanned, the photo whose alt text is being read, refused links."""
-
-    __slots__ = ("walker", "scan", "block_scan", "image", "alt", "image_depth", "link_ends")
-
-    def __init__(self, walker: _Walker):
-        self.walker = walker
-        self.scan = None  # one HTML scanner per block, for inline HTML split over several events
-        self.block_scan = None  # the scanner of an HTML block
-        self.image = None  # while inside a photo: its Image event's data,
-        self.alt: list[str] | None = None  # the parts of its alt text so far,
-        self.image_depth = 0  # and how many photos deep the alt text is
-        self.link_ends: list[str | None] = []  # per open link: None, or the text that closes a refused one
-
-    def end_line(self, kind: str):
-        """End a line of body_text (the inline HTML scanned so far belongs to it).
-
-        Also called at a block's start: text pending there (a tight list item's,
-        before its nested list) is a line of its own.
-        """
-        if self.scan is not None:
-            self.scan.close()
-            self.scan = None
-        self.walker.end_block(kind)
-
     def start(self, start):
+        """A Start event other than text's: a block name, or a dict for links, photos and the like."""
         if self.alt is not None:
             if start.__class__ is dict and "Image" in start:
                 self.image_depth += 1
         elif start.__class__ is str:
             if start in _BLOCK_STARTS:
-                if self.walker.current or self.scan is not None:
-                    self.end_line("paragraph")
+                if self.current or self.scan is not None:
+                    self.end_block("paragraph")
                 if start == "HtmlBlock":
-                    self.block_scan = _HtmlScan(self.walker)
+                    self.block_scan = _HtmlScan(self)
         elif "Link" in start:
             self.start_link(start["Link"])
         elif "Image" in start:
             self.image, self.alt, self.image_depth = start["Image"], [], 1
         else:  # Heading, CodeBlock, List, BlockQuote, Table
-            self.end_line("paragraph")
+            self.end_block("paragraph")
 
     def start_link(self, info: dict):
         """A link markdown-it would refuse (see walk_body) stays text, as written."""
@@ -256,16 +250,17 @@ class _Events:
         if info["link_type"] == "Email":
             url = "mailto:" + url
         if validateLink(url):
-            self.walker.open_link(_link_url(url))
+            self.open_link(_link_url(url))
             self.link_ends.append(None)
         elif info["link_type"] in ("Autolink", "Email"):
-            self.walker.add_text("<")
+            self.add_text("<")
             self.link_ends.append(">")
         else:
-            self.walker.add_text("[")
+            self.add_text("[")
             self.link_ends.append(f"]({info['dest_url']})")
 
     def end(self, end):
+        """An End event, named as its Start was."""
         if self.alt is not None:
             if end == "Image":
                 self.image_depth -= 1
@@ -275,34 +270,34 @@ class _Events:
             if end == "Link":
                 closing = self.link_ends.pop() if self.link_ends else None
                 if closing is None:
-                    self.walker.close_link()
+                    self.close_link()
                 else:
-                    self.walker.add_text(closing)
+                    self.add_text(closing)
             elif end in _BLOCK_ENDS:
-                self.end_line(_BLOCK_ENDS[end])
+                self.end_block(_BLOCK_ENDS[end])
             elif end == "CodeBlock":
-                self.end_line("code")
+                self.end_block("code")
             elif end == "HtmlBlock":
                 if self.block_scan is not None:
                     self.block_scan.close()
                     self.block_scan = None
-                self.end_line("html")
+                self.end_block("html")
         elif "Heading" in end:
-            self.end_line("heading")
+            self.end_block("heading")
 
     def end_image(self):
         info, alt = self.image, "".join(self.alt)
         self.image = self.alt = None
         url = info["dest_url"]
         if validateLink(url):
-            self.walker.add_image(_link_url(url), alt, alt or info["title"])
+            self.add_image(_link_url(url), alt, alt or info["title"])
         else:
-            self.walker.add_text(f"![{alt}]({url})")
+            self.add_text(f"![{alt}]({url})")
 
     def inline_html(self, html: str):
         if self.alt is None:
             if self.scan is None:
-                self.scan = _HtmlScan(self.walker)
+                self.scan = _HtmlScan(self)
             self.scan.feed(html)
 
     def block_html(self, html: str):
@@ -312,8 +307,8 @@ class _Events:
     def finish(self):
         if self.scan is not None:
             self.scan.close()
-        while self.walker.open_links:
-            self.walker.close_link()
+        while self.open_links:
+            self.close_link()
 
 
 def walk_body(markdown: str) -> BodyParts:
@@ -325,12 +320,11 @@ def walk_body(markdown: str) -> BodyParts:
     markdown-it refuses as a link or photo (javascript:, vbscript:, file: and
     non-image data: destinations) stays text here too. The stream is flat, so no
     body can exhaust Python's recursion. This loop runs for every event of every
-    post: text, the most common event, is handled in it, the rest by _Events.
+    post: text, the most common event, is handled in it, the rest by _Walker.
     """
     walker = _Walker()
-    events = _Events(walker)
     add_text, append_text, open_links = walker.add_text, walker.current.append, walker.open_links
-    on_start, on_end = events.start, events.end
+    on_start, on_end = walker.start, walker.end
     for event in pyromark.events(_flatten_if_deep(read_templates(markdown)), options=_OPTIONS):
         if event.__class__ is str:  # SoftBreak, HardBreak, Rule
             if event == "Rule":
@@ -341,7 +335,7 @@ def walk_body(markdown: str) -> BodyParts:
             if text is None:
                 text = event.get("Code")
         if text is not None:
-            alt = events.alt
+            alt = walker.alt
             if alt is not None:
                 alt.append(text)
             elif open_links:
@@ -359,12 +353,12 @@ def walk_body(markdown: str) -> BodyParts:
             continue
         html = event.get("InlineHtml")
         if html is not None:
-            events.inline_html(html)
+            walker.inline_html(html)
         else:
             html = event.get("Html")
             if html is not None:
-                events.block_html(html)
-    events.finish()
+                walker.block_html(html)
+    walker.finish()
     # Thai and other scripts written without spaces get their word boundaries marked,
     # so search finds a word inside a sentence (see newsarchive.text.words).
     text = mark_words("\n".join(walker.blocks))
