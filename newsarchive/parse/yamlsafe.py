@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -198,13 +197,10 @@ def _read_mapping(loader) -> Frontmatter:
         if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
             key_lines.setdefault(key_node.value, key_node.start_mark.line)
     data = loader.construct_document(node)
-    clean = {}
-    for key, value in data.items():
-        name = plain_key(key)
-        if name in clean:
-            raise YamlProblem(f"duplicate key {name!r} once keys are read as text", key_lines.get(name))
-        clean[name] = plain_value(value, key_lines.get(name))
-    return Frontmatter(clean, {k: key_lines.get(k) for k in clean})
+    return Frontmatter(
+        {key: plain_value(value, key_lines.get(key)) for key, value in data.items()},
+        {key: key_lines.get(key) for key in data},
+    )
 
 
 def _flat_text_mapping(node: MappingNode) -> tuple[dict, dict] | None:
@@ -234,20 +230,6 @@ def _flat_text_mapping(node: MappingNode) -> tuple[dict, dict] | None:
         data[key] = value_node.value
         lines[key] = key_node.start_mark.line
     return data, lines
-
-
-def plain_key(key) -> str:
-    """Keys are text in the database; `1:` or `true:` become "1" / "true".
-
-    ArchiveLoader already gives YAML keys as the text written; this covers keys of
-    other sources (TOML) and keeps the promise that a key is always a str.
-    """
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bool) or key is None:
-        return json.dumps(key)
-    value = plain_value(key, None) if not isinstance(key, (list, dict)) else key
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def plain_value(value, line):
@@ -282,11 +264,6 @@ def plain_value(value, line):
     if isinstance(value, (list, tuple)):
         return [plain_value(v, line) for v in value]
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            name = plain_key(k)
-            if name in out:
-                raise YamlProblem(f"duplicate key {name!r} once keys are read as text", line)
-            out[name] = plain_value(v, line)
-        return out
+        # Keys are text already: ArchiveConstructor.key_text reads YAML's as written, TOML's are.
+        return {k: plain_value(v, line) for k, v in value.items()}
     return str(value)
