@@ -1,6 +1,8 @@
 """Pure parsing functions, one behaviour per parametrized case."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -19,7 +21,7 @@ from newsarchive.site import article as web
 from newsarchive.text.credits import collapse, parse_credit
 from newsarchive.text.sitegen import read_templates
 
-from .conftest import CORPUS_18F, SAMPLE
+from .conftest import CORPUS_18F, ROOT, SAMPLE
 
 
 @pytest.mark.parametrize(
@@ -444,3 +446,15 @@ def _body(path):
         return read_post(str(path), path.read_bytes()).body
     except PostError:
         return None
+
+
+def test_text_helpers_load_neither_the_markdown_parser_nor_yaml():
+    """newsarchive.text is shared with the served site, whose processes must not load the parser."""
+    code = (
+        "import importlib, pkgutil, sys, newsarchive.text as text\n"
+        "for module in pkgutil.iter_modules(text.__path__):\n"
+        "    importlib.import_module('newsarchive.text.' + module.name)\n"
+        "print(sorted(name for name in ('pyromark', 'yaml', 'frontmatter', 'newsarchive.parse') if name in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]"

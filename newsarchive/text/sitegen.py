@@ -2,8 +2,9 @@
 
 Jekyll and Eleventy (Liquid), Hugo (shortcodes) and WordPress exports (`[caption]`)
 run their templates before the Markdown; a post's links, photos and text are what
-that produces, so extract.walk_body reads the body through read_templates first.
-Pure functions, linear in the size of the body whatever it holds.
+that produces, so the build (parse.body.walk_body) and the article page read the
+body through read_templates first. Pure functions, linear in the size of the body
+whatever it holds.
 """
 from __future__ import annotations
 
