@@ -75,6 +75,8 @@ def _link_url(url: str) -> str:
 
 @dataclass
 class Image:
+    """A photo: its URL as the page writes it, alt text, caption, and role (`lead` or `inline`)."""
+
     url: str
     alt: str | None
     caption: str | None
@@ -83,6 +85,8 @@ class Image:
 
 @dataclass
 class Link:
+    """A link: its URL as the page writes it, and its text."""
+
     url: str
     text: str
 
