@@ -105,7 +105,7 @@ def ensure_database(args) -> Path:
     sys.path.insert(0, str(ROOT / "bench"))
     import generate  # bench/generate.py
 
-    from newsarchive.build.pipeline import build
+    from newsarchive.build import build
 
     started = time.monotonic()
     print(f"generating {args.posts} posts into {posts} ...", flush=True)

@@ -341,6 +341,27 @@ def test_a_database_an_earlier_parser_read_is_rebuilt_in_full(tmp_path):
     assert build(SAMPLE, db, quiet=True).notes == []  # once
 
 
+def test_the_parsers_rows_fit_the_table_declaration(specimen_bytes):
+    """The parser's Record and the declaration agree: the posts row has every column,
+    and each row has one value per column its table inserts, in the order its row
+    type names them."""
+    from newsarchive.db.schema import POST_COLUMNS, ROW
+    from newsarchive.db.write import pack
+    from newsarchive.parse import extract, read_post
+
+    record = extract(read_post("2024/11/ART2411200656CLKM87.md", specimen_bytes))
+    tagged = extract(read_post("tagged.md", b"---\ntitle: Tagged\ntags: [one, two]\n---\n\nBody.\n"))
+    assert set(record.post) == set(POST_COLUMNS)
+    assert all(record.rows[table] or tagged.rows[table] for table in ROW if table in record.rows)
+    for table, rows in [*record.rows.items(), *tagged.rows.items()]:
+        for row in rows:
+            assert ROW[table](*row) == row
+    captions = [ROW["captions"](*row) for row in record.rows["captions"]]
+    named = dict(record.rows, captions=captions)
+    assert pack(type(record)(record.post, named)) == pack(record)  # rows built by name travel as plain tuples
+    assert all(type(row) is tuple for rows in pack(type(record)(record.post, named))[1] for row in rows)
+
+
 def test_a_database_of_an_earlier_schema_is_rebuilt_in_full(tmp_path):
     """An update keeps the database it copies: one whose schema is not this version's
     (here an index of ours missing, as after an upgrade that added it) is built afresh,

@@ -220,7 +220,8 @@ PARSER_VERSION = 1
 # --------------------------------------------------------------------------- derived
 
 TABLE = {table.name: table for table in TABLES}
-#: The row type of each table: what a Record's rows hold, by name.
+#: The row type of each table: a Record's rows by name (a row is a tuple in the
+#: table's `inserted` order, whether built as a ROW type or not).
 ROW = {table.name: table.row_type() for table in TABLES}
 INSERT = {table.name: table.insert_sql for table in TABLES}
 POST_COLUMNS = TABLE["posts"].columns

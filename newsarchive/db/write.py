@@ -24,10 +24,11 @@ def pack(record: Record) -> PackedPost:
 
     Workers send every post to the writer, which unpickles it on its one core: ~55 us
     a post for a Record (a dataclass holding dicts keyed by column name), ~35 us for
-    these tuples.
+    these tuples. Rows built as schema.ROW types become plain tuples here: unpickling
+    a NamedTuple costs the writer a Python call per row.
     """
     rows = record.rows
-    return tuple([record.post[c] for c in POST_COLUMNS]), tuple([rows[t] for t in PACKED_TABLES])
+    return tuple([record.post[c] for c in POST_COLUMNS]), tuple([list(map(tuple, rows[t])) for t in PACKED_TABLES])
 
 
 def write_record(conn: sqlite3.Connection, record: Record) -> None:
