@@ -4,7 +4,7 @@ A SQLite file needs SQLite (or Datasette) to be read; a folder of CSVs with a
 machine-readable description opens in a spreadsheet, in R or pandas, and can be
 checked offline with `frictionless validate`.  The Table Schemas are read from the
 database itself (column types, primary keys, foreign keys, unique indexes), so the
-package cannot drift from the schema in store.py; the words (titles, descriptions,
+package cannot drift from the table declaration (db/schema.py); the words (titles, descriptions,
 licence, sources) come from metadata.yml, the file Datasette already publishes.
 """
 from __future__ import annotations
