@@ -181,7 +181,7 @@ def _parse_isolated(tasks: list[Task]):
                 problem = "the parser crashed on this file"
             except TimeoutError:
                 problem = f"the parser did not finish this file within {PARSE_TIMEOUT} s"
-            yield ParseFailure(task[0], None, f"{problem} (reported as a bug: please send it in)")
+            yield ParseFailure(task.path, None, f"{problem} (reported as a bug: please send it in)")
             _abandon(pool)
             pool = _new_pool(1)
     finally:
