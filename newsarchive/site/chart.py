@@ -22,6 +22,18 @@ async def home_chart(databases: dict) -> dict | None:
     return None
 
 
+def y_ticks(peak: int, most: int = 5) -> list[int]:
+    """The y-axis ticks for counts up to `peak`: 0 to the first multiple of the step at or
+    above peak, in at most `most` equal steps of 1, 2 or 5 x 10^n, the smallest such step."""
+    magnitude = 1
+    while True:
+        for step in (magnitude, 2 * magnitude, 5 * magnitude):
+            intervals = -(-max(peak, 1) // step)
+            if intervals <= most:
+                return [step * n for n in range(intervals + 1)]
+        magnitude *= 10
+
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -45,18 +57,18 @@ def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int
         return Markup('<p class="news-chart-empty">No dated posts yet.</p>')
     left, bottom, top_pad, legend_w = 44, 40, 12, 150
     plot_w, plot_h = width - left - legend_w, height - bottom - top_pad
-    peak = max(sum(v.values()) for v in series.values()) or 1
+    ticks = y_ticks(max(sum(v.values()) for v in series.values()))
+    peak = ticks[-1]  # bars are scaled to the top tick, so the axis reads true
     bar_w = plot_w / len(months)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="news-chart" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" style="max-width:{width}px" aria-label="Posts per month by category">',
         f"<title>Posts per month by category, {escape(months[0])} to {escape(months[-1])}</title>",
     ]
-    for tick in range(0, 5):
-        value = round(peak * tick / 4)
+    for value in ticks:
         y = top_pad + plot_h - plot_h * value / peak
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value}</text>')
+        parts.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value}</text>')
     label_every = max(1, len(months) // 12)
     for index, month in enumerate(months):
         x = left + index * bar_w

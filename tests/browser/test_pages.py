@@ -268,6 +268,14 @@ def test_home_page_draws_the_chart_offline(browse, db):
     counted = sum(int(t.rsplit(":", 1)[1]) for t in titles)
     (dated,) = db.execute("select count(*) from posts where published_month is not null").fetchone()
     assert counted == dated
+    # The y axis reads 0, step, 2 x step, ... with a round step, drawn equally apart.
+    ticks = chart.locator("text.y-tick").evaluate_all(
+        "ts => ts.map(t => [Number(t.textContent), t.getBoundingClientRect().y])")
+    values = [value for value, _ in ticks]
+    step = values[1] - values[0]
+    assert values == [step * n for n in range(len(values))] and step in (1, 2, 5, 10, 20, 50), values
+    gaps = [above - below for (_, below), (_, above) in zip(ticks, ticks[1:])]
+    assert all(gap == pytest.approx(gaps[0], abs=0.5) and gap < 0 for gap in gaps), ticks
     browse.screenshot("home-page.png")
     assert browse.errors == []
     browse.assert_offline()
