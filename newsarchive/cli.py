@@ -188,22 +188,31 @@ def export(db: Path, outdir: Path):
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("--metadata", type=click.Path(path_type=Path), help="Datasette metadata.yml for titles, licence, "
               "sources and descriptions; a missing file means none  [default: the project's metadata.yml]")
-def package(db: Path, outdir: Path, metadata: Path | None):
-    """Write DB as a Frictionless Data Package (CSV + JSON).
+@click.option("--format", "formats", default="csv", show_default=True, metavar="FORMATS",
+              help="csv, parquet, or both as csv,parquet: one file per table in each.")
+def package(db: Path, outdir: Path, metadata: Path | None, formats: str):
+    """Write DB as a Frictionless Data Package (CSV or Parquet, + JSON).
 
-    OUTDIR gets one CSV per table and datapackage.json describing them, with the
-    titles, licence, sources and column descriptions of the metadata file.
+    OUTDIR gets one file per table in each format and datapackage.json describing
+    them, with the titles, licence, sources and column descriptions of the metadata
+    file. Parquet files keep the database's column types, for DuckDB, Spark or
+    BigQuery (they need pyarrow: pip install 'news-archive[parquet]').
 
     \b
-    Example:
+    Examples:
       news-archive package news.db news-package/
+      news-archive package news.db news-package/ --format csv,parquet
     """
     from . import config
-    from .package import package as run_package
+    from .package import formats_of, package as run_package
+    from .parquet import ParquetUnavailable, ValueMismatch
 
-    with exits(metadata_errors()):
-        descriptor = run_package(database(db), outdir, metadata or config.METADATA)
-    click.echo(f"{outdir}/datapackage.json: {len(descriptor['resources'])} tables from {db}")
+    with exits({ValueError: UNUSABLE}):
+        chosen = formats_of(formats)
+    with exits({**metadata_errors(), ParquetUnavailable: UNUSABLE, ValueMismatch: FAILED}):
+        descriptor = run_package(database(db), outdir, metadata or config.METADATA, chosen)
+    tables = len(descriptor["resources"]) // len(chosen)
+    click.echo(f"{outdir}/datapackage.json: {tables} tables as {', '.join(chosen)} from {db}")
 
 
 # --------------------------------------------------------------------------- Datasette

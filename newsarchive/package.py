@@ -1,11 +1,14 @@
-"""The database -> a Frictionless Data Package: one CSV per table plus datapackage.json.
+"""The database -> a Frictionless Data Package: one file per table and format, plus datapackage.json.
 
 A SQLite file needs SQLite (or Datasette) to be read; a folder of CSVs with a
 machine-readable description opens in a spreadsheet, in R or pandas, and can be
-checked offline with `frictionless validate`.  The Table Schemas are read from the
-database itself (column types, primary keys, foreign keys, unique indexes), so the
-package cannot drift from the table declaration (db/schema.py); the words (titles, descriptions,
-licence, sources) come from metadata.yml, the file Datasette already publishes.
+checked offline with `frictionless validate`. Parquet files of the same tables
+(newsarchive/parquet.py) carry their column types and are what DuckDB, Spark or
+BigQuery read when an archive outgrows one SQLite file. The tables, their order and
+their Table Schemas are read from the database itself (column types, primary keys,
+foreign keys, unique indexes), so the package cannot drift from the table declaration
+(db/schema.py); the words (titles, descriptions, licence, sources) come from
+metadata.yml, the file Datasette already publishes.
 """
 from __future__ import annotations
 
@@ -16,20 +19,27 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 from . import config
 
-#: The tables of the package, in this order; any other table a later schema adds
-#: follows them, except internal ones (see packaged_tables).
-TABLES = (
-    "posts", "categories", "languages", "images", "post_images", "captions", "credits",
-    "links", "tags", "post_tags", "builds", "build_errors",
-)
+#: The formats a table can be written in, in the order their resources are listed.
+FORMATS = ("csv", "parquet")
+#: Rows fetched from SQLite at a time for a Parquet file.
+BATCH_ROWS = 2048
 
 #: SQLite's type affinity rules (https://sqlite.org/datatype3.html, 3.1) mapped to
 #: Table Schema types; checked in this order, as SQLite does.
 _AFFINITY = (("INT", "integer"), ("CHAR", "string"), ("CLOB", "string"), ("TEXT", "string"),
              ("BLOB", "any"), ("REAL", "number"), ("FLOA", "number"), ("DOUB", "number"))
+
+
+class Written(NamedTuple):
+    """One table's file: where, and what a resource says about its bytes."""
+
+    path: str
+    bytes: int
+    sha256: str
 
 
 def database_metadata(metadata: dict, name: str) -> dict:
@@ -47,21 +57,20 @@ def database_metadata(metadata: dict, name: str) -> dict:
 
 
 def packaged_tables(conn: sqlite3.Connection) -> list[str]:
-    """Data tables: not SQLite's own, not `_`-prefixed bookkeeping, not FTS indexes.
+    """Data tables, in the order the database created them: not SQLite's own, not
+    `_`-prefixed bookkeeping, not full-text indexes.
 
     FTS5 keeps its index in shadow tables named after the virtual table
     (posts_fts_data, posts_fts_idx, ...); they are derived data in a binary format.
     """
-    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid").fetchall()
     virtual = [name for name, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
-    names = [
+    return [
         name for name, _ in rows
         if not name.startswith(("sqlite_", "_"))
         and name not in virtual
         and not any(name.startswith(f"{v}_") for v in virtual)
     ]
-    known = [t for t in TABLES if t in names]
-    return known + sorted(n for n in names if n not in TABLES)
 
 
 def field_type(declared: str) -> str:
@@ -113,7 +122,7 @@ def _unique_columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _foreign_keys(conn: sqlite3.Connection, table: str, packaged: list[str]) -> list[dict]:
-    """Foreign keys between CSVs of the package (ones into unpackaged tables are left out)."""
+    """Foreign keys between tables of the package (ones into unpackaged tables are left out)."""
     groups: dict[int, list] = {}
     for fk_id, seq, target, source, dest, *_ in conn.execute(f"PRAGMA foreign_key_list([{table}])"):
         groups.setdefault(fk_id, []).append((seq, target, source, dest))
@@ -132,40 +141,89 @@ def _foreign_keys(conn: sqlite3.Connection, table: str, packaged: list[str]) -> 
     return out
 
 
-def write_csv(conn: sqlite3.Connection, table: str, columns: list[str], path: Path, order: list[str]) -> tuple[int, int, str]:
-    """One table as UTF-8 CSV with a header row; returns (rows, bytes, sha256).
-
-    NULL is written as an empty field, Table Schema's default missing value.  Rows
-    come in key order, so the same database always gives the same bytes.
-    """
+def select(conn: sqlite3.Connection, table: str, columns: list[str], order: list[str]) -> sqlite3.Cursor:
+    """The table's rows in key order, so the same database always gives the same bytes."""
     cols = ", ".join(f"[{c}]" for c in columns)
     order_by = ", ".join(f"[{c}]" for c in order) if order else "rowid"
-    count = 0
+    return conn.execute(f"SELECT {cols} FROM [{table}] ORDER BY {order_by}")
+
+
+def write_csv(conn: sqlite3.Connection, table: str, schema: dict, path: Path) -> None:
+    """One table as UTF-8 CSV with a header row.
+
+    NULL is written as an empty field, Table Schema's default missing value.
+    """
+    columns = [f["name"] for f in schema["fields"]]
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
-        for row in conn.execute(f"SELECT {cols} FROM [{table}] ORDER BY {order_by}"):
-            writer.writerow(row)
-            count += 1
-    data = path.read_bytes()
-    return count, len(data), hashlib.sha256(data).hexdigest()
+        writer.writerows(select(conn, table, columns, schema.get("primaryKey", [])))
 
 
-def resource(conn, table: str, outdir: Path, table_meta: dict, packaged: list[str]) -> dict:
-    """Write one table's CSV and describe it as a tabular data resource."""
+def write_parquet(conn: sqlite3.Connection, table: str, schema: dict, path: Path) -> None:
+    """One table as Parquet, with the column types of its Table Schema."""
+    from . import parquet
+
+    columns = [f["name"] for f in schema["fields"]]
+    cursor = select(conn, table, columns, schema.get("primaryKey", []))
+    try:
+        parquet.write(path, schema["fields"], _batches(cursor))
+    except parquet.ValueMismatch as exc:
+        raise parquet.ValueMismatch(f"{table}.{exc}") from None
+
+
+def _batches(cursor: sqlite3.Cursor) -> Iterator[list[tuple]]:
+    while rows := cursor.fetchmany(BATCH_ROWS):
+        yield rows
+
+
+def write_file(conn: sqlite3.Connection, table: str, schema: dict, path: Path, fmt: str) -> Written:
+    """Write through a temporary name, so a failure leaves no half file under the real one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        WRITERS[fmt](conn, table, schema, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return Written(path.name, path.stat().st_size, digest.hexdigest())
+
+
+WRITERS = {"csv": write_csv, "parquet": write_parquet}
+#: What a resource of each format says about its file besides its path and schema.
+#: A Parquet resource is a file resource: `frictionless validate` checks its bytes and
+#: hash but does not read its rows, because its Parquet reader goes through pandas,
+#: which reads a nullable integer column as floats and so fails every NULL.
+FILE_KEYS = {
+    "csv": {"profile": "tabular-data-resource", "format": "csv", "mediatype": "text/csv", "encoding": "utf-8"},
+    "parquet": {"type": "file", "profile": "data-resource", "format": "parquet", "mediatype": "application/vnd.apache.parquet"},
+}
+
+
+def resource_name(table: str, fmt: str, formats: tuple[str, ...]) -> str:
+    """A table's resource is named after it in the first format; in a second format
+    the format follows the name (posts-parquet), as resource names must be unique."""
+    return table if fmt == formats[0] else f"{table}-{fmt}"
+
+
+def resource(conn, table: str, outdir: Path, table_meta: dict, packaged: list[str], fmt: str,
+             formats: tuple[str, ...]) -> dict:
+    """Write one table in one format and describe the file as a tabular data resource."""
     docs = table_meta.get("columns") if isinstance(table_meta.get("columns"), dict) else {}
     schema = table_schema(conn, table, docs, packaged)
-    columns = [f["name"] for f in schema["fields"]]
-    path = f"{table}.csv"
-    _, size, digest = write_csv(conn, table, columns, outdir / path, schema.get("primaryKey", []))
-    out = {"name": table, "path": path, "profile": "tabular-data-resource"}
+    for fk in schema.get("foreignKeys", []):
+        # Each format's resources refer to their own kind, so either set stands alone.
+        fk["reference"]["resource"] = resource_name(fk["reference"]["resource"], fmt, formats)
+    written = write_file(conn, table, schema, outdir / f"{table}.{fmt}", fmt)
+    kind = FILE_KEYS[fmt]
+    out = {"name": resource_name(table, fmt, formats), "path": written.path, "profile": kind["profile"]}
     for key in ("title", "description"):
         if isinstance(table_meta.get(key), str) and table_meta[key].strip():
             out[key] = table_meta[key].strip()
-    out.update({
-        "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
-        "bytes": size, "hash": f"sha256:{digest}", "schema": schema,
-    })
+    out.update({**kind, "bytes": written.bytes, "hash": f"sha256:{written.sha256}", "schema": schema})
     return out
 
 
@@ -176,8 +234,13 @@ def package_name(text: str) -> str:
 
 
 def descriptor(metadata: dict, name: str, resources: list[dict], created: str | None) -> dict:
-    """datapackage.json: the package's words from metadata.yml, then its resources."""
-    out = {"profile": "tabular-data-package", "name": package_name(name)}
+    """datapackage.json: the package's words from metadata.yml, then its resources.
+
+    A package with Parquet files is a plain data package: the tabular profile wants
+    every resource to be a tabular one, and a Parquet resource is a file resource.
+    """
+    tabular = all(r["profile"] == "tabular-data-resource" for r in resources)
+    out = {"profile": "tabular-data-package" if tabular else "data-package", "name": package_name(name)}
     for key in ("title", "description", "version"):
         value = metadata.get(key)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
@@ -215,11 +278,26 @@ def _created(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def package(db_path, outdir, metadata_path=None) -> dict:
-    """Write the CSVs and datapackage.json for db_path into outdir; return the descriptor."""
+def formats_of(text: str | tuple | list) -> tuple[str, ...]:
+    """`csv`, `parquet`, `csv,parquet` (or a list of them) -> the formats, each once, in order."""
+    names = text.split(",") if isinstance(text, str) else [n for part in text for n in part.split(",")]
+    out = tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+    unknown = [n for n in out if n not in FORMATS]
+    if unknown or not out:
+        raise ValueError(f"unknown format {', '.join(unknown) or repr(text)}: choose from {', '.join(FORMATS)}")
+    return out
+
+
+def package(db_path, outdir, metadata_path=None, formats=("csv",)) -> dict:
+    """Write each table in each format and datapackage.json for db_path into outdir; return the descriptor."""
     db_path = Path(db_path)
+    formats = formats_of(formats)
     if not db_path.is_file():
         raise FileNotFoundError(f"{db_path}: no such database")
+    if "parquet" in formats:
+        from . import parquet
+
+        parquet.require()  # before the first file is written
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     # No metadata file is no metadata: the package is still valid, only undescribed.
@@ -229,11 +307,12 @@ def package(db_path, outdir, metadata_path=None) -> dict:
     conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
     try:
         packaged = packaged_tables(conn)
-        resources = [
-            resource(conn, table, outdir, tables_meta.get(table) if isinstance(tables_meta.get(table), dict) else {}, packaged)
-            for table in packaged
+        written = [
+            resource(conn, table, outdir, tables_meta.get(table) if isinstance(tables_meta.get(table), dict) else {},
+                     packaged, fmt, formats)
+            for fmt in formats for table in packaged
         ]
-        result = descriptor(metadata, db_path.stem, resources, _created(conn))
+        result = descriptor(metadata, db_path.stem, written, _created(conn))
     finally:
         conn.close()
     tmp = outdir / f".datapackage.json.{os.getpid()}"
