@@ -253,20 +253,26 @@ def publish(target: str, db: Path, name: str, dry_run: bool):
     """Publish DB on Cloud Run or Fly, or as a Docker image.
 
     Runs `datasette publish` (or `datasette package`) with the same database
-    options, plugins, templates and settings as `serve`; the image installs this
-    project. cloudrun needs gcloud, fly needs flyctl and datasette-publish-fly,
-    package needs docker. Exits with the status of the datasette command.
+    options, plugins, templates, photos and settings as `serve`, staged in
+    .DB-publish/ beside DB; the image installs this project. cloudrun needs gcloud
+    (logged in, with a project), fly needs flyctl (logged in) and
+    datasette-publish-fly, package needs a running Docker; without them it exits 2
+    with one line saying what to install. When the datasette command fails, or
+    package makes no new image, it exits non-zero.
 
     \b
     Examples:
       news-archive publish cloudrun news.db --name news-archive
       news-archive publish package news.db --dry-run
     """
-    from .publish import ToolMissing, publish as run_publish
+    from .publish import PublishFailed, ToolMissing, publish as run_publish
 
     database(db)
     with exits({**metadata_errors(), ToolMissing: UNUSABLE}):
-        sys.exit(run_publish(target, db, name, dry_run))
+        try:
+            run_publish(target, db, name, dry_run)
+        except PublishFailed as exc:
+            raise Failure(str(exc), exc.status) from None
 
 
 @cli.command("config")

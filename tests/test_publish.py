@@ -1,16 +1,28 @@
-"""The deploy: the command line, the staged files, and that the image's own install of
-the project (not this checkout's) is what the plugins import."""
+"""The deploy: the command line, the staged files, that the image's own install of the
+project (not this checkout's) is what the plugins import and that the staged image
+serves; a missing tool is one line and exit 2, a failed publish is never exit 0."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
 from email.parser import Parser
+from pathlib import Path
 
+import pytest
 from datasette.utils import make_dockerfile
 
 from newsarchive.publish import SOURCE_FOLDER, publish_command
+from newsarchive.serve import stop_process
+
+from .conftest import ROOT
 
 
 def installs(command: list[str]) -> list[str]:
@@ -101,3 +113,200 @@ def test_the_image_installs_the_package_the_plugins_import(sample_db, tmp_path):
     assert result.returncode == 0, result.stderr
     count, origin = result.stdout.split()
     assert int(count) > 0 and origin.startswith(str(site))
+
+
+# --------------------------------------------------------------------------- the command, run
+
+
+def fake_tool(bin_dir: Path, name: str, body: str) -> None:
+    """An executable `name` in bin_dir: a Python script that sees its arguments as `args`."""
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!{sys.executable}\nimport os, shutil, sys\nargs = sys.argv[1:]\n{textwrap.dedent(body)}")
+    path.chmod(0o755)
+
+
+def fake_docker(bin_dir: Path, state: Path, build_fails: bool = False) -> None:
+    """A Docker whose daemon answers; `build` copies the build context to state/context and
+    tags a new image, or (build_fails) fails as a real build does; `image inspect` knows the tag."""
+    state.mkdir(exist_ok=True)
+    fake_tool(bin_dir, "docker", f"""
+        STATE, FAILS = {str(state)!r}, {build_fails!r}
+        ID = os.path.join(STATE, "id")
+        if args[:1] == ["info"]:
+            print("27.0.0")
+        elif args[:2] == ["image", "inspect"]:
+            if not os.path.exists(ID):
+                sys.exit("Error: No such image: " + args[-1])
+            print(open(ID).read())
+        elif args[:1] == ["build"] and FAILS:
+            sys.exit('ERROR: failed to solve: process "/bin/sh -c pip install" did not complete')
+        elif args[:1] == ["build"]:
+            shutil.copytree(".", os.path.join(STATE, "context"), dirs_exist_ok=True)
+            open(ID, "w").write("sha256:" + os.urandom(8).hex())
+        else:
+            sys.exit("unexpected docker " + " ".join(args))
+        """)
+
+
+def gcloud(account: str = "", project: str = "") -> str:
+    """A Google Cloud CLI with this account and project (as gcloud does, "(unset)" on
+    stderr for an empty one), which refuses everything else."""
+    return f"""
+        values = {{"account": {account!r}, "project": {project!r}}}
+        if args[:2] == ["config", "get-value"]:
+            print(values[args[2]] or "(unset)", file=sys.stdout if values[args[2]] else sys.stderr)
+        else:
+            sys.exit("ERROR: (gcloud) " + " ".join(args) + ": permission denied")
+        """
+
+
+def run_publish(db: Path, *args: str, path: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": path, "HOME": str(db.parent)}
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([sys.executable, "-m", "newsarchive", "publish", *args[:1], str(db), *args[1:]],
+                          capture_output=True, text=True, env=env, cwd=db.parent, timeout=600)
+
+
+@pytest.fixture
+def db(sample_db, tmp_path) -> Path:
+    copy = tmp_path / "news.db"
+    shutil.copyfile(sample_db, copy)
+    return copy
+
+
+@pytest.mark.parametrize("target, tools, plugin, expected", [
+    ("package", {}, False, "Error: docker is not on PATH; install Docker: https://docs.docker.com/get-docker/"),
+    ("package", {"docker": "print('Cannot connect to the Docker daemon at unix:///var/run/docker.sock.', file=sys.stderr)\n"
+                           "sys.exit(1)"}, False,
+     "Error: the Docker daemon is not reachable (Cannot connect to the Docker daemon at unix:///var/run/docker.sock.); "
+     "start it, or install Docker: https://docs.docker.com/get-docker/"),
+    ("cloudrun", {}, False, "Error: gcloud is not on PATH; install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install"),
+    ("cloudrun", {"gcloud": gcloud()}, False, "Error: gcloud is not logged in; run: gcloud auth login"),
+    ("cloudrun", {"gcloud": gcloud(account="me@example.org")}, False,
+     "Error: gcloud has no project set; run: gcloud config set project PROJECT_ID"),
+    ("fly", {"flyctl": "print('me@example.org')"}, False,
+     f"Error: publishing to Fly needs the datasette-publish-fly plugin: {sys.executable} -m pip install datasette-publish-fly"),
+    ("fly", {}, True, "Error: flyctl is not on PATH; install flyctl: https://fly.io/docs/flyctl/install/"),
+    ("fly", {"flyctl": "sys.exit('Error: no access token available. Please login with flyctl auth login')"}, True,
+     "Error: flyctl is not logged in; run: flyctl auth login"),
+])
+def test_a_missing_tool_is_one_line_and_exit_2(db, tmp_path, target, tools, plugin, expected):
+    """Each program (or login) a target needs, missing: one line naming what to install,
+    exit 2, no traceback, nothing staged."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in tools.items():
+        fake_tool(bin_dir, name, body)
+    site = None
+    if plugin:
+        site = tmp_path / "site"
+        (site / "datasette_publish_fly").mkdir(parents=True)
+        (site / "datasette_publish_fly" / "__init__.py").write_text("")
+    result = run_publish(db, target, path=str(bin_dir), pythonpath=site)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [expected]
+    assert result.stdout == ""
+    assert not (tmp_path / ".news-publish").exists()
+
+
+def test_the_dry_run_prints_the_exact_command_and_needs_no_tool(db, tmp_path):
+    result = run_publish(db, "package", "--name", "my-archive", "--dry-run", path=str(tmp_path / "empty"))
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    command = shlex.split(line)
+    staged = tmp_path / ".news-publish"
+    assert command[:3] == ["datasette", "package", str(db)]
+    assert command[-2:] == ["--tag", "my-archive"]
+    assert command[command.index("--static") + 1] == f"photos:{staged / 'photos'}"
+    assert command[command.index("--version-note") + 1].startswith("news.db, published ")
+    for option, path in (("-m", "metadata.json"), ("--plugins-dir", "plugins"), ("--template-dir", "templates")):
+        assert command[command.index(option) + 1] == str(staged / path)
+    assert sorted(p.name for p in staged.iterdir()) == ["metadata.json", "photos", "plugins", "templates"]
+
+
+def test_a_failed_docker_build_exits_non_zero(db, tmp_path):
+    """`datasette package` exits 0 after a failed docker build; publish does not."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "docker"
+    fake_docker(bin_dir, state, build_fails=True)
+    result = run_publish(db, "package", path=f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 1, result.stderr
+    assert "ERROR: failed to solve" in result.stderr, "docker's own output is shown"
+    assert result.stderr.splitlines()[-1] == "Error: docker build made no new image news-archive (its output is above)"
+    assert "Traceback" not in result.stderr
+    # An older image under the same tag is no proof of this build.
+    (state / "id").write_text("sha256:0123456789abcdef")
+    again = run_publish(db, "package", path=f"{bin_dir}:/usr/bin:/bin")
+    assert again.returncode == 1
+    assert again.stderr.splitlines()[-1] == "Error: docker build made no new image news-archive (its output is above)"
+
+
+def test_a_failed_publish_command_exits_with_its_status(db, tmp_path):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "gcloud", gcloud(account="me@example.org", project="my-project"))
+    result = run_publish(db, "cloudrun", path=f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 1, result.stderr
+    assert "permission denied" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Error: datasette publish cloudrun failed with exit status 1 (its output is above)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+def test_the_image_serves_what_was_staged(db, tmp_path):
+    """publish package, with a Docker whose build keeps the build context: the context
+    holds the database, metadata, plugins, templates, photos and the project's source;
+    its Dockerfile's pip install, inspect and CMD, run here, serve the archive."""
+    bin_dir, state, site = tmp_path / "bin", tmp_path / "docker", tmp_path / "site-packages"
+    fake_docker(bin_dir, state)
+    result = run_publish(db, "package", "--name", "archive-test", path=f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    assert "built the Docker image archive-test (sha256:" in result.stdout
+    context = state / "context"
+    assert {"Dockerfile", "news.db", "metadata.json", "plugins", "templates", "photos"} <= {p.name for p in context.iterdir()}
+    assert (context / "plugins" / SOURCE_FOLDER / "newsarchive" / "site" / "__init__.py").exists()
+    photo = next((ROOT / "sample" / "photos").rglob("*.jpg"))
+    relative = photo.relative_to(ROOT / "sample" / "photos")
+    assert (context / "photos" / relative).read_bytes() == photo.read_bytes()
+    dockerfile = (context / "Dockerfile").read_text()
+    steps = [line.split(" ", 1) for line in dockerfile.splitlines() if line.startswith(("RUN ", "CMD "))]
+    [install] = [shlex.split(rest)[3:] for kind, rest in steps if rest.startswith("pip install -U ")]
+    assert install[0] == "datasette" and install[1:] == [f"./plugins/{SOURCE_FOLDER}"]
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--target", str(site), *install[1:]], cwd=context, capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
+    [inspect] = [shlex.split(rest) for kind, rest in steps if rest.startswith("datasette inspect")]
+    subprocess.run([sys.executable, "-m", *inspect], cwd=context, check=True)
+    [cmd] = [rest for kind, rest in steps if kind == "CMD"]
+    port = free_port()
+    serve = shlex.split(cmd.replace("$PORT", str(port)))
+    serve[serve.index("--host") + 1] = "127.0.0.1"
+    assert serve[:2] == ["datasette", "serve"] and "-i" in serve
+    server = subprocess.Popen([sys.executable, "-m", *serve], cwd=context, env={**os.environ, "PYTHONPATH": str(site)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                versions = json.loads(get(f"{base}/-/versions.json"))
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
+                time.sleep(0.2)
+        assert versions["datasette"]["note"].startswith("news.db, published ")
+        assert b"news-chart-section" in get(f"{base}/"), "our templates"
+        assert json.loads(get(f"{base}/news/search.json?_shape=array&q=harbour")), "our plugins and canned queries"
+        assert get(f"{base}/photos/{relative.as_posix()}") == photo.read_bytes()
+    finally:
+        stop_process(server)
