@@ -135,13 +135,13 @@ def request_mix(db: Path, name: str, hostile_share: float, rng: random.Random) -
         rowids = rng.sample(range(1, count + 1), min(count, 2000)) if count else []
         ids = [r[0] for r in conn.execute(
             f"select id from posts where rowid in ({','.join(map(str, rowids))})")] if rowids else []
-        categories = [r[0] for r in conn.execute("select id from categories order by id")]
+        categories = [r[0] for r in conn.execute("select name from categories order by name")]
         months = [r[0] for r in conn.execute("select distinct published_month from posts where published_month is not null order by 1")]
         titles = [r[0] for r in conn.execute(
             f"select title from posts where rowid in ({','.join(map(str, rowids[:300]))})")] if rowids else []
         credits = [r[0] for r in conn.execute(
-            "select credits.name from credits join captions on captions.credit_id = credits.id "
-            "group by credits.id order by count(*) desc limit 20")]
+            "select credit from captions where credit is not null "
+            "group by credit order by count(*) desc limit 20")]
         cited = [r[0] for r in conn.execute(
             "select target_post_id from links where target_post_id is not null group by 1 limit 200")]
     finally:
@@ -159,7 +159,7 @@ def request_mix(db: Path, name: str, hostile_share: float, rng: random.Random) -
     normal = [
         Kind("posts table + facets", False, 10, [f"{base}/posts"]),
         Kind("facet-filtered page", False, 10,
-             [f"{base}/posts?category_id={c}" for c in categories] + [f"{base}/posts?published_month={m}" for m in months[-24:]]),
+             [f"{base}/posts?" + urlencode({"category": c}) for c in categories] + [f"{base}/posts?published_month={m}" for m in months[-24:]]),
         Kind("FTS search (canned)", False, 12, [f"{base}/search?" + urlencode({"q": t}) for t in terms]),
         Kind("FTS search (_search)", False, 6, [f"{base}/posts?" + urlencode({"_search": t}) for t in terms]),
         Kind("row page", False, 20, [row(i) for i in ids]),

@@ -527,7 +527,7 @@ def endpoints(post_id: str, terms: list[str], credit: str, canned_sql: str) -> l
     from datasette.utils import tilde_encode
 
     q = urllib.parse.quote_plus
-    facets = "_facet=category_id&_facet=language_id&_facet=published_month"
+    facets = "_facet=category&_facet=language&_facet=published_month"
     sql = f"sql={q(canned_sql)}&credit={q(credit)}"
     return [
         Endpoint("table", "posts table page with 3 facets", f"/{DB_NAME}/posts", f"/{DB_NAME}/posts?{facets}",

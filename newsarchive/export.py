@@ -40,16 +40,14 @@ DEFAULT_FORMAT = "utf-8;lf;yaml"
 #: Enough to reconstruct a post; the joined names feed the fallback frontmatter.
 _QUERY = """
 SELECT posts.*,
-       categories.name AS category_name,
-       languages.code AS language_code,
        images.url AS lead_image_url,
-       (SELECT json_group_array(tags.name) FROM post_tags JOIN tags ON tags.id = post_tags.tag_id
+       (SELECT json_group_array(tag) FROM post_tags
          WHERE post_tags.post_id = posts.id AND post_tags.field = 'tags') AS tag_names,
-       (SELECT json_group_array(tags.name) FROM post_tags JOIN tags ON tags.id = post_tags.tag_id
-         WHERE post_tags.post_id = posts.id AND post_tags.field = 'categories') AS category_names
+       (SELECT json_group_array(tag) FROM post_tags
+         WHERE post_tags.post_id = posts.id AND post_tags.field = 'categories') AS category_names,
+       (SELECT json_group_array(json_array(field, author)) FROM
+         (SELECT field, author FROM post_authors WHERE post_authors.post_id = posts.id ORDER BY position)) AS bylines
 FROM posts
-LEFT JOIN categories ON categories.id = posts.category_id
-LEFT JOIN languages ON languages.id = posts.language_id
 LEFT JOIN images ON images.id = posts.lead_image_id
 ORDER BY posts.path
 """
@@ -174,7 +172,7 @@ def synthesize_frontmatter(row) -> str:
     if row.get("date_source") == "frontmatter":
         meta["date"] = row.get("published_at")
     for key, column in (
-        ("description", "description"), ("category", "category_name"), ("language", "language_code"),
+        ("description", "description"), ("category", "category"), ("language", "language"),
         ("origin_url", "origin_url"), ("image", "lead_image_url"),
     ):
         if row.get(column) is not None:
@@ -183,6 +181,8 @@ def synthesize_frontmatter(row) -> str:
         names = json.loads(row.get(column) or "[]")
         if names:
             meta[key] = names
+    for key, name in json.loads(row.get("bylines") or "[]"):
+        meta.setdefault(key, []).append(name)
     meta.update(json.loads(row.get("extra") or "{}"))
     if not meta:
         return ""

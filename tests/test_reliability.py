@@ -297,7 +297,7 @@ def _drop_a_post_from_the_index(conn):
 
 def _tag_a_post_with_a_missing_tag(conn):
     post_id = conn.execute("select id from posts limit 1").fetchone()[0]
-    conn.execute("insert into post_tags (post_id, tag_id, field) values (?, 12345, 'tags')", (post_id,))
+    conn.execute("insert into post_tags (post_id, tag, field) values (?, 'no such tag', 'tags')", (post_id,))
 
 
 @pytest.mark.parametrize("checks, message", [

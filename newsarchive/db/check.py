@@ -90,8 +90,8 @@ def _fts_problems(conn, content: bool = True) -> list[str]:
 _CHANGED_ROW_CHECKS = [
     ("posts without their category/language/lead image",
      "select count(*) from posts where id in ({marks}) and ("
-     " (category_id is not null and category_id not in (select id from categories))"
-     " or (language_id is not null and language_id not in (select id from languages))"
+     " (category is not null and category not in (select name from categories))"
+     " or (language is not null and language not in (select code from languages))"
      " or (lead_image_id is not null and lead_image_id not in (select id from images)))"),
     ("photos pointing nowhere",
      "select count(*) from post_images where post_id in ({marks}) and (image_id not in (select id from images)"
@@ -100,7 +100,9 @@ _CHANGED_ROW_CHECKS = [
      "select count(*) from links where post_id in ({marks}) and target_post_id is not null"
      " and target_post_id not in (select id from posts)"),
     ("tags pointing nowhere",
-     "select count(*) from post_tags where post_id in ({marks}) and tag_id not in (select id from tags)"),
+     "select count(*) from post_tags where post_id in ({marks}) and tag not in (select name from tags)"),
+    ("authors pointing nowhere",
+     "select count(*) from post_authors where post_id in ({marks}) and author not in (select name from authors)"),
 ]
 
 

@@ -51,40 +51,47 @@ class Table:
         return NamedTuple(name, [(c, self.columns[c] | None) for c in self.inserted])
 
 
-#: In the order they are created.
+#: In the order they are created. The small lookups are keyed by their natural text
+#: (`world`, `en`, `Reuters`, a tag, a name), so the columns that point at them read as
+#: words in every page, facet and download. Images and captions, whose keys are long,
+#: have integer ids (fields.hash_id), below 2**53 so that JavaScript and any tool that
+#: reads numbers as doubles hold them exactly.
 TABLES = (
-    Table("categories", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
-    Table("languages", {"id": int, "code": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("categories", {"name": str}, pk="name", verb="INSERT OR IGNORE"),
+    Table("languages", {"code": str}, pk="code", verb="INSERT OR IGNORE"),
     Table("images", {"id": int, "url": str}, pk="id", verb="INSERT OR IGNORE"),
-    Table("credits", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("credits", {"name": str}, pk="name", verb="INSERT OR IGNORE"),
     Table(
         "captions",
-        {"id": int, "text": str, "credit_id": int, "credit_kind": str, "text_words": str},
+        {"id": int, "text": str, "credit": str, "credit_kind": str, "text_words": str},
         pk="id",
-        foreign_keys=(("credit_id", "credits", "id"),),
+        foreign_keys=(("credit", "credits", "name"),),
         verb="INSERT OR IGNORE",
     ),
-    Table("tags", {"id": int, "name": str}, pk="id", verb="INSERT OR IGNORE"),
+    Table("tags", {"name": str}, pk="name", verb="INSERT OR IGNORE"),
+    Table("authors", {"name": str}, pk="name", verb="INSERT OR IGNORE"),
     # The small columns come first and the long texts last: SQLite keeps the start of a
     # row on its b-tree page and the rest in overflow pages, so a column after the body
     # costs a walk through the body's overflow chain. With `path` or `word_count` after
     # the texts, scanning it over 100,000 posts took 0.35 s; in front of them, 0.12 s.
     # body_text precedes body because search (FTS5 reads it from here) and its
     # snippets need it more often than anything but the article page needs body.
+    # `authors` and `tags` repeat post_authors and post_tags as JSON arrays, for
+    # Datasette's array facets and filters on the posts page (`_facet_array=tags`).
     Table(
         "posts",
         {
-            "id": str, "title": str, "title_source": str, "description": str, "category_id": int,
-            "language_id": int, "published_at": str, "published_month": str, "date_source": str,
-            "code_time": str, "origin_url": str, "source_domain": str, "url_key": str, "lead_image_id": int,
-            "word_count": int, "image_count": int, "link_count": int, "path": str, "sha256": str,
-            "file_format": str, "extra": str, "title_words": str, "description_words": str,
+            "id": str, "title": str, "title_source": str, "description": str, "category": str,
+            "language": str, "authors": str, "tags": str, "published_at": str, "published_month": str,
+            "date_source": str, "code_time": str, "origin_url": str, "source_domain": str, "url_key": str,
+            "lead_image_id": int, "word_count": int, "image_count": int, "link_count": int, "path": str,
+            "sha256": str, "file_format": str, "extra": str, "title_words": str, "description_words": str,
             "body_text": str, "body": str, "frontmatter": str,
         },
         pk="id",
         foreign_keys=(
-            ("category_id", "categories", "id"),
-            ("language_id", "languages", "id"),
+            ("category", "categories", "name"),
+            ("language", "languages", "code"),
             ("lead_image_id", "images", "id"),
         ),
     ),
@@ -104,10 +111,16 @@ TABLES = (
     ),
     Table(
         "post_tags",
-        {"post_id": str, "tag_id": int, "field": str},
-        pk=("post_id", "tag_id", "field"),
-        foreign_keys=(("post_id", "posts", "id"), ("tag_id", "tags", "id")),
+        {"post_id": str, "tag": str, "field": str},
+        pk=("post_id", "tag", "field"),
+        foreign_keys=(("post_id", "posts", "id"), ("tag", "tags", "name")),
         verb="INSERT OR IGNORE",
+    ),
+    Table(
+        "post_authors",
+        {"post_id": str, "position": int, "author": str, "field": str},
+        pk=("post_id", "position"),
+        foreign_keys=(("post_id", "posts", "id"), ("author", "authors", "name")),
     ),
     Table(
         "builds",
@@ -146,47 +159,40 @@ class Index:
 #: unique natural keys of the lookups; in the order they are created.
 INDEXES = (
     *(Index(table, (column,)) for table, column in [
-        ("posts", "category_id"), ("posts", "language_id"), ("posts", "lead_image_id"),
+        ("posts", "category"), ("posts", "language"), ("posts", "lead_image_id"),
         ("posts", "published_month"), ("posts", "url_key"),
         ("posts", "path"), ("posts", "source_domain"),
-        ("captions", "credit_id"), ("captions", "credit_kind"),
+        ("captions", "credit"), ("captions", "credit_kind"),
         ("post_images", "image_id"), ("post_images", "caption_id"),
         ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
-        ("post_tags", "tag_id"), ("build_errors", "build_id"), ("_files", "post_id"),
+        ("post_tags", "tag"), ("post_authors", "author"), ("build_errors", "build_id"), ("_files", "post_id"),
     ]),
     Index("images", ("url",), unique=True),
-    Index("categories", ("name",), unique=True),
-    Index("languages", ("code",), unique=True),
-    Index("credits", ("name",), unique=True),
-    Index("tags", ("name",), unique=True),
     # Newest first, as the posts table is sorted: also lets Datasette page through
     # the whole table (CSV streaming) by keyset without sorting the rest each page.
     Index("posts", (DescIndex("published_at"), "id"), name="idx_posts_published_at_id"),
-    Index("posts", ("category_id", "published_month")),
-    Index("posts", ("language_id", "published_month")),
+    Index("posts", ("category", "published_month")),
+    Index("posts", ("language", "published_month")),
 )
 
 #: Flat views for people who want one CSV rather than joins.
 VIEWS = {
     "posts_flat": """
         SELECT posts.id, posts.title, posts.description, posts.published_at, posts.published_month,
-               categories.name AS category, languages.code AS language, posts.origin_url,
+               posts.category, posts.language, posts.authors, posts.tags, posts.origin_url,
                posts.source_domain, images.url AS lead_image_url, posts.word_count,
                posts.image_count, posts.link_count, posts.path
         FROM posts
-        LEFT JOIN categories ON categories.id = posts.category_id
-        LEFT JOIN languages ON languages.id = posts.language_id
         LEFT JOIN images ON images.id = posts.lead_image_id
         """,
     "photos": """
         SELECT post_images.post_id, posts.title AS post_title, posts.published_at,
                post_images.position, post_images.role, images.url AS image_url,
-               captions.text AS caption, credits.name AS credit, captions.credit_kind
+               captions.text AS caption, captions.credit, captions.credit_kind
         FROM post_images
         JOIN posts ON posts.id = post_images.post_id
         JOIN images ON images.id = post_images.image_id
         LEFT JOIN captions ON captions.id = post_images.caption_id
-        LEFT JOIN credits ON credits.id = captions.credit_id
         """,
     "current_errors": """
         SELECT path, line, level, message FROM build_errors
@@ -214,8 +220,9 @@ FTS_HASHSIZE = 16 * 1024 * 1024
 #: Raised when the same file would give other rows than before, with the schema unchanged
 #: (kept in the database as PRAGMA user_version): an incremental build would keep the
 #: old rows of every unchanged file, so such a database is rebuilt in full, once.
-#: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words).
-PARSER_VERSION = 1
+#: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words);
+#: 2: lookups keyed by their text, authors, a duplicate frontmatter key's last value kept.
+PARSER_VERSION = 2
 
 # --------------------------------------------------------------------------- derived
 
@@ -227,8 +234,8 @@ INSERT = {table.name: table.insert_sql for table in TABLES}
 POST_COLUMNS = TABLE["posts"].columns
 #: The tables of a post's rows, in the order they are written: lookups before the
 #: rows that point to them (the post itself goes in before CHILDREN).
-LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags")
-CHILDREN = ("post_images", "links", "post_tags")
+LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags", "authors")
+CHILDREN = ("post_images", "links", "post_tags", "post_authors")
 
 
 def create_schema(db: sqlite_utils.Database, indexes: bool = True) -> None:

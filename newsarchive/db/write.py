@@ -73,6 +73,7 @@ class DeletedRefs:
     categories: set = field(default_factory=set)
     languages: set = field(default_factory=set)
     tags: set = field(default_factory=set)
+    authors: set = field(default_factory=set)
 
 
 def delete_posts(conn: sqlite3.Connection, post_ids: list[str], refs: DeletedRefs) -> None:
@@ -82,7 +83,7 @@ def delete_posts(conn: sqlite3.Connection, post_ids: list[str], refs: DeletedRef
         ids = post_ids[start : start + 500]
         marks = ", ".join("?" for _ in ids)
         for key, category, language, lead in conn.execute(
-            f"SELECT url_key, category_id, language_id, lead_image_id FROM posts WHERE id IN ({marks})", ids
+            f"SELECT url_key, category, language, lead_image_id FROM posts WHERE id IN ({marks})", ids
         ):
             refs.keys.add(key)
             refs.categories.add(category)
@@ -91,7 +92,8 @@ def delete_posts(conn: sqlite3.Connection, post_ids: list[str], refs: DeletedRef
         for image, caption in conn.execute(f"SELECT image_id, caption_id FROM post_images WHERE post_id IN ({marks})", ids):
             refs.images.add(image)
             refs.captions.add(caption)
-        refs.tags.update(r[0] for r in conn.execute(f"SELECT tag_id FROM post_tags WHERE post_id IN ({marks})", ids))
+        refs.tags.update(r[0] for r in conn.execute(f"SELECT tag FROM post_tags WHERE post_id IN ({marks})", ids))
+        refs.authors.update(r[0] for r in conn.execute(f"SELECT author FROM post_authors WHERE post_id IN ({marks})", ids))
     params = [(pid,) for pid in post_ids]
     for table in CHILDREN:
         conn.executemany(f"DELETE FROM {table} WHERE post_id = ?", params)
@@ -113,13 +115,14 @@ def prune_orphans(conn: sqlite3.Connection, refs: DeletedRefs) -> None:
     )
     credits = {
         r[0] for i in refs.captions if i is not None
-        for r in conn.execute("SELECT credit_id FROM captions WHERE id = ?", (i,))
+        for r in conn.execute("SELECT credit FROM captions WHERE id = ?", (i,))
     }
     sweep("DELETE FROM captions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_images WHERE caption_id = ?)", refs.captions)
-    sweep("DELETE FROM credits WHERE id = ? AND NOT EXISTS (SELECT 1 FROM captions WHERE credit_id = ?)", credits)
-    sweep("DELETE FROM categories WHERE id = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE category_id = ?)", refs.categories)
-    sweep("DELETE FROM languages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE language_id = ?)", refs.languages)
-    sweep("DELETE FROM tags WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_tags WHERE tag_id = ?)", refs.tags)
+    sweep("DELETE FROM credits WHERE name = ? AND NOT EXISTS (SELECT 1 FROM captions WHERE credit = ?)", credits)
+    sweep("DELETE FROM categories WHERE name = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE category = ?)", refs.categories)
+    sweep("DELETE FROM languages WHERE code = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE language = ?)", refs.languages)
+    sweep("DELETE FROM tags WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_tags WHERE tag = ?)", refs.tags)
+    sweep("DELETE FROM authors WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_authors WHERE author = ?)", refs.authors)
 
 
 def resolve_fresh_link_targets(conn: sqlite3.Connection) -> None:

@@ -4,6 +4,7 @@
     yamlsafe.py     frontmatter YAML -> the values the author meant (fast paths, plain values)
     yaml_loader.py  the bounded PyYAML loader behind it (YAML 1.2 scalars, no tags, limits)
     body.py         the Markdown walk: body text, first line, photos, links
+    bylines.py      who wrote a post: names from author, authors, byline, creator, contributors
     fields.py       field normalisers: dates, URLs and url keys, names, languages, ids
     rows.py         Post -> Record: the posts row and the rows of every other table
 

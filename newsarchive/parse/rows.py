@@ -1,8 +1,9 @@
 """A Post -> the rows it contributes: the post itself, its photos, captions, credits,
-links and tags.
+links, tags and authors.
 
 Pure functions, run in the build's workers. `extract` reads one group of fields per
-helper; lookup rows get ids that are hashes of their natural key (fields.hash_id).
+helper; lookups are keyed by their text, images and captions by a hash of it
+(fields.hash_id).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from ..text.credits import collapse, parse_credit
 from ..text.words import mark_words
 from .body import BodyParts, Image, Link, walk_body
+from .bylines import AUTHOR_KEYS, read_bylines
 from .fields import (
     code_timestamp, file_name_date, hash_id, iso_utc, normalize_language, normalize_name, parse_date,
     post_site_path, resolve_url, site_path_key, split_list, text_value, url_facts,
@@ -20,9 +22,15 @@ from .fields import (
 from .reader import Post, PostError
 
 #: Frontmatter keys that have columns of their own; everything else goes to `extra`.
-MODELED_KEYS = ("code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories")
-#: The tables a post adds rows to besides `posts`, in the order the writer fills them.
-ROW_TABLES = ("categories", "languages", "images", "captions", "credits", "post_images", "links", "tags", "post_tags")
+MODELED_KEYS = (
+    "code", "title", "description", "category", "language", "date", "origin_url", "image", "tags", "categories",
+    *AUTHOR_KEYS,
+)
+#: The tables a post adds rows to besides `posts`.
+ROW_TABLES = (
+    "categories", "languages", "images", "captions", "credits", "post_images", "links", "tags", "post_tags",
+    "authors", "post_authors",
+)
 
 
 @dataclass
@@ -75,15 +83,16 @@ def extract(post: Post) -> Record:
     rows = {table: [] for table in ROW_TABLES}
     title, title_source = _title(fm, parts, post_id)
     description = _description(fm)
-    category_id = _category(fm, rows)
-    language_id = _language(fm, rows)
+    category = _category(fm, rows)
+    language = _language(fm, rows)
     published, date_source, code_time = _dates(post)
     published_at = iso_utc(published) if published else None
     origin_url = fm.text("origin_url")
     origin_url = origin_url.strip() if origin_url else None
     lead_image_id = _images(fm, rows, post_id, parts.images)
     _links(rows, post_id, origin_url, parts.links)
-    _tags(fm, rows, post_id)
+    tags = _tags(fm, rows, post_id)
+    authors = _authors(fm, rows, post_id)
     source_domain, origin_key = url_facts(origin_url)
     if not origin_url:
         origin_key = site_path_key(post_site_path(post))
@@ -92,8 +101,10 @@ def extract(post: Post) -> Record:
         "title": title,
         "title_source": title_source,
         "description": description,
-        "category_id": category_id,
-        "language_id": language_id,
+        "category": category,
+        "language": language,
+        "authors": _json_list(authors),
+        "tags": _json_list(tags),
         "published_at": published_at,
         "published_month": published_at[:7] if published_at else None,
         "date_source": date_source,
@@ -137,8 +148,8 @@ def _description(fm: _Frontmatter) -> str | None:
     return description.strip() if description else None
 
 
-def _category(fm: _Frontmatter, rows: dict) -> int | None:
-    """The category's id; a list names its first, and is kept in extra when it names more."""
+def _category(fm: _Frontmatter, rows: dict) -> str | None:
+    """The category; a list names its first, and is kept in extra when it names more."""
     category = fm.meta.get("category")
     if isinstance(category, list):
         names = split_list(category)
@@ -152,12 +163,11 @@ def _category(fm: _Frontmatter, rows: dict) -> int | None:
     name = normalize_name(category)
     if not name:
         return None
-    category_id = hash_id("category", name)
-    rows["categories"].append((category_id, name))
-    return category_id
+    rows["categories"].append((name,))
+    return name
 
 
-def _language(fm: _Frontmatter, rows: dict) -> int | None:
+def _language(fm: _Frontmatter, rows: dict) -> str | None:
     language = None
     for key in ("language", "lang", "locale"):
         language = text_value(fm.meta.get(key))
@@ -168,9 +178,8 @@ def _language(fm: _Frontmatter, rows: dict) -> int | None:
     if not code:
         fm.keep("language")
         return None
-    language_id = hash_id("language", code)
-    rows["languages"].append((language_id, code))
-    return language_id
+    rows["languages"].append((code,))
+    return code
 
 
 def _dates(post: Post):
@@ -215,12 +224,10 @@ def _add_image(rows: dict, post_id: str, position: int, image: Image) -> int:
     caption_id = None
     if image.caption:
         kind, name = parse_credit(image.caption)
-        credit_id = None
         if name:
-            credit_id = hash_id("credit", name)
-            rows["credits"].append((credit_id, name))
+            rows["credits"].append((name,))
         caption_id = hash_id("caption", image.caption)
-        rows["captions"].append((caption_id, image.caption, credit_id, kind, words_copy(image.caption)))
+        rows["captions"].append((caption_id, image.caption, name or None, kind, words_copy(image.caption)))
     rows["post_images"].append((post_id, position, image_id, image.role, image.alt, caption_id))
     return image_id
 
@@ -236,15 +243,35 @@ def _links(rows: dict, post_id: str, origin_url: str | None, links: list[Link]):
         rows["links"].append((post_id, index, link.url, link.text, domain, target_key))
 
 
-def _tags(fm: _Frontmatter, rows: dict, post_id: str):
+def _tags(fm: _Frontmatter, rows: dict, post_id: str) -> list[str]:
+    """The post's tags, from `tags` then (Jekyll's) `categories`, each name once."""
+    names = []
     for field_name in ("tags", "categories"):
         value = fm.meta.get(field_name)
         if value is not None and not isinstance(value, (list, str)):
             fm.keep(field_name)
         for name in split_list(value):
-            tag_id = hash_id("tag", name)
-            rows["tags"].append((tag_id, name))
-            rows["post_tags"].append((post_id, tag_id, field_name))
+            rows["tags"].append((name,))
+            rows["post_tags"].append((post_id, name, field_name))
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _authors(fm: _Frontmatter, rows: dict, post_id: str) -> list[str]:
+    """The post's people in order (see bylines); a value of a shape not understood stays in extra."""
+    byline = read_bylines(fm.meta)
+    for key in byline.kept:
+        fm.keep(key)
+    for position, (name, key) in enumerate(byline.names):
+        rows["authors"].append((name,))
+        rows["post_authors"].append((post_id, position, name, key))
+    return [name for name, _ in byline.names]
+
+
+def _json_list(names: list[str]) -> str | None:
+    """A JSON array of names, the form Datasette's array facets read; None for none."""
+    return json.dumps(names, ensure_ascii=False) if names else None
 
 
 def _file_format(post: Post) -> str:

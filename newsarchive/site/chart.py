@@ -6,10 +6,10 @@ from collections import defaultdict
 
 from markupsafe import Markup, escape
 
-MONTHS_SQL = """select published_month, categories.name, count(*)
-                from posts left join categories on categories.id = posts.category_id
+MONTHS_SQL = """select published_month, category, count(*)
+                from posts
                 where published_month is not null
-                group by published_month, categories.name"""
+                group by published_month, category"""
 
 
 async def home_chart(databases: dict) -> dict | None:
