@@ -1,10 +1,10 @@
 """The posts row page reads like the article (newsarchive.site.article): headline, date,
-category, lead photo, body with captioned photos, the links it makes and the posts that
-cite it. Provides `article` to templates/row.html."""
+category, authors, lead photo, body with captioned photos, tags, the links it makes and
+the posts that cite it. Provides `article` to templates/row.html."""
 from datasette import hookimpl
 from datasette.utils import tilde_encode, urlsafe_components
 
-from newsarchive.site.article import ArticleSettings, load_article
+from newsarchive.site.article import ArticleSettings, PageUrls, load_article
 
 
 @hookimpl
@@ -23,8 +23,9 @@ def extra_template_vars(view_name, table, database, request, datasette):
             extra_tags=markdown.get("extra_tags"),
             extra_attrs=markdown.get("extra_attrs"),
         )
-        return await load_article(datasette.get_database(database), post_id, settings,
-                                  lambda pk: datasette.urls.row(database, "posts", tilde_encode(pk)))
+        urls = PageUrls(row=lambda pk: datasette.urls.row(database, "posts", tilde_encode(pk)),
+                        posts=datasette.urls.table(database, "posts"))
+        return await load_article(datasette.get_database(database), post_id, settings, urls)
 
     async def inner():
         return {"article": await article()}

@@ -1,13 +1,16 @@
-"""The posts row page as an article: headline, dateline, lead photo, the body as
-sanitised HTML with captioned photos, the links it makes and the posts that cite it.
+"""The posts row page as an article: headline, dateline, byline, lead photo, the body as
+sanitised HTML with captioned photos, its tags, the links it makes and the posts that
+cite it.
 
 `load_article` runs the page's queries (each by primary key or index) and
 `article_vars` assembles what templates/row.html shows as `article`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
+from urllib.parse import urlencode
 
 import bleach
 from markdown_it import MarkdownIt
@@ -163,18 +166,13 @@ def _top_level_blocks(tokens: list[Token]):
 
 # ----------------------------------------------------------------------------- the page
 
-POST_SQL = """select posts.*, categories.name as category, languages.code as language,
-                     images.url as lead_image_url
-              from posts
-              left join categories on categories.id = posts.category_id
-              left join languages on languages.id = posts.language_id
-              left join images on images.id = posts.lead_image_id
+POST_SQL = """select posts.*, images.url as lead_image_url
+              from posts left join images on images.id = posts.lead_image_id
               where posts.id = ?"""
 PHOTOS_SQL = """select post_images.position, post_images.role, post_images.alt, images.url,
-                       captions.text as caption, credits.name as credit, captions.credit_kind
+                       captions.text as caption, captions.credit, captions.credit_kind
                 from post_images join images on images.id = post_images.image_id
                 left join captions on captions.id = post_images.caption_id
-                left join credits on credits.id = captions.credit_id
                 where post_images.post_id = ? order by post_images.position"""
 LINKS_SQL = """select links.url, links.text, links.domain, links.target_post_id, target.title as target_title
                from links left join posts as target on target.id = links.target_post_id
@@ -193,35 +191,61 @@ class ArticleSettings:
     extra_attrs: dict | None = None
 
 
-async def load_article(db, post_id: str, settings: ArticleSettings, row_url: Callable[[str], str]) -> dict:
+class PageUrls(NamedTuple):
+    """Where the article links to: another post's page, and the posts table (filtered
+    by a query string appended to it)."""
+
+    row: Callable[[str], str]
+    posts: str
+
+    def posts_where(self, column: str, value: str) -> str:
+        return f"{self.posts}?{urlencode({column: value})}"
+
+
+class PostsLink(NamedTuple):
+    """An author, a tag or a category, and the posts page filtered to it."""
+
+    name: str
+    url: str
+
+
+async def load_article(db, post_id: str, settings: ArticleSettings, urls: PageUrls) -> dict:
     """The `article` of one post (empty when there is no such post), read from a
-    Datasette database; `row_url(post_id)` is the URL of another post's page."""
+    Datasette database."""
     post = (await db.execute(POST_SQL, [post_id])).first()
     if post is None:
         return {}
     photos = (await db.execute(PHOTOS_SQL, [post_id])).rows
     links = (await db.execute(LINKS_SQL, [post_id])).rows
     cited_by = (await db.execute(CITED_BY_SQL, [post_id])).rows
-    return article_vars(post, photos, links, cited_by, settings, row_url)
+    return article_vars(post, photos, links, cited_by, settings, urls)
 
 
-def article_vars(post, photos, links, cited_by, settings: ArticleSettings, row_url: Callable[[str], str]) -> dict:
+def _names(array: str | None) -> list[str]:
+    """posts.authors and posts.tags hold JSON arrays of text (NULL: none)."""
+    return [name for name in json.loads(array or "[]") if isinstance(name, str)]
+
+
+def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls: PageUrls) -> dict:
     """What templates/row.html shows, from the rows of load_article's queries: only safe
-    URLs become links or images, and the body is sanitised HTML."""
+    URLs become links or images, and the body is sanitised HTML. Authors (in the order
+    the post names them), tags and the category link to the posts filtered to them,
+    through the same array filter a reader can type (`?authors__arraycontains=`)."""
     mirror = settings.mirror
     lead = next((p for p in photos if p["role"] == "lead"), None)
 
     def url_of(post_id):
-        return row_url(post_id) if post_id else None
+        return urls.row(post_id) if post_id else None
 
     return {
         "id": post["id"],
         "title": post["title"],
         "description": post["description"],
         "published_at": post["published_at"],
-        "category": post["category"],
-        "category_id": post["category_id"],
+        "category": PostsLink(post["category"], urls.posts_where("category", post["category"])) if post["category"] else None,
         "language": post["language"],
+        "authors": [PostsLink(name, urls.posts_where("authors__arraycontains", name)) for name in _names(post["authors"])],
+        "tags": [PostsLink(tag, urls.posts_where("tags__arraycontains", tag)) for tag in _names(post["tags"])],
         "origin_url": post["origin_url"] if is_safe_url(post["origin_url"]) else None,
         "lead_html": figure_html(lead["url"], lead["alt"], lead["caption"], mirror) if lead and is_safe_url(lead["url"]) else None,
         "lead_image_url": mirror_url(post["lead_image_url"], mirror),
