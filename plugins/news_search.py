@@ -1,15 +1,35 @@
-"""SQL functions for the search query: news_fts_query(text), what a person typed as a
-safe FTS5 query, and news_snippet(text), a snippet whose highlights keep whole letters.
-
-Registered on every connection so canned queries can say
-`where posts_fts match news_fts_query(:q)` and never raise an FTS syntax error.
-"""
+"""The search page, /<database>/search with .json and .csv (newsarchive.site.search_page):
+every match counted and reachable page by page, by relevance or date, with filters, each
+result linking to its post."""
 from datasette import hookimpl
+from datasette.utils.asgi import NotFound
 
-from newsarchive.site.search import fts_query, whole_letters
+from newsarchive.site.search_page import respond
+
+
+async def _ensure_can_view_posts(datasette, actor, database):
+    """The permission the posts table's own page asks for, in each Datasette's terms."""
+    try:
+        from datasette.resources import TableResource  # Datasette 1.0
+    except ImportError:
+        await datasette.ensure_permissions(
+            actor, [("view-table", (database, "posts")), ("view-database", database), "view-instance"])
+    else:
+        await datasette.ensure_permission(
+            action="view-table", resource=TableResource(database=database, table="posts"), actor=actor)
+
+
+async def search(datasette, request):
+    try:
+        db = datasette.get_database(route=request.url_vars["database"])
+    except KeyError:
+        raise NotFound("Database not found") from None
+    if not await db.table_exists("posts_fts"):
+        raise NotFound(f"{db.name} has no posts to search")
+    await _ensure_can_view_posts(datasette, request.actor, db.name)
+    return await respond(datasette, request, db.name, request.url_vars.get("format") or "")
 
 
 @hookimpl
-def prepare_connection(conn):
-    conn.create_function("news_fts_query", 1, fts_query, deterministic=True)
-    conn.create_function("news_snippet", 1, whole_letters, deterministic=True)
+def register_routes():
+    return [(r"^/(?P<database>[^/]+)/search(?P<format>\.json|\.csv)?$", search)]

@@ -17,7 +17,6 @@ from datasette.tracer import capture_traces
 from newsarchive import config
 from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_app, serve_command
-from newsarchive.site.search import fts_query
 
 from .conftest import DATASETTE_1, ROOT, close_app, get, write_posts
 
@@ -149,50 +148,6 @@ def test_table_search_box_uses_fts(ds, db):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("q", ["", "   ", '"', '"unbalanced', "title:xyzzy", "-", "*", "(", "NEAR(xyzzy",
-                               "\u0e49", "\u200b"])  # a lone Thai tone mark, a lone word mark
-def test_search_query_is_friendly_on_empty_or_malformed_input(ds, q):
-    response = get(ds, f"/news/search.json?_shape=array&q={q}")
-    assert response.status_code == 200, response.text
-    assert response.json() == []
-
-
-@pytest.mark.parametrize("q, word", [("NEAR(harbour", "harbour"), ("harbour OR", "harbour"), ("-harbour", "harbour")])
-def test_search_query_takes_operators_as_words(ds, db, q, word):
-    """FTS5 operators typed by a person are words, not syntax: no error, ordinary matches."""
-    rows = get(ds, f"/news/search.json?_shape=array&q={q}").json()
-    expected = db.execute("select count(*) from posts_fts where posts_fts match ?", [fts_query(q)]).fetchone()[0]
-    assert len(rows) == expected
-    assert len(get(ds, f"/news/search.json?_shape=array&q={word}").json()) >= expected
-
-
-def test_search_query_highlights_snippets(ds):
-    rows = get(ds, "/news/search.json?_shape=array&q=container%20traffic").json()
-    assert rows and all("\u27e6" in r["snippet"] for r in rows)
-    html = get(ds, "/news/search?q=container%20traffic").text
-    results = html.split('<table class="rows-and-columns">', 1)[1]
-    assert "<mark>" in results and "\u27e6" not in results
-    prefix = get(ds, "/news/search.json?_shape=array&q=contain*").json()
-    assert len(prefix) >= len(rows)
-
-
-def test_search_finds_a_thai_word_inside_a_sentence(ds):
-    """ผลไม้ (fruit) stands inside a run of Thai letters with no space around it; the
-    search page, its JSON and a table's search box all find it, highlighted whole."""
-    thai_post = "ART2410110130K7M37F"
-    rows = get(ds, "/news/search.json?_shape=array&q=ผลไม้").json()
-    assert thai_post in [r["id"] for r in rows]
-    snippet = next(r["snippet"] for r in rows if r["id"] == thai_post)
-    assert "\u27e6ผลไม้\u27e7" in snippet
-    html = get(ds, "/news/search?q=ผลไม้").text
-    assert "<mark>ผลไม้</mark>" in html
-    # Typed without spaces, two words are a phrase: found in this post, in this order only.
-    assert thai_post in [r["id"] for r in get(ds, "/news/search.json?_shape=array&q=ขายผลไม้").json()]
-    assert thai_post not in [r["id"] for r in get(ds, "/news/search.json?_shape=array&q=ผลไม้ขาย").json()]
-    table = get(ds, "/news/posts.json?_shape=array&_search=ขายผลไม้").json()
-    assert [r["id"] for r in table] == [thai_post]
-
-
 def test_canned_queries_with_parameters(ds, db):
     reuters = get(ds, "/news/photos_by_credit.json?_shape=array&credit=Reuters").json()
     expected = db.execute(
@@ -218,7 +173,7 @@ def test_canned_queries_with_parameters(ds, db):
 
 def test_canned_queries_have_descriptions_and_named_parameters():
     queries = config.load()["databases"]["news"]["queries"]
-    assert set(queries) == {"search", "photos_by_credit", "posts_by_author", "posts_by_tag", "posts_citing", "posts_per_month"}
+    assert set(queries) == {"photos_by_credit", "posts_by_author", "posts_by_tag", "posts_citing", "posts_per_month"}
     for name, query in queries.items():
         assert query.get("title") and query.get("description"), name
         assert ":" in query["sql"], f"{name} has no named parameter"

@@ -425,7 +425,7 @@ def test_hostile_table_and_search_pages_run_no_script(hooked, hdb):
     visit("/news/posts?_search=" + quote(REFLECTED))  # reflected in the search box
     visit("/news/search?q=alert", visible=("Quokka census headline",))
     visit("/news/search?q=quokka+census", visible=("Quokka census headline",))
-    visit("/news/search?q=" + quote(REFLECTED))
+    visit("/news/search?q=" + quote(REFLECTED), status=400)  # its quote is left open: the page says so
     visit("/news/posts_flat", visible=("Quokka census headline",))
     visit("/news/posts.json?_shape=array&_trace=1", dom=True)  # no trace_debug: plain JSON
     assert not hooked.problems, "\n".join(hooked.problems)
