@@ -14,8 +14,8 @@ NEWS_V1 := $(VENV_V1)/bin/news-archive
 DATASETTE_V1 ?= 1.0a41
 # The tests that go through Datasette, run on both versions.
 V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_docs.py tests/test_words.py \
-	tests/test_reliability.py::test_serve_restarts_on_a_new_build tests/browser/test_pages.py tests/browser/test_xss.py \
-	tests/test_article.py tests/browser/test_article_page.py
+	tests/test_serve.py tests/browser/test_pages.py tests/browser/test_xss.py \
+	tests/test_article.py tests/browser/test_article_page.py tests/test_readable_ids.py
 POSTS ?= sample/posts
 DB ?= news.db
 PORT ?= 8001

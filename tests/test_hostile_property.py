@@ -233,5 +233,31 @@ def test_frontmatter_read_without_a_parser_reads_as_the_parser_does(lines):
     simple = yamlsafe._simple_mapping(text)
     if simple is None:
         return
-    reference = yamlsafe._load(text, 0, ArchiveLoader)
-    assert (simple.data, simple.key_lines) == (reference.data, reference.key_lines)
+    reference = yamlsafe._load(text, ArchiveLoader)
+    assert simple == reference
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(_PLAIN_LINE, _PLAIN_LINE, _EDGE_LINE), min_size=2, max_size=8))
+def test_keys_written_twice_read_alike_on_every_path(lines):
+    """Frontmatter whose keys may repeat reads the same through load_frontmatter (which
+    takes the shortcut, libyaml or the pure-Python loader), libyaml and the pure-Python
+    loader: the last value of each key, on the line of that value, and each earlier
+    value once; and the values are PyYAML's own last ones (safe_load keeps the last)."""
+    import yaml
+
+    text = "\n".join(lines) + "\n"
+    try:
+        reference = yamlsafe._load(text, ArchiveLoader)
+    except yamlsafe.YamlProblem:
+        return
+    assert yamlsafe.load_frontmatter(text) == reference
+    if yamlsafe.FastArchiveLoader is not None:
+        assert yamlsafe._load(text, yamlsafe.FastArchiveLoader) == reference
+    top = [d for d in reference.duplicates if d.key in reference.data]
+    assert all(reference.key_lines[d.key] == d.kept_line > d.line for d in top)
+    plain = yaml.safe_load(text)
+    # YAML 1.1 reads some keys and values as other types (`true`, `1:30`): compare the text ones.
+    for key, value in reference.data.items():
+        if isinstance(value, str) and isinstance(plain.get(key), str):
+            assert plain[key] == value

@@ -101,8 +101,10 @@ def _build_with(run: _Run) -> Summary:
     results = None
     if not run.fresh and len(plan.to_parse) <= SMALL_UPDATE:
         results = list(parse_all(plan.to_parse, run.options.workers, run.options.quiet))
-        if _nothing_changed(plan, results, skipped, previous):
+        kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
+        if _nothing_changed(plan, results, skipped + kept, previous):
             summary.unchanged = len(plan.unchanged)
+            summary.warn(kept)
             for failure in results:
                 summary.fail(failure.problem())
             summary.sort_problems()
@@ -140,12 +142,13 @@ def _scan(run: _Run) -> tuple[list[SourceFile], list[Problem], Previous]:
     return files, skipped, previous
 
 
-def _nothing_changed(plan: Plan, results: list, skipped: list[Problem], previous: Previous) -> bool:
-    """No file to write or remove, and the same problems as the last build: then the
-    database is left exactly as it is."""
+def _nothing_changed(plan: Plan, results: list, standing: list[Problem], previous: Previous) -> bool:
+    """No file to write or remove, and the same problems as the last build (`standing`:
+    files skipped, and the warnings of files that stand unchanged): then the database is
+    left exactly as it is."""
     if plan.removed or plan.restamped or not all(isinstance(r, ParseFailure) for r in results):
         return False
-    errors = {failure.problem().row() for failure in results} | {problem.row() for problem in skipped}
+    errors = {failure.problem().row() for failure in results} | {problem.row() for problem in standing}
     return errors == previous.errors
 
 
@@ -249,6 +252,7 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
         else:
             owners[result.post_id] = result.path
             summary.added += 1
+            summary.warn(result.problems())
     summary.posts = len(owners)
     summary.seconds = time.monotonic() - started
     return summary

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Problem:
-    """One recorded problem: `path:line: message`, at level error or skipped."""
+    """One recorded problem: `path:line: message`, at level error, warning (the post
+    was built) or skipped."""
 
     path: str
     line: int | None
@@ -16,11 +17,16 @@ class Problem:
 
     def __str__(self):
         where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {self.message}"
+        return f"{where}: warning: {self.message}" if self.level == "warning" else f"{where}: {self.message}"
 
     def row(self) -> tuple:
         """As the database records it (build_errors, current_errors): path, line, level, message."""
         return (self.path, self.line, self.level, self.message)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "Problem":
+        path, line, level, message = row
+        return cls(path, line, message, level)
 
 
 @dataclass
@@ -47,6 +53,10 @@ class Summary:
     def fail(self, problem: Problem) -> None:
         self.failed += 1
         self.problems.append(problem)
+
+    def warn(self, problems: list[Problem]) -> None:
+        """Problems of posts that were built: listed and recorded, not counted as failures."""
+        self.problems.extend(problems)
 
     def sort_problems(self) -> None:
         self.problems.sort(key=lambda p: (p.path, p.line or 0))

@@ -50,6 +50,11 @@ class ParseResult(NamedTuple):
     #: The line of the post's `code`, where a clash of ids is reported.
     id_line: int | None
     post: PackedPost
+    #: What the build reports of the post without refusing it, as (line, message).
+    warnings: tuple[tuple[int | None, str], ...] = ()
+
+    def problems(self) -> list[Problem]:
+        return [Problem(self.path, line, message, "warning") for line, message in self.warnings]
 
 
 class ParseFailure(NamedTuple):
@@ -75,7 +80,7 @@ def parse_task(task: Task) -> ParseResult | ParseFailure:
         record = extract(post)
         values = record.post
         return ParseResult(path, values["id"], values["url_key"], values["sha256"], post.key_lines.get("code"),
-                           pack(record))
+                           pack(record), tuple((d.line, d.message) for d in post.duplicates))
     except PostError as exc:
         return ParseFailure(path, exc.line, exc.message)
     except RecursionError:

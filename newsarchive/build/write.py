@@ -6,7 +6,7 @@ import sqlite3
 
 import sqlite_utils
 
-from ..db.bookkeeping import FileRow, forget_files, record_files, restamp_files
+from ..db.bookkeeping import FileRow, forget_files, last_warnings, record_files, restamp_files
 from ..db.schema import add_fts, create_schema
 from ..db.write import DeletedRefs, delete_posts, prune_orphans, resolve_link_targets, write_records
 from .plan import Plan
@@ -44,6 +44,13 @@ def open_new_database(path, fresh: bool) -> tuple[sqlite_utils.Database, list[st
     return db, insert_triggers
 
 
+def kept_warnings(conn: sqlite3.Connection, plan: Plan) -> list[Problem]:
+    """The last build's warnings about files that stand unchanged: a full build would
+    report them again, so an update does too."""
+    unchanged = set(plan.unchanged)
+    return [Problem.from_row(row) for row in last_warnings(conn) if row[0] in unchanged]
+
+
 def duplicate_id(post_id: str, other: str) -> str:
     return f"id {post_id!r} is already used by {other}; every post needs its own id (give one a distinct `code`)"
 
@@ -71,10 +78,12 @@ class Writer:
         self._file_rows: list = []
 
     def start(self, plan: Plan) -> None:
-        """Keep the posts of unchanged files, and delete those of removed and changed
-        files before any is written, so a changed file may keep its id."""
+        """Keep the posts of unchanged files, with their warnings, and delete those of
+        removed and changed files before any is written, so a changed file may keep its id."""
         for path in plan.unchanged:
             self.owners[self.known[path].post_id] = path
+        if not self.fresh:
+            self.summary.warn(kept_warnings(self.conn, plan))
         restamp_files(self.conn, plan.restamped)
         gone = plan.removed + [task.path for task in plan.to_parse if task.path in self.known]
         stale = [self.known[path].post_id for path in gone if self.known[path].post_id is not None]
@@ -94,6 +103,7 @@ class Writer:
             self.summary.updated += 1
         else:
             self.summary.added += 1
+        self.summary.warn(result.problems())
         self._posts.append(result.post)
         if not self.fresh:
             self._new_keys.add(result.url_key)
@@ -117,6 +127,7 @@ class Writer:
             delete_posts(self.conn, [post_id], self.refs)
             forget_files(self.conn, [holder])
             self.summary.unchanged -= 1
+            self.summary.problems = [p for p in self.summary.problems if p.path != holder]  # its kept warnings
             self.summary.fail(Problem(holder, self.known[holder].id_line, duplicate_id(post_id, path)))
         self.owners[post_id] = path
         return True

@@ -25,6 +25,11 @@ def current_errors(conn: sqlite3.Connection) -> set[tuple]:
     return {tuple(row) for row in conn.execute("SELECT path, line, level, message FROM current_errors")}
 
 
+def last_warnings(conn: sqlite3.Connection) -> list[tuple]:
+    """The warnings of the last build, as (path, line, level, message)."""
+    return conn.execute("SELECT path, line, level, message FROM current_errors WHERE level = 'warning'").fetchall()
+
+
 def record_files(conn: sqlite3.Connection, rows: list[FileRow]) -> None:
     conn.executemany(INSERT["_files"], rows)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import frontmatter
 
-from .yaml_loader import MAX_DEPTH, YamlProblem
+from .yaml_loader import MAX_DEPTH, Duplicate, YamlProblem
 from .yamlsafe import load_frontmatter, plain_value
 
 #: Files larger than this are refused: a news post is a few KB; tens of MB means a
@@ -59,6 +59,8 @@ class Post:
     encoding: str = "utf-8"  # utf-8, utf-8-sig (BOM) or utf-16
     newline: str = "\n"
     fence_lines: tuple = ()  # the opening and closing fence lines as written (`---`, `----  `)
+    #: Keys written twice, whose last value `meta` holds: the earlier values, with file lines.
+    duplicates: tuple[Duplicate, ...] = ()
 
     @property
     def body_lf(self) -> str:
@@ -142,7 +144,7 @@ def read_post(path: str, data: bytes) -> Post:
     fence_kind = _opening_fence(first)
     close_line, fm_end, body_start = _closing_fence(text, after, spans, fence_kind)
     fm_text = text[after:fm_end]
-    meta, key_lines = _parse_frontmatter(fence_kind, fm_text.replace("\r\n", "\n").replace("\r", "\n"))
+    meta, key_lines, duplicates = _parse_frontmatter(fence_kind, fm_text.replace("\r\n", "\n").replace("\r", "\n"))
     return Post(
         path=path,
         sha256=sha,
@@ -155,6 +157,7 @@ def read_post(path: str, data: bytes) -> Post:
         encoding=encoding,
         newline=text[end:after] or "\n",
         fence_lines=(first, text[fm_end:body_start].rstrip("\r\n")),
+        duplicates=duplicates,
     )
 
 
@@ -199,27 +202,40 @@ def _closing_fence(text: str, fm_start: int, spans, fence_kind: str) -> tuple[in
     raise PostError(f"frontmatter opened with '{fence_kind}' on line 1 is never closed", 1)
 
 
-def _parse_frontmatter(fence_kind: str, fm_lf: str) -> tuple[dict, dict]:
-    """(meta, key_lines) of the frontmatter text, with LF line endings; lines are file lines."""
+def _parse_frontmatter(fence_kind: str, fm_lf: str) -> tuple[dict, dict, tuple[Duplicate, ...]]:
+    """(meta, key_lines, duplicates) of the frontmatter text, with LF line endings;
+    lines are file lines."""
     if fence_kind == "+++":
         return _load_toml(fm_lf)
     try:
-        parsed = load_frontmatter(fm_lf, line_offset=1)
+        parsed = load_frontmatter(fm_lf)
     except YamlProblem as exc:
         line = None if exc.line is None else exc.line + 2
         raise PostError(exc.message, line if line is not None else 2) from None
-    return parsed.data, {k: (v + 2 if v is not None else None) for k, v in parsed.key_lines.items()}
+    key_lines = {k: (v + 2 if v is not None else None) for k, v in parsed.key_lines.items()}
+    return parsed.data, key_lines, tuple(d.moved(2) for d in parsed.duplicates)
 
 
-def _load_toml(text: str) -> tuple[dict, dict]:
+def _load_toml(text: str) -> tuple[dict, dict, tuple[Duplicate, ...]]:
     """Parse TOML frontmatter with the same bounds the YAML loader applies.
 
     tomllib recurses into nested arrays and inline tables and calls int() on any
     run of digits, so a hostile file raises RecursionError or ValueError (over
-    Python's 4300-digit limit): both become a PostError with a line here.
+    Python's 4300-digit limit): both become a PostError with a line here. A key
+    written twice in one table, which TOML forbids, keeps its last value as YAML's do.
     """
+    duplicates = ()
     try:
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            if not str(exc).startswith("Cannot overwrite a value"):
+                raise
+            last_wins = _toml_last_wins(text)
+            if last_wins is None:
+                raise
+            text, duplicates = last_wins
+            data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+)", str(exc))
         line = int(m.group(1)) + 1 if m else 2
@@ -239,9 +255,67 @@ def _load_toml(text: str) -> tuple[dict, dict]:
             key_lines.setdefault(m.group(1), number)
     try:
         meta = {k: plain_value(_toml_plain(v, key_lines.get(k)), key_lines.get(k)) for k, v in data.items()}
+        duplicates = tuple(d._replace(value=plain_value(_toml_plain(d.value, d.line), d.line)) for d in duplicates)
     except YamlProblem as exc:
         raise PostError(exc.message, exc.line) from None
-    return meta, {k: key_lines.get(k) for k in meta}
+    return meta, {k: key_lines.get(k) for k in meta}, duplicates
+
+
+#: A TOML line that starts a key's value (`key =`, `"a b" =`, `a.b =`) or a table (`[a]`, `[[a]]`).
+_TOML_KEY = re.compile(r"""\s*((?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*'))*)\s*=""")
+_TOML_TABLE = re.compile(r"\s*\[")
+_TOML_KEY_PART = re.compile(r'"([^"]*)"|\'([^\']*)\'|([^.\s]+)')
+
+
+def _toml_last_wins(text: str) -> tuple[str, list[Duplicate]] | None:
+    """The TOML text with each key written twice in one table kept at its last
+    statement only (the earlier ones blanked, so lines keep their numbers), and the
+    earlier values; None when no such key explains tomllib's refusal.
+
+    A statement runs from a line that starts a key or a table to the next one, and
+    grows over the next until it parses on its own, so a multi-line string or array
+    holding `x = 1` is one statement.
+    """
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if _TOML_KEY.match(line) or _TOML_TABLE.match(line)]
+    written: dict[tuple, list] = {}
+    table: tuple = ()
+    index = 0
+    while index < len(starts):
+        first, index = starts[index], index + 1
+        while True:
+            end = starts[index] if index < len(starts) else len(lines)
+            statement = "\n".join(lines[first:end])
+            if index >= len(starts) or _parses(statement) is not None:
+                break
+            index += 1
+        key = _TOML_KEY.match(lines[first])
+        if key is None:
+            table = (first, lines[first].strip())  # each `[[a]]` begins a table of its own
+            continue
+        parts = tuple(next(p for p in m.groups() if p is not None) for m in _TOML_KEY_PART.finditer(key.group(1)))
+        written.setdefault((table, parts), []).append((first, end, statement, key.group(1)))
+    duplicates = []
+    for (_, parts), statements in written.items():
+        kept_line = statements[-1][0] + 2
+        for first, end, statement, name in statements[:-1]:
+            value = _parses(statement)
+            if value is None:
+                return None
+            for part in parts:
+                value = value[part]
+            duplicates.append(Duplicate(name, first + 2, kept_line, value))
+            lines[first:end] = [""] * (end - first)
+    if not duplicates:
+        return None
+    return "\n".join(lines), sorted(duplicates, key=lambda d: d.line)
+
+
+def _parses(statement: str) -> dict | None:
+    try:
+        return tomllib.loads(statement)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return None
 
 
 def _toml_plain(value, line, depth=0):

@@ -44,13 +44,16 @@ class Record:
 
 class _Frontmatter:
     """The frontmatter as extract reads it, and `extra`: the keys without a column of
-    their own, and modeled keys whose value has the wrong shape (kept, not dropped)."""
+    their own, modeled keys whose value has the wrong shape (kept, not dropped), and
+    the earlier values of keys written twice (`title (line 2)`)."""
 
     __slots__ = ("meta", "extra")
 
-    def __init__(self, meta: dict):
-        self.meta = meta
-        self.extra = {k: v for k, v in meta.items() if k not in MODELED_KEYS}
+    def __init__(self, post: Post):
+        self.meta = post.meta
+        self.extra = {k: v for k, v in post.meta.items() if k not in MODELED_KEYS}
+        for duplicate in post.duplicates:
+            self.extra[duplicate.extra_key] = duplicate.value
 
     def keep(self, key: str):
         """Keep a modeled key's value in extra: its shape does not fit its column."""
@@ -76,7 +79,7 @@ def post_id_for(post: Post) -> str:
 
 def extract(post: Post) -> Record:
     """Build every row for one post, or raise PostError (with the line of the offending key)."""
-    fm = _Frontmatter(post.meta)
+    fm = _Frontmatter(post)
     post_id = post_id_for(post)
     fm.text("code")  # e.g. `code: [A1]`: the id comes from the path, the value is kept
     parts = walk_body(post.body_lf)

@@ -5,7 +5,8 @@ number 668, `1:30` is the sexagesimal number 90 and an unquoted date becomes a
 datetime.  Post authors mean text in all those cases, so this loader resolves plain
 scalars with the YAML 1.2 core schema instead (decimal integers only), keeps
 timestamps and keys as the text written, rejects unknown tags (`!!python/object`
-and friends), refuses duplicate keys, bounds the nodes and nesting it composes, and
+and friends), keeps the last value of a key written twice (as PyYAML and Jekyll do)
+and notes the earlier ones, bounds the nodes and nesting it composes, and
 measures the expanded size of the node graph before constructing it (measure_graph),
 so that an alias bomb (a few hundred bytes that expand to gigabytes) is refused cheaply.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -42,6 +44,31 @@ class YamlProblem(Exception):
         self.line = line
 
 
+class Duplicate(NamedTuple):
+    """A key written twice in one mapping (at any depth): the earlier value, replaced
+    by the later one. Lines are 0-based in the frontmatter text until the reader makes
+    them file lines (TOML frontmatter has these too)."""
+
+    key: str
+    line: int
+    #: The line of the key whose value is kept: the last one written.
+    kept_line: int
+    value: object
+
+    @property
+    def extra_key(self) -> str:
+        """Where posts.extra keeps the earlier value: `title (line 2)`."""
+        return f"{self.key} (line {self.line})"
+
+    @property
+    def message(self) -> str:
+        return (f"key {self.key!r} is written twice, on lines {self.line} and {self.kept_line}: the value on line "
+                f"{self.kept_line} is kept, the one on line {self.line} is in extra as {self.extra_key!r}")
+
+    def moved(self, lines: int) -> "Duplicate":
+        return self._replace(line=self.line + lines, kept_line=self.kept_line + lines)
+
+
 def has_surrogate(text: str) -> bool:
     """A lone surrogate: Python's stand-in for bytes that were not UTF-8 (file names)
     or for an invalid escape (YAML); no database text can hold it."""
@@ -53,13 +80,12 @@ def has_surrogate(text: str) -> bool:
 
 
 class ArchiveConstructor(yaml.constructor.SafeConstructor):
-    """SafeConstructor with text keys, duplicate-key detection and YAML 1.2 numbers.
+    """SafeConstructor with text keys, YAML 1.2 numbers, and `duplicates`: the earlier
+    values of keys written twice, whose last value is kept."""
 
-    `line_offset` is the number of file lines before the YAML text (the `---` fence),
-    so that messages which name a second line ("first at line 2") use file lines too.
-    """
-
-    line_offset = 0
+    def __init__(self):
+        super().__init__()
+        self.duplicates: list[Duplicate] = []
 
     def construct_object(self, node, deep=False):
         """A value its explicit tag cannot hold (`!!int abc`, `!!bool maybe`,
@@ -97,19 +123,15 @@ class ArchiveConstructor(yaml.constructor.SafeConstructor):
     def construct_mapping(self, node, deep=False):
         if not isinstance(node, MappingNode):
             raise ConstructorError(None, None, f"expected a mapping node, but found {node.id}", node.start_mark)
-        seen = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.key_text(key_node)
-            if key in seen:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first at line {seen[key].line + 1 + self.line_offset})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
+        written: dict[str, list] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                written.setdefault(self.key_text(key_node), []).append((key_node, value_node))
+        for key, pairs in written.items():
+            kept_line = pairs[-1][0].start_mark.line
+            for key_node, value_node in pairs[:-1]:
+                value = self.construct_object(value_node, deep=deep)
+                self.duplicates.append(Duplicate(key, key_node.start_mark.line, kept_line, value))
         self.flatten_mapping(node)
         # Merged (`<<: *base`) pairs come first, so keys written here override them.
         mapping = {}

@@ -21,7 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .yaml_loader import (
-    MAX_DEPTH, MAX_NODES, ArchiveLoader, ArchiveResolver, FastArchiveLoader, YamlProblem, has_surrogate,
+    MAX_DEPTH, MAX_NODES, ArchiveLoader, ArchiveResolver, Duplicate, FastArchiveLoader, YamlProblem, has_surrogate,
     measure_graph,
 )
 
@@ -41,10 +41,13 @@ def _fast_path_ok(text: str) -> bool:
 
 @dataclass
 class Frontmatter:
-    """A parsed frontmatter mapping and the 0-based YAML line of each top-level key."""
+    """A parsed frontmatter mapping, the 0-based YAML line of each top-level key (of
+    its last value, where a key is written twice), and the earlier values of keys
+    written twice, in line order."""
 
     data: dict
     key_lines: dict
+    duplicates: tuple[Duplicate, ...] = ()
 
 
 #: Characters YAML 1.1 (and so PyYAML) reads as line breaks but editors and this
@@ -132,24 +135,21 @@ def _simple_mapping(text: str) -> Frontmatter | None:
     return Frontmatter(data, lines)
 
 
-def load_frontmatter(text: str, line_offset: int = 0) -> Frontmatter:
-    """Parse YAML frontmatter text into a plain mapping, or raise YamlProblem.
-
-    `line_offset` (file lines before the YAML text) is only used in messages that
-    name a second line; YamlProblem.line stays 0-based within `text`.
-    """
+def load_frontmatter(text: str) -> Frontmatter:
+    """Parse YAML frontmatter text into a plain mapping, or raise YamlProblem (its
+    line 0-based within `text`)."""
     simple = _simple_mapping(text)
     if simple is not None:
         return simple
     if _fast_path_ok(text):
         try:
-            return _load(text, line_offset, FastArchiveLoader)
+            return _load(text, FastArchiveLoader)
         except Exception:
             pass  # the pure-Python loader decides, and words the message
-    return _load(text, line_offset, ArchiveLoader)
+    return _load(text, ArchiveLoader)
 
 
-def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
+def _load(text: str, loader_class) -> Frontmatter:
     """Frontmatter read with `loader_class`; any failure is a YamlProblem with its line."""
     odd_break = _YAML_ONLY_BREAKS.search(text)
     if odd_break:
@@ -162,7 +162,6 @@ def _load(text: str, line_offset: int, loader_class) -> Frontmatter:
     loader = None
     try:
         loader = loader_class(text)
-        loader.line_offset = line_offset
         return _read_mapping(loader)
     except YamlProblem:
         raise
@@ -191,15 +190,18 @@ def _read_mapping(loader) -> Frontmatter:
         data, key_lines = flat
         return Frontmatter({k: plain_value(v, key_lines[k]) for k, v in data.items()}, key_lines)
     measure_graph(node)
-    # Before construction, which prepends merged (`<<:`) pairs to node.value.
+    # Before construction, which prepends merged (`<<:`) pairs to node.value. A key
+    # written twice is on the line of its last value, the one kept.
     key_lines = {}
     for key_node, _ in node.value:
         if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            key_lines.setdefault(key_node.value, key_node.start_mark.line)
+            key_lines[key_node.value] = key_node.start_mark.line
     data = loader.construct_document(node)
+    duplicates = sorted(loader.duplicates, key=lambda d: d.line)
     return Frontmatter(
         {key: plain_value(value, key_lines.get(key)) for key, value in data.items()},
         {key: key_lines.get(key) for key in data},
+        tuple(d._replace(value=plain_value(d.value, d.line)) for d in duplicates),
     )
 
 
