@@ -1,11 +1,16 @@
-"""Facet counts of an immutable database, counted once per server process: a repeat of
-one of Datasette's facet queries is answered without SQL (newsarchive.site.memo says
-which queries are kept, and for how long)."""
+"""Facets: the counts of an immutable database counted once per server process (a
+repeat of one of Datasette's facet queries is answered without SQL; newsarchive.site.memo
+says which are kept, and for how long); array facets counted from the array column
+alone, and a date facet's values in date order, newest first (newsarchive.site.facets)."""
 from datasette import hookimpl
 
+from newsarchive.site.facets import facet_queries_rewritten
 from newsarchive.site.memo import facet_counts_kept
 
 
 @hookimpl
 def startup(datasette):
+    # Kept answers are keyed by the query Datasette asked, rewritten below them.
+    date_columns = (datasette.plugin_config("news-archive") or {}).get("date_facets") or ()
+    datasette.execute = facet_queries_rewritten(datasette, date_columns)
     datasette.execute = facet_counts_kept(datasette)

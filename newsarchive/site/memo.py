@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 
+from .facets import FACET_SQL
+
 #: Facet answers kept; the least recently used goes first.
 MAX_FACETS_KEPT = 512
 #: Larger answers (`_facet_size=max`) are not kept: 512 of these at most stay small.
 MAX_FACET_ROWS = 101
-#: The queries datasette.facets builds (ColumnFacet, DateFacet) on 0.65 and 1.0.
-FACET_SQL = re.compile(r"\s*select (?:date\()?(?:\[[^\]]+\]|\w+)\)? as value, count\(\*\) as count from \(")
 MOMENT = re.compile(r"random|'now'|current_(?:date|time|timestamp)|julianday\(\s*\)", re.IGNORECASE)
 #: Plugin configuration answers kept: one per plugin, database and table asked about.
 MAX_CONFIGS_KEPT = 4096
