@@ -1,12 +1,18 @@
-"""Table cells (newsarchive.site.cells): photo URLs as thumbnails, outbound URLs as safe
-links, search snippets highlighted, Markdown columns (posts.body) rendered with
+"""Table cells (newsarchive.site.cells): every post id as a link to its post, a post's
+headline as a link to it, its plain text as a one-line opening, its authors and tags as
+links to their posts, photo URLs as thumbnails, outbound URLs as safe links, search
+snippets highlighted, Markdown columns (posts.body) rendered with
 datasette-render-markdown's renderer (with the allow-list of our `markdown` setting) and
 photos from the local mirror. Everything else is left to Datasette."""
+from urllib.parse import urlencode
+
 from datasette import hookimpl
 from datasette.utils import tilde_encode
+from markupsafe import Markup, escape
 
 from newsarchive.site.cells import (
-    IMAGE_FK_COLUMNS, is_link_column, is_photo_column, link, markdown_cell, markdown_settings, thumbnail,
+    IMAGE_FK_COLUMNS, LIST_COLUMNS, POST_ID_COLUMNS, internal_link, is_link_column, is_photo_column, json_list,
+    link, markdown_cell, markdown_settings, opening, short_time, thumbnail,
 )
 from newsarchive.site.search import HIGHLIGHT_OPEN, highlight
 
@@ -55,10 +61,43 @@ def _image_by_id(value, database, datasette):
     return fetch
 
 
+def _post_url(datasette, database, post_id: str) -> str:
+    return datasette.urls.row(database, "posts", tilde_encode(post_id))
+
+
+def _list_links(items, column, table, database, datasette) -> Markup:
+    """Each name links to the rows whose array holds it (Datasette's `__arraycontains`)."""
+    base = datasette.urls.table(database, table)
+    return Markup(", ").join(
+        internal_link(f"{base}?{urlencode({f'{column}__arraycontains': item})}", item) for item in items
+    )
+
+
+def _posts_cell(row, value, column, database, datasette):
+    """The posts table as a reader scans it: the headline opens the post, the time reads
+    to the minute, the plain text is its opening line."""
+    if column == "title" and row is not None and "id" in row.keys() and isinstance(row["id"], str):
+        return internal_link(_post_url(datasette, database, row["id"]), value)
+    if column == "body_text":
+        return escape(opening(value))
+    if column == "published_at":
+        return short_time(value)
+    return None
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if column == "snippet" and isinstance(value, str) and HIGHLIGHT_OPEN in value:
         return highlight(value)
+    if column in POST_ID_COLUMNS and isinstance(value, str):
+        return internal_link(_post_url(datasette, database, value), value)
+    if table == "posts" and isinstance(value, str):
+        rendered = _posts_cell(row, value, column, database, datasette)
+        if rendered is not None:
+            return rendered
+    if (table, column) in LIST_COLUMNS:
+        items = json_list(value)
+        return _list_links(items, column, table, database, datasette) if items is not None else None
     if is_photo_column(table, column):
         return thumbnail(value, _mirror(datasette)) if isinstance(value, str) else None
     if is_link_column(table, column):

@@ -76,6 +76,48 @@ def thumbnail(url: str, mirror: dict | None = None, size: int = 120) -> Markup:
     )
 
 
+def internal_link(href: str, text: str) -> Markup:
+    """A link within the site (href built by Datasette's URL helpers)."""
+    return Markup(f'<a href="{escape(href)}">{escape(text)}</a>')
+
+
+#: How much of a post's plain text a table row shows.
+OPENING_CHARS = 200
+
+
+def opening(text: str, limit: int = OPENING_CHARS) -> str:
+    """The start of a plain text on one line, cut after a whole word near `limit`
+    characters (mid-word in scripts written without spaces), with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", limit // 2, limit)
+    return flat[: cut if cut != -1 else limit].rstrip(" ,;:") + "…"
+
+
+_ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})")
+
+
+def short_time(value: str) -> Markup | None:
+    """An ISO 8601 time (posts.published_at, UTC) to the minute, `2024-09-03 02:10`, the
+    full value in its `datetime` and tooltip; None for anything else."""
+    match = _ISO_TIME.match(value)
+    if match is None:
+        return None
+    return Markup(f'<time datetime="{escape(value)}" title="{escape(value)}">{match[1]} {match[2]}</time>')
+
+
+def json_list(value) -> list[str] | None:
+    """A JSON array of strings (posts.authors, posts.tags) as a list; else None."""
+    try:
+        items = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        return None
+    return items
+
+
 def link(url: str, text: str | None = None) -> Markup:
     """An external link that leaks nothing back (noopener, noreferrer)."""
     if not is_safe_url(url):
@@ -95,6 +137,12 @@ _PHOTO_COLUMNS = ("image_url", "lead_image_url")
 def is_photo_column(table: str | None, column: str) -> bool:
     """A column of photo URLs: images.url, and image_url/lead_image_url of the views or of SQL."""
     return (table, column) == ("images", "url") or (table in (None, "photos", "posts_flat") and column in _PHOTO_COLUMNS)
+
+
+#: Columns that hold a post id, in any table, view or SQL result: shown as a link to the post.
+POST_ID_COLUMNS = frozenset({"post_id", "target_post_id"})
+#: posts' JSON arrays, shown as names that each link to the posts that carry them.
+LIST_COLUMNS = frozenset({("posts", "authors"), ("posts", "tags"), ("posts_flat", "authors"), ("posts_flat", "tags")})
 
 
 def is_link_column(table: str | None, column: str) -> bool:

@@ -1,9 +1,9 @@
-"""Requests rewritten before Datasette reads them: an ASGI wrapper that changes a
-request's query string, and the change CSV streams need (search words have theirs in
-newsarchive.site.search.mark_search_words)."""
+"""Requests rewritten before Datasette reads them: ASGI wrappers that change a request's
+query string, and the change CSV streams need (search words have theirs in
+newsarchive.site.search.mark_search_words, table columns in newsarchive.site.columns)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 
@@ -22,15 +22,15 @@ def with_max_pages(query_string: bytes) -> bytes:
     return query_string + (b"&" if query_string else b"") + b"_size=max"
 
 
-def rewrite_query_string(rewrite: Callable[[bytes], bytes], applies: Callable[[str], bool] = lambda path: True):
-    """An asgi_wrapper: HTTP requests to a path that `applies` to reach Datasette with
-    their query string passed through `rewrite`."""
+def rewrite_request(rewrite: Callable[[str, bytes], Awaitable[bytes]]):
+    """An asgi_wrapper: HTTP requests reach Datasette with the query string that
+    `await rewrite(path, query_string)` returns."""
 
     def wrap(app):
         async def rewritten(scope, receive, send):
-            if scope.get("type") == "http" and applies(scope.get("path", "")):
+            if scope.get("type") == "http":
                 query_string = scope.get("query_string", b"")
-                changed = rewrite(query_string)
+                changed = await rewrite(scope.get("path", ""), query_string)
                 if changed != query_string:
                     scope = dict(scope, query_string=changed)
             await app(scope, receive, send)
@@ -38,3 +38,13 @@ def rewrite_query_string(rewrite: Callable[[bytes], bytes], applies: Callable[[s
         return rewritten
 
     return wrap
+
+
+def rewrite_query_string(rewrite: Callable[[bytes], bytes], applies: Callable[[str], bool] = lambda path: True):
+    """An asgi_wrapper: HTTP requests to a path that `applies` to reach Datasette with
+    their query string passed through `rewrite`."""
+
+    async def rewrite_if_applies(path: str, query_string: bytes) -> bytes:
+        return rewrite(query_string) if applies(path) else query_string
+
+    return rewrite_request(rewrite_if_applies)
