@@ -20,6 +20,8 @@ from pathlib import Path
 import datasette as datasette_package
 from datasette.version import __version__ as datasette_version
 
+from . import bounded_sql
+
 #: Largest string or blob any SQL expression may build (bytes): a post is capped at
 #: 5 MB, so 16 MB leaves room while `randomblob(1e9)` / `zeroblob(1e9)` fail at once.
 MAX_VALUE_BYTES = 16 * 1024 * 1024
@@ -256,16 +258,19 @@ DENIED_FUNCTIONS = frozenset({"printf", "format"})
 
 
 #: sqlite3_limit() categories (sqlite3.h; the same numbers in every SQLite version).
-SQLITE_LIMIT_LENGTH, SQLITE_LIMIT_SQL_LENGTH = 0, 1
+SQLITE_LIMIT_LENGTH, SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_LIKE_PATTERN_LENGTH = 0, 1, 8
 
 
-def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes: int = MAX_SQL_BYTES) -> None:
-    """Cap what one SQL statement can allocate and refuse the functions whose work the
-    time limit cannot interrupt."""
+def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes: int = MAX_SQL_BYTES,
+                     bounded: bool = True) -> None:
+    """Cap what one SQL statement can allocate, refuse the functions whose work the
+    time limit cannot interrupt, and (bounded) put the bounded string functions of
+    newsarchive.site.bounded_sql in place of SQLite's own."""
     import sqlite3
 
     set_limit(conn, SQLITE_LIMIT_LENGTH, max_value_bytes)
     set_limit(conn, SQLITE_LIMIT_SQL_LENGTH, max_sql_bytes)
+    set_limit(conn, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, bounded_sql.MAX_PATTERN_BYTES)
 
     def authorize(action, arg1, arg2, database, source):
         if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
@@ -273,6 +278,9 @@ def limit_connection(conn, max_value_bytes: int = MAX_VALUE_BYTES, max_sql_bytes
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(authorize)
+    if bounded:
+        module = importlib.import_module(type(conn).__module__)
+        bounded_sql.install(conn, bounded_sql.Native(module, limit_connection, max_value_bytes))
 
 
 def set_limit(conn, category: int, value: int) -> None:
@@ -313,8 +321,10 @@ def _refuses(conn, category: int, value: int) -> bool:
     try:
         if category == SQLITE_LIMIT_LENGTH:
             conn.execute("SELECT zeroblob(?)", (value + 1,)).fetchall()
+        elif category == SQLITE_LIMIT_LIKE_PATTERN_LENGTH:
+            conn.execute("SELECT '' LIKE hex(zeroblob(?))", ((value + 2) // 2,)).fetchall()
         else:
             conn.execute("SELECT 1" + " " * (value + 1 - len("SELECT 1"))).fetchall()
-    except Exception as exc:  # the module's DataError/OperationalError: "too big" / "too long"
-        return "too big" in str(exc) or "too long" in str(exc)
+    except Exception as exc:  # the module's DataError/OperationalError: "too big" / "too long" / "too complex"
+        return any(word in str(exc) for word in ("too big", "too long", "too complex"))
     return False
