@@ -7,7 +7,9 @@ photo mirror, post ids and headlines as links), chart.py (the home page),
 query_string.py (requests rewritten before Datasette reads them), columns.py (the
 columns a table page selects), facets.py (facet queries: array facets counted in place,
 date facets in date order), memo.py (answers kept for the server's life), security.py
-(headers, CSP, SQLite limits).
+(headers, CSP, SQLite limits), bounded_sql.py (string functions bounded in cost),
+limits.py (arbitrary SQL's own threads, each query's deadline and result budget),
+sql_gate.py (the per-site and per-client door for arbitrary SQL).
 
 Nothing here imports the parser (newsarchive.parse, pyromark) or YAML: text helpers
 shared with the build are in newsarchive.text.
