@@ -224,10 +224,10 @@ def package(db: Path, outdir: Path, metadata: Path | None, formats: str):
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
 @click.option("--print", "print_only", is_flag=True, help="Print the datasette command line and exit.")
 def serve(db: Path, host: str, port: int, print_only: bool):
-    """Serve DB with Datasette, restarting on a new build.
+    """Serve DB with Datasette; a new build is served as it lands, with no request lost.
 
     Serves as production does: the database is opened immutable with an inspect file, with the project's
-    metadata, plugins, templates and settings. Stop it with Ctrl-C.
+    metadata, plugins, templates and settings. A Datasette that dies is restarted. Stop it with Ctrl-C.
 
     \b
     Examples:
@@ -237,7 +237,7 @@ def serve(db: Path, host: str, port: int, print_only: bool):
     from . import serve as serving
 
     database(db)
-    with exits(metadata_errors()):
+    with exits({**metadata_errors(), serving.CannotListen: UNUSABLE}):
         if print_only:
             click.echo(" ".join(serving.serve_command(db, host, port)))
             return

@@ -1,19 +1,18 @@
-"""Serve a built database exactly as production does, and restart on a new build.
+"""Serve a built database exactly as production does, and keep serving through new builds.
 
 Production settings: the database is opened immutable with an inspect file (counts
 precomputed, no locking, nothing written), with our metadata, plugins, templates and
 settings. A build replaces the database with a rename; a running Datasette would
 keep reading the old, unlinked file, so `news-archive serve` watches the path and
-restarts Datasette (with a fresh inspect file) whenever a new build lands.
+starts a Datasette on the new file beside the old one, on the same listening socket,
+before it stops the old one (newsarchive.supervise): no request is refused or lost.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import config
@@ -121,7 +120,12 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
             proc.wait()
 
 
-def _identity(path: Path):
+class CannotListen(Exception):
+    """The port is taken, or not ours to bind."""
+
+
+def build_identity(path: Path):
+    """What changes when a build swaps in a new file; None while there is no file."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -129,37 +133,32 @@ def _identity(path: Path):
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def run(db_path: Path, host: str, port: int, poll: float = 1.0) -> int:
-    """Serve, and restart Datasette whenever a build swaps in a new database.
+def run(db_path: Path, host: str, port: int) -> int:
+    """Serve until SIGTERM or SIGINT (then 0), through new builds and crashes.
 
-    Returns 0 once stopped by SIGTERM or SIGINT, else Datasette's own exit status.
+    Returns Datasette's exit status if the first Datasette fails before it answers;
+    raises CannotListen if the port cannot be bound.
     """
+    from . import supervise
+
     db_path = Path(db_path).resolve()
     # Datasette's log lines reach a supervisor's log as they happen, not a buffer later.
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    stopping = False
+    workdir = db_path.parent / f".{db_path.stem}-serve"
+    try:
+        sockets = supervise.listen(host, port)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    inspected = []  # the build the inspect file was written for: a restart after a crash reuses it
 
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
+    def command(build, fds: list[int], ready_fd: int) -> list[str]:
+        args, _ = prepare(db_path, workdir)
+        if inspected != [build]:
+            inspect(db_path, workdir / "inspect.json")
+            inspected[:] = [build]
+        fd_list = ",".join(map(str, fds))
+        return [sys.executable, "-m", "newsarchive.shared_socket", fd_list, str(ready_fd), *args,
+                "-h", host, "-p", str(port)]
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
-        seen = _identity(db_path)
-        command = serve_command(db_path, host, port)
-        print(f"serving {db_path.name} on http://{host}:{port}/ (restarts when a new build lands)", flush=True)
-        child = subprocess.Popen(command)
-        while not stopping and child.poll() is None:
-            time.sleep(poll)
-            now = _identity(db_path)
-            if now is not None and now != seen:
-                print(f"{db_path.name} was rebuilt: restarting Datasette", flush=True)
-                break
-        if child.poll() is None:
-            stop_process(child)
-        elif not stopping:
-            print(f"datasette exited with status {child.returncode}", file=sys.stderr)
-            return child.returncode or 1
-    return 0
-
+    supervise.say(f"{db_path.name} on http://{host}:{port}/; a new build is served as it lands")
+    return supervise.Supervisor(command, lambda: build_identity(db_path), sockets, db_path.name).run()

@@ -1,18 +1,15 @@
 """Publishing never breaks what is served: a build killed at any point leaves the last
-good database intact, and the serve command picks up a new build by itself."""
+good database intact (the serve command's side: test_serve.py)."""
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -157,17 +154,6 @@ def test_sigkill_at_arbitrary_moments_of_a_bigger_build(tmp_path):
     assert orphans >= 1, "no parser worker was running at a kill"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def fetch_json(url: str):
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def wait_for(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -179,29 +165,6 @@ def wait_for(predicate, timeout=30.0):
             pass
         time.sleep(0.2)
     raise AssertionError("timed out")
-
-
-def test_serve_restarts_on_a_new_build(built):
-    posts, db = built
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/news.json?_shape=array&sql=select+count(*)+as+n+from+posts"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "newsarchive", "serve", str(db), "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        first = wait_for(lambda: fetch_json(url))[0]["n"]
-        build(posts, db, quiet=True)  # the pending change: +1 -1 posts, then one more
-        (posts / "later.md").write_text("---\ntitle: Later news\ndate: 2025-01-01\n---\n\nBody.\n")
-        build(posts, db, quiet=True)
-        assert wait_for(lambda: fetch_json(url)[0]["n"] == first + 1)
-        version = wait_for(lambda: fetch_json(f"http://127.0.0.1:{port}/news/posts.json?_shape=array&title=Later+news"))
-        assert version[0]["title"] == "Later news"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=20)
-    assert "restarting Datasette" in output
-    assert server.returncode == 0
 
 
 def tiny_posts(folder: Path, count: int) -> Path:
