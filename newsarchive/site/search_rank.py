@@ -91,8 +91,11 @@ def rank_sql(sql: str, params) -> str:
     if page is None or match is None or not _FROM_POSTS.search(sql) or "search" not in (params or {}):
         return sql
     matches = f"select rowid as news_rowid, rank as news_rank from posts_fts where posts_fts match {match[1]}"
-    sql = _FROM_POSTS.sub(f"from posts join ({matches}) as news_ranked on news_ranked.news_rowid = posts.rowid where",
-                          sql, count=1)
+    # The matches and their rank first, then each one's post: as a plain join SQLite
+    # started from posts and ran the search once per match (seconds for a word in half
+    # of 100,000 posts; this way about what Datasette's own date order costs).
+    sql = _FROM_POSTS.sub(f"from ({matches}) as news_ranked cross join posts on posts.rowid = news_ranked.news_rowid"
+                          " where", sql, count=1)
 
     def after(m: re.Match) -> str:
         rank = (f"(select rank from posts_fts where posts_fts match {match[1]}"
