@@ -14,6 +14,10 @@ from newsarchive.site import limits
 from newsarchive.site.sql_gate import SqlGate
 
 limits.return_freed_memory()
+# Datasette turns these on; a refused call would print a traceback, and the driver
+# keeps the last one printed (sys.last_traceback), with the cursor its frames hold, to be
+# freed later on whichever thread prints the next.
+sqlite3.enable_callback_tracebacks(False)
 
 
 def _settings(datasette) -> dict:

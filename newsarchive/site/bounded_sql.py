@@ -12,8 +12,9 @@ too. A refusal is an error saying which bound was passed.
 
 Replaced: instr(X,Y), replace(X,Y,Z), like(P,X), like(P,X,E) (the LIKE operator),
 glob(P,X) (GLOB), trim/ltrim/rtrim(X,Y), unhex(X,Y). Their one-argument forms are
-linear and stay SQLite's. Text that is not valid UTF-8 is refused by these functions
-(Python reads their arguments as str), where SQLite's would compare bytes.
+linear and stay SQLite's. Text that is not valid UTF-8 (only SQL can make it:
+char() of a surrogate, a blob cast to text) reaches these functions as NULL, the
+driver's rule for the arguments of a Python function.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import contextvars
 import ctypes
 import threading
 import time
+import traceback
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -125,19 +126,26 @@ class SqlExecutor:
         if request is not None:
             with _registry_lock:
                 request.threads.add(ident)
+        refused = None
         try:
             return fn(*args, **kwargs)
-        except self.errors as error:
+        except BaseException as error:
+            # The failed query's cursor lives on in the traceback's frames. Freed on
+            # another thread (where the exception ends up), it would reset its
+            # statement there, waiting for this connection's mutex while holding the
+            # GIL, as this thread, in its next query, waits for the GIL: so it goes here.
+            traceback.clear_frames(error.__traceback__)
+            if not (isinstance(error, self.errors) and job.refusal and job.refusal not in str(error)):
+                raise
             # A bounded function or the result budget said why in job.refusal; the
             # driver only says "user-defined function raised exception".
-            if job.refusal and job.refusal not in str(error):
-                raise type(error)(job.refusal) from None
-            raise
+            refused = type(error)(job.refusal)
         finally:
             if request is not None:
                 with _registry_lock:
                     request.threads.discard(ident)
             _local.job = None
+        raise refused
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.arbitrary.shutdown(wait=wait, cancel_futures=cancel_futures)
