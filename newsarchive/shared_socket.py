@@ -6,9 +6,11 @@ Everything is `datasette serve` of the installed version but two uvicorn steps, 
 where both Datasette 0.65 (`uvicorn.run`) and 1.0 (`uvicorn.Server`) go through them:
 
 - startup takes the inherited sockets instead of binding the host and port;
-- shutdown first stops accepting, then waits GRACE s before it closes connections
-  that have not sent a request yet: a connection accepted just before SIGTERM would
-  otherwise be closed unanswered; with the wait it gets its answer.
+- shutdown first stops accepting, then for GRACE s answers what still comes with
+  `Connection: close`, and only then closes the connections that sent nothing: a
+  connection accepted just before SIGTERM, or a keep-alive client sending its next
+  request, would otherwise be closed unanswered; so they get their answer, and a
+  keep-alive client is told to reconnect (to the new server) rather than cut off.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def hook_uvicorn(shared: list[socket.socket], ready_fd: int) -> None:
     async def shutdown_after_grace(self, sockets=None):
         for server in getattr(self, "servers", ()):
             server.close()
+        self.server_state.default_headers.append((b"connection", b"close"))
         await asyncio.sleep(GRACE)
         await shutdown(self, sockets=sockets)
 

@@ -200,6 +200,8 @@ class Supervisor:
             self.start_failed(child.process.returncode, now)
 
     def start_failed(self, returncode: int, now: float) -> None:
+        if self.stopping:  # Ctrl-C reached the starting process too
+            return
         if not self.ever_ready:
             say(f"datasette {describe(returncode)} before it answered")
             self.status = returncode if returncode > 0 else 1

@@ -3,6 +3,7 @@ swaps in without one refused or failed request, a Datasette that dies comes back
 itself, and SIGTERM or Ctrl-C stops everything the command started."""
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,9 +80,31 @@ def serving(db: Path):
             process.wait()
 
 
+class KeepAlive:
+    """A client that keeps one connection open as long as the server does, and never
+    retries a request (as a browser or a proxy would)."""
+
+    def __init__(self, base: str):
+        self.address = urllib.parse.urlsplit(base).netloc
+        self.connection = http.client.HTTPConnection(self.address, timeout=10)
+
+    def get(self, path: str) -> bytes:
+        try:
+            self.connection.request("GET", path)
+            response = self.connection.getresponse()
+            body = response.read()
+        except OSError:
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.address, timeout=10)
+            raise
+        assert response.status == 200, response.status
+        return body
+
+
 @dataclass
 class Probes:
-    """Clients that GET the site's pages without a pause, each on a new connection."""
+    """Clients that GET the site's pages without a pause: most on a new connection
+    each time, some on one kept-alive connection."""
 
     server: Server
     answered: int = 0
@@ -88,11 +112,11 @@ class Probes:
     counts: set = field(default_factory=set)
     running: bool = True
 
-    def loop(self, paths):
+    def loop(self, paths, get):
         while self.running:
             for path in paths:
                 try:
-                    body = self.server.get(path)
+                    body = get(path)
                 except Exception as exc:  # noqa: BLE001 -- every kind of failure counts
                     self.failures.append(f"{path}: {exc!r}")
                     time.sleep(0.01)
@@ -102,8 +126,11 @@ class Probes:
                     self.counts.add(len(json.loads(body)))
 
     @contextmanager
-    def running_on(self, clients: int = 4):
-        threads = [threading.Thread(target=self.loop, args=((LATE, PAGES[i % len(PAGES)]),)) for i in range(clients)]
+    def running_on(self, clients: int = 3, kept_alive: int = 2):
+        threads = [threading.Thread(target=self.loop, args=((LATE, PAGES[i % len(PAGES)]), self.server.get))
+                   for i in range(clients)]
+        threads += [threading.Thread(target=self.loop, args=((LATE, PAGES[i % len(PAGES)]), KeepAlive(self.server.base).get))
+                    for i in range(kept_alive)]
         for thread in threads:
             thread.start()
         try:
@@ -127,7 +154,7 @@ def test_builds_swap_in_with_no_refused_or_failed_request(posts_and_db):
     posts, db = posts_and_db
     with serving(db) as server:
         with Probes(server).running_on() as probes:
-            for n in range(1, 5):
+            for n in range(1, 4):
                 # Each build adds a post and changes one: the probes must see it land.
                 (posts / f"late-{n}.md").write_text(f"---\ntitle: Post {n} of the late news\ndate: 2025-01-0{n}\n---\n\nBody {n}.\n")
                 edited = sorted(posts.rglob("*.md"))[n]
@@ -138,8 +165,8 @@ def test_builds_swap_in_with_no_refused_or_failed_request(posts_and_db):
                 wait_for(lambda: f"Post {n} of the late news" in server.late(), timeout=5)
         assert probes.failures == [], f"{len(probes.failures)} of {probes.answered + len(probes.failures)} failed"
         assert probes.answered > 200
-        assert probes.counts == {0, 1, 2, 3, 4}
-        assert server.output().count("now serving") == 5, server.output()
+        assert probes.counts == {0, 1, 2, 3}
+        assert server.output().count("now serving") == 4, server.output()
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=30) == 0
 
@@ -154,7 +181,7 @@ def test_a_killed_datasette_is_restarted_with_a_growing_delay(posts_and_db):
             # The port stays open: a request made while no Datasette runs waits for the next.
             started = time.monotonic()
             assert b"<table" in server.get(PAGES[0], timeout=30)
-            assert time.monotonic() - started < 8
+            assert time.monotonic() - started < 15
             assert "died (killed by SIGKILL) after" in server.output()
             assert f"restarting in {delay}" in server.output()
         assert server.process.poll() is None
@@ -192,3 +219,15 @@ def test_backoff_doubles_to_its_cap_and_resets_after_a_healthy_minute():
     assert backoff.failed(healthy_for=59) == 30
     assert backoff.failed(healthy_for=60) == 0.5
     assert backoff.failed(healthy_for=0) == 1
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(posts_and_db):
+    _, db = posts_and_db
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "newsarchive", "serve", str(db), "--port", str(port)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
