@@ -1,7 +1,7 @@
 """The search page in headless Chromium at a desktop's and a phone's width: the form
 used by its labels, results that open their article, the pager, a filter, the date
 order and a query that cannot be read. Screenshots: artifacts/screenshots/search-1400.png,
-search-390.png and search-error-390.png."""
+search-390.png, search-page2-1400.png, search-page2-390.png and search-error-390.png."""
 from __future__ import annotations
 
 import re
@@ -70,6 +70,7 @@ def test_search_page_reads_pages_and_links_at_each_width(browser, server, db, wi
         assert page.locator("ol.news-results").get_attribute("start") == "4"
         second_page = page.locator("ol.news-results h2 a").all_inner_texts()
         assert len(second_page) == 3 and not set(first_page) & set(second_page)
+        browse.screenshot(f"search-page2-{width}.png")
 
         # A result opens its article.
         title = second_page[0]
