@@ -4,6 +4,7 @@ import weakref
 
 from datasette import hookimpl
 
+from newsarchive.site.columns import table_options
 from newsarchive.site.search_rank import rank_searches, ranked_execute, ranking, unsorted
 
 
@@ -32,11 +33,6 @@ class _Ranked:
 
     def options(self, database: str, table: str, options: dict) -> dict:
         return unsorted(options) if table == "posts" and database in self.ranked and ranking() else options
-
-    async def posts_options(self, database: str) -> dict:
-        if hasattr(self.datasette, "table_config"):  # Datasette 1.0
-            return await self.datasette.table_config(database, "posts")
-        return self.datasette.table_metadata(database, "posts")
 
 
 _STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -80,7 +76,7 @@ def asgi_wrapper(datasette):
         database = await state.database(path.split("/")[1])
         if database is None:
             return False
-        options = await state.posts_options(database)
+        options = await table_options(datasette, database, "posts")
         for name in ("sort_desc", "sort"):
             if options.get(name):
                 return "_" + name, options[name]
