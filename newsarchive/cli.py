@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .build import CHECKS, BuildRefused, check_folder
+from .build.archive import ArchiveError
 from .build import build as build_database
 
 OK, FAILED, UNUSABLE, REFUSED = 0, 1, 2, 3
@@ -92,6 +93,23 @@ def cli():
 # --------------------------------------------------------------------------- build
 
 
+def identity_options(command):
+    """archive.yml's keys as options of build; each wins over the file's (docs/building.md)."""
+    for key, text in reversed([
+        ("title", "The archive's name (default: the posts folder's name + ' news archive')."),
+        ("description", "A sentence or two on what the archive holds."),
+        ("license", "The licence of the posts, in words (e.g. CC0 1.0)."),
+        ("license-url", "The licence's URL."),
+        ("source", "Where the posts come from, in words."),
+        ("source-url", "The source's URL."),
+        ("base-url", "The site the posts were published on: site-relative photo and link URLs are read against it."),
+        ("timezone", "IANA zone of the posts' dates written without one (recorded; see docs/building.md)."),
+    ]):
+        command = click.option(f"--{key}", key.replace("-", "_"), help=text)(command)
+    return click.option("--image-mirror", type=click.Path(path_type=Path, file_okay=False, exists=True),
+                        help="A folder holding the base URL's files at their paths, so photos load offline.")(command)
+
+
 @cli.command()
 @click.argument("posts_dir", type=click.Path(path_type=Path))
 @click.option("--db", default="news.db", show_default=True, type=click.Path(path_type=Path), help="Database to build or update.")
@@ -108,7 +126,8 @@ def cli():
               "quick (quick_check instead of integrity_check), changed (only the rows this build wrote); auto: "
               "fresh for a full build, changed for a small incremental update of a database over 256 MB, else full.")
 @click.option("--timings", is_flag=True, help="Print how long each stage took.")
-def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allow_shrink, checks, timings):
+@identity_options
+def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allow_shrink, checks, timings, **identity):
     """Build or update a database from a folder of posts.
 
     POSTS_DIR is searched recursively for *.md and *.markdown posts. The new
@@ -123,9 +142,11 @@ def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allo
     """
     if db.is_dir():
         raise Failure(f"{db}: is a folder; --db names the database file", UNUSABLE)
-    with exits({**PATH_ERRORS, BuildRefused: REFUSED}):
+    if identity["image_mirror"] is not None:
+        identity["image_mirror"] = str(identity["image_mirror"].resolve())
+    with exits({**PATH_ERRORS, ArchiveError: UNUSABLE, BuildRefused: REFUSED}):
         summary = build_database(posts_dir, db, full=full, quiet=quiet, jobs=jobs, max_shrink=max_shrink,
-                                 allow_shrink=allow_shrink, checks=checks)
+                                 allow_shrink=allow_shrink, checks=checks, identity=identity)
     if not quiet:
         for problem in summary.problems:
             click.echo(problem, err=True)
@@ -152,7 +173,7 @@ def check(posts_dir: Path, quiet, jobs):
     Example:
       news-archive check sample/posts
     """
-    with exits(PATH_ERRORS):
+    with exits({**PATH_ERRORS, ArchiveError: UNUSABLE}):
         summary = check_folder(posts_dir, jobs=jobs, quiet=quiet)
     for problem in summary.problems:
         click.echo(problem)

@@ -7,8 +7,9 @@ checked offline with `frictionless validate`. Parquet files of the same tables
 BigQuery read when an archive outgrows one SQLite file. The tables, their order and
 their Table Schemas are read from the database itself (column types, primary keys,
 foreign keys, unique indexes), so the package cannot drift from the table declaration
-(db/schema.py); the words (titles, descriptions, licence, sources) come from
-metadata.yml, the file Datasette already publishes.
+(db/schema.py); the words come from the archive's identity in the database (title,
+description, licence, source: newsarchive.site.identity) and metadata.yml (tables' and
+columns' descriptions), the file Datasette already publishes.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from . import config
+from .site.identity import read_identity, shown_metadata
 
 #: The formats a table can be written in, in the order their resources are listed.
 FORMATS = ("csv", "parquet")
@@ -234,7 +236,7 @@ def package_name(text: str) -> str:
 
 
 def descriptor(metadata: dict, name: str, resources: list[dict], created: str | None) -> dict:
-    """datapackage.json: the package's words from metadata.yml, then its resources.
+    """datapackage.json: the package's words (the archive's identity, metadata.yml), then its resources.
 
     A package with Parquet files is a plain data package: the tabular profile wants
     every resource to be a tabular one, and a Parquet resource is a file resource.
@@ -312,7 +314,9 @@ def package(db_path, outdir, metadata_path=None, formats=("csv",)) -> dict:
                      packaged, fmt, formats)
             for fmt in formats for table in packaged
         ]
-        result = descriptor(metadata, db_path.stem, written, _created(conn))
+        # The archive's own words, stored by the build; a metadata file that names one wins.
+        words = {**shown_metadata(read_identity(conn)), **metadata}
+        result = descriptor(words, db_path.stem, written, _created(conn))
     finally:
         conn.close()
     tmp = outdir / f".datapackage.json.{os.getpid()}"

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from . import config
+from .site.identity import identity_of, shown_metadata
 from .serve import PLUGINS, TEMPLATES, static_mounts
 
 ROOT = config.ROOT
@@ -111,7 +112,9 @@ def publish_command(target: str, db_path: Path, name: str, workdir: Path, note: 
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}")
     db_path = Path(db_path)
-    meta = config.load(config.METADATA, db_path.stem)
+    # The archive's identity, stored in the database, names the published site too (as
+    # when served, a key metadata.yml gives wins).
+    meta = {**shown_metadata(identity_of(db_path)), **config.load(config.METADATA, db_path.stem)}
     mounts = stage(workdir, meta)
     command = ["datasette", "package"] if target == "package" else ["datasette", "publish", target]
     command += [str(db_path), "-m", str(workdir / "metadata.json"), "--plugins-dir", str(workdir / "plugins"),

@@ -101,7 +101,7 @@ def render_cell(row, value, column, table, database, datasette):
     if is_photo_column(table, column):
         return thumbnail(value, _mirror(datasette)) if isinstance(value, str) else None
     if is_link_column(table, column):
-        return link(value) if isinstance(value, str) else None
+        return link(value, site=_mirror(datasette).get("/")) if isinstance(value, str) else None
     if table and isinstance(value, str):
         rendered = _markdown(row, value, column, table, database, datasette)
         if rendered is not None:

@@ -357,14 +357,16 @@ def test_a_jekyll_post_renders_as_its_site_shows_it(tmp_path, app_for):
         '{% image "assets/blog/team.jpg" "The whole team" %}\n\n'
         "{% raw %}Write {{ site.baseurl }} in templates.{% endraw %}\n"
     )})
+    # Site-relative URLs are shown read against the site the posts were published on.
+    (posts / "archive.yml").write_text("base_url: https://blog.example.org\n", encoding="utf-8")
     db_path = tmp_path / "news.db"
     build(posts, db_path, quiet=True)
     ds = app_for(db_path)
     for path in ("/news/posts/2015-03-17-team", "/news/posts?_col=body"):
         html = get(ds, path).text
         body = html.split('<div class="body">', 1)[-1] if "<div" in html else html
-        assert 'href="/about/"' in body, path
-        assert 'src="assets/blog/team.jpg"' in body and 'alt="The whole team"' in body, path
+        assert 'href="https://blog.example.org/about/"' in body, path
+        assert 'src="https://blog.example.org/assets/blog/team.jpg"' in body and 'alt="The whole team"' in body, path
         assert "{% image" not in body and "| url }}" not in body, path
         assert "Write {{ site.baseurl }} in templates." in body, path
 

@@ -213,6 +213,12 @@ def test_csv_text_is_exact(packaged, sample_db):
 
 
 def test_missing_or_partial_metadata_is_tolerated(sample_db, tmp_path):
+    # A database without the archive's identity (sample/posts/archive.yml gives one).
+    sample_db = shutil.copy(sample_db, tmp_path / "news.db")
+    conn = sqlite3.connect(sample_db)
+    conn.execute("DELETE FROM archive")
+    conn.commit()
+    conn.close()
     bare = package(sample_db, tmp_path / "bare", tmp_path / "no-such-metadata.yml")
     assert set(bare) == {"profile", "name", "created", "resources"}
     partial = tmp_path / "partial.yml"

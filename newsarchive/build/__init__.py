@@ -11,6 +11,7 @@
     checks.py     which integrity checks the new database gets
     swap.py       background copy, fsync, the swap, the deferred delete of the old file
     summary.py    what a build reports: Summary, Problem, BuildRefused
+    archive.py    archive.yml and the identity options -> the archive table
 """
 from .options import CHECKS, BuildOptions
 from .pipeline import build, check_folder

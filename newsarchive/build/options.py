@@ -26,6 +26,8 @@ class BuildOptions:
     allow_shrink: bool = False
     #: One of CHECKS.
     checks: str = "auto"
+    #: archive.yml's keys given as options (None: not given); they win over the file's.
+    identity: dict | None = None
     #: A test hook, called with the name of each stage the build finishes ("copied",
     #: "inserted", "committed", "checked"), to kill the build at chosen points and
     #: show the previous database survives.

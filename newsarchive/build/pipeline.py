@@ -15,6 +15,8 @@ from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
 from . import swap
+from ..site.identity import read_identity as stored_identity
+from .archive import read_identity, store_identity
 from .checks import choose_checks, run_checks
 from .lock import build_lock
 from .options import BuildOptions
@@ -40,7 +42,9 @@ def build(posts_dir, db_path, *, options: BuildOptions | None = None, **settings
         options = BuildOptions(**settings)
     elif settings:
         raise TypeError("build() takes options or their keywords, not both")
-    run = _Run(posts_dir, Path(db_path), options, time.monotonic(), _now())
+    # archive.yml is read first: a mistake in it stops the build before anything is written.
+    identity = read_identity(posts_dir, options.identity)
+    run = _Run(posts_dir, Path(db_path), options, time.monotonic(), _now(), identity)
     run.db_path.parent.mkdir(parents=True, exist_ok=True)
     with build_lock(run.db_path), collector_paused():
         return _build_locked(run)
@@ -55,6 +59,9 @@ class _Run:
     options: BuildOptions
     started_clock: float
     started_at: str
+    #: The archive's identity (build.archive), and the one the database being updated holds.
+    identity: dict
+    old_identity: dict | None = None
     #: A new database from scratch (a full build), not an update of a copy of the old one.
     fresh: bool = True
     pool: ProcessPoolExecutor | None = None
@@ -96,13 +103,14 @@ def _build_with(run: _Run) -> Summary:
     summary.problems.extend(skipped)
     summary.lap("scan", run.started_clock)
     plan = make_plan(files, previous.files)
-    if run.copier is not None and plan.changes:
+    renamed = not run.fresh and run.old_identity != run.identity
+    if run.copier is not None and (plan.changes or renamed):
         run.copier.start()
     results = None
     if not run.fresh and len(plan.to_parse) <= SMALL_UPDATE:
         results = list(parse_all(plan.to_parse, run.options.workers, run.options.quiet))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
-        if _nothing_changed(plan, results, skipped + kept, previous):
+        if not renamed and _nothing_changed(plan, results, skipped + kept, previous):
             summary.unchanged = len(plan.unchanged)
             summary.warn(kept)
             for failure in results:
@@ -134,6 +142,7 @@ def _scan(run: _Run) -> tuple[list[SourceFile], list[Problem], Previous]:
                                   since_ns=run.db_path.stat().st_mtime_ns)
         if old is not None and not run.fresh:
             read_previous(old, previous)
+            run.old_identity = stored_identity(old)
     except sqlite3.DatabaseError as exc:
         raise not_ours(run.db_path, exc) from None
     finally:
@@ -184,6 +193,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         summary.sort_problems()
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],
                      history=run.db_path if run.fresh else None)
+        store_identity(conn, run.identity)
         conn.execute("COMMIT")
         if run.fresh:
             conn.execute("ANALYZE")
@@ -239,6 +249,7 @@ def _check_and_swap(run: _Run, summary: Summary, written_ids: list[str], removed
 def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summary:
     """Parse every post without writing anything; the Summary lists every problem."""
     started = time.monotonic()
+    read_identity(posts_dir)  # archive.yml is checked too
     files, skipped = scan(posts_dir)
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)

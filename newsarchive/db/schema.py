@@ -144,6 +144,9 @@ TABLES = (
         pk="path",
         verb="INSERT OR REPLACE",
     ),
+    # The archive's identity (archive.yml or the build's options), one row a key given:
+    # the database carries its own name, licence and home site wherever it goes.
+    Table("archive", {"key": str, "value": str}, pk="key"),
 )
 
 

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from ..text.credits import CREDIT, collapse, parse_credit
 from ..text.sitegen import read_templates
-from .cells import is_safe_url, mirror_images, mirror_url
+from .cells import is_safe_url, mirror_images, mirror_url, resolve_links, site_url
 
 BASE_TAGS = [
     "a", "abbr", "acronym", "b", "blockquote", "code", "em", "i", "li", "ol", "strong", "ul",
@@ -55,9 +55,9 @@ def split_caption(caption: str) -> tuple[str, str | None]:
     return caption[: m.start()].rstrip(), f"{kind}: {name}"
 
 
-def figure_html(url: str, alt: str | None, caption: str | None, mirror: dict | None) -> str:
-    """A <figure> with the photo and its caption, the credit set apart."""
-    parts = [f'<figure class="news-photo"><img src="{escape(mirror_url(url, mirror))}" alt="{escape(alt or "")}" loading="lazy">']
+def figure_html(src: str, alt: str | None, caption: str | None) -> str:
+    """A <figure> with the photo (from `src`, as it is) and its caption, the credit set apart."""
+    parts = [f'<figure class="news-photo"><img src="{escape(src)}" alt="{escape(alt or "")}" loading="lazy">']
     if caption:
         text, credit = split_caption(caption)
         parts.append(f"<figcaption>{escape(text)}")
@@ -101,7 +101,8 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
                 image = children[0]
                 caption = collapse(image.content or "") or None
                 block = Token("html_block", "", 0, meta={"figure": True})
-                block.content = figure_html(image.attrs.get("src", ""), image.content, caption, mirror) + "\n"
+                # Its src is read against the mirror with every other <img> below.
+                block.content = figure_html(image.attrs.get("src", ""), image.content, caption) + "\n"
                 out.append(block)
                 pending_caption = caption
                 i += 3
@@ -115,7 +116,8 @@ def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, ext
         i += 1
     html = _sanitise(_top_level_blocks(out), sanitizer(extra_tags, extra_attrs))
     # Photos written as raw HTML <img> load from the mirror too.
-    return mirror_images(html, mirror)
+    return resolve_links(mirror_images(html, mirror), (mirror or {}).get("/"))
+
 
 
 def _sanitise(blocks, cleaner) -> str:
@@ -226,6 +228,13 @@ def _names(array: str | None) -> list[str]:
     return [name for name in json.loads(array or "[]") if isinstance(name, str)]
 
 
+def _shown_link(link, site: str | None, target_url: str | None) -> dict:
+    """A row of links as the page lists it: a site-relative URL read against the archive's
+    site (a link only when there is one)."""
+    href = site_url(link["url"], site)
+    return dict(link) | {"url": href or link["url"], "safe": is_safe_url(href), "target_url": target_url}
+
+
 def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls: PageUrls) -> dict:
     """What templates/row.html shows, from the rows of load_article's queries: only safe
     URLs become links or images, and the body is sanitised HTML. Authors (in the order
@@ -233,6 +242,8 @@ def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls:
     through the same array filter a reader can type (`?authors__arraycontains=`)."""
     mirror = settings.mirror
     lead = next((p for p in photos if p["role"] == "lead"), None)
+    lead_src = mirror_url(lead["url"], mirror) if lead else None
+    origin_url = site_url(post["origin_url"], mirror.get("/"))
 
     def url_of(post_id):
         return urls.row(post_id) if post_id else None
@@ -246,15 +257,15 @@ def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls:
         "language": post["language"],
         "authors": [PostsLink(name, urls.posts_where("authors__arraycontains", name)) for name in _names(post["authors"])],
         "tags": [PostsLink(tag, urls.posts_where("tags__arraycontains", tag)) for tag in _names(post["tags"])],
-        "origin_url": post["origin_url"] if is_safe_url(post["origin_url"]) else None,
-        "lead_html": figure_html(lead["url"], lead["alt"], lead["caption"], mirror) if lead and is_safe_url(lead["url"]) else None,
+        "origin_url": origin_url if is_safe_url(origin_url) else None,
+        "lead_html": figure_html(lead_src, lead["alt"], lead["caption"]) if is_safe_url(lead_src) else None,
         "lead_image_url": mirror_url(post["lead_image_url"], mirror),
         "body_html": article_html(
             post["body"], mirror, settings.extra_tags, settings.extra_attrs,
             headline=post["title"] if post["title_source"] == "body" else None,
         ),
         "photos": [dict(p) for p in photos],
-        "links": [dict(link) | {"safe": is_safe_url(link["url"]), "target_url": url_of(link["target_post_id"])} for link in links],
+        "links": [_shown_link(link, mirror.get("/"), url_of(link["target_post_id"])) for link in links],
         "cited_by": [dict(citing) | {"url": url_of(citing["id"])} for citing in cited_by],
         "word_count": post["word_count"],
     }

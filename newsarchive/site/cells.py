@@ -10,6 +10,7 @@ import json
 import re
 from html import unescape as html_unescape
 from typing import Callable, NamedTuple
+from urllib.parse import urljoin
 
 from datasette_render_markdown import render_markdown
 from markupsafe import Markup, escape
@@ -19,12 +20,29 @@ from ..text.sitegen import read_templates
 SAFE_URL = re.compile(r"^(https?://|/(?!/))", re.IGNORECASE)
 
 
+#: A URL with a scheme (`https:`, `javascript:`) or a host (`//host/`): not site-relative.
+_NOT_SITE_RELATIVE = re.compile(r"^([a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+
+
+def site_url(url: str | None, site: str | None) -> str | None:
+    """A site-relative URL (`/a.png`, `a.png`, `../a.png`) read against the archive's home
+    site (`site`, ending in /); None without one, as it would point at this site instead.
+    Any other URL as it is."""
+    if not url or _NOT_SITE_RELATIVE.match(url.strip()):
+        return url
+    return urljoin(site, url.strip()) if site else None
+
+
 def mirror_url(url: str | None, mirror: dict | None) -> str | None:
-    """The URL to load a photo from: a local mirror by prefix, else the URL itself."""
+    """The URL to load a photo from: site-relative URLs read against the site the
+    mirror's "/" names (identity.photo_mirror), then a local mirror by prefix, else the
+    URL itself. None for a site-relative URL and no site."""
+    mirror = mirror or {}
+    url = site_url(url, mirror.get("/"))
     if not url:
         return url
-    for prefix, replacement in (mirror or {}).items():
-        if url.startswith(prefix):
+    for prefix, replacement in mirror.items():
+        if prefix != "/" and url.startswith(prefix):
             return replacement + url[len(prefix):]
     return url
 
@@ -40,9 +58,27 @@ def mirror_images(html: str, mirror: dict | None) -> Markup:
     """
 
     def swap(m: re.Match) -> str:
-        return m.group(1) + str(escape(mirror_url(html_unescape(m.group(2)), mirror))) + m.group(3)
+        return m.group(1) + str(escape(mirror_url(html_unescape(m.group(2)), mirror) or "")) + m.group(3)
 
     return Markup(_IMG_SRC.sub(swap, str(html)))
+
+
+_A_HREF = re.compile(r'(<a\b[^>]*?)\s+href="([^"]*)"', re.IGNORECASE)
+
+
+def resolve_links(html: str, site: str | None) -> Markup:
+    """Sanitised HTML with each site-relative link read against the archive's home site
+    (site_url), or without its href when there is none: left as it is, it would
+    point at a page of this site. Links within the page (`#notes`) stay."""
+
+    def swap(m: re.Match) -> str:
+        href = html_unescape(m.group(2))
+        if href.startswith("#"):
+            return m.group(0)
+        resolved = site_url(href, site)
+        return m.group(1) + (f' href="{escape(resolved)}"' if resolved else "")
+
+    return Markup(_A_HREF.sub(swap, str(html)))
 
 
 PREVIEW_CHARS = 600
@@ -67,9 +103,9 @@ def is_safe_url(url: str | None) -> bool:
 
 def thumbnail(url: str, mirror: dict | None = None, size: int = 120) -> Markup:
     """A small image linking to the full one; unsafe URLs stay as escaped text."""
-    if not is_safe_url(url):
-        return Markup(escape(url))
     src = mirror_url(url, mirror)
+    if not is_safe_url(src):
+        return Markup(escape(url))
     return Markup(
         f'<a href="{escape(src)}" class="news-thumb"><img src="{escape(src)}" loading="lazy" alt="" '
         f'style="max-width:{size}px;max-height:{size}px"></a><br><span class="news-url">{escape(url)}</span>'
@@ -118,11 +154,13 @@ def json_list(value) -> list[str] | None:
     return items
 
 
-def link(url: str, text: str | None = None) -> Markup:
-    """An external link that leaks nothing back (noopener, noreferrer)."""
-    if not is_safe_url(url):
+def link(url: str, text: str | None = None, site: str | None = None) -> Markup:
+    """An external link that leaks nothing back (noopener, noreferrer); a site-relative
+    URL read against the archive's home site (site_url)."""
+    href = site_url(url, site)
+    if not is_safe_url(href):
         return Markup(escape(url))
-    return Markup(f'<a href="{escape(url)}" rel="nofollow noopener noreferrer">{escape(text or url)}</a>')
+    return Markup(f'<a href="{escape(href)}" rel="nofollow noopener noreferrer">{escape(text or url)}</a>')
 
 
 # ----------------------------------------------------------------------------- which cells
@@ -194,4 +232,5 @@ def _render(markdown: str, config_json: str, mirror_json: str) -> Markup:
     config = json.loads(config_json)
     html = render_markdown(read_templates(markdown), config.get("extensions") or [], config.get("extra_tags") or [],
                            config.get("extra_attrs") or {})
-    return mirror_images(html, json.loads(mirror_json))
+    mirror = json.loads(mirror_json)
+    return resolve_links(mirror_images(html, mirror), mirror.get("/"))
