@@ -73,14 +73,17 @@ def fill_mirror(mirror: Path, db: Path) -> list[str]:
     return paths
 
 
-@pytest.fixture(scope="module")
-def blog(tmp_path_factory):
-    root = tmp_path_factory.mktemp("18f")
-    posts = make_18f(root)
+def built_18f(root: Path) -> Path:
+    """The 18F blog with ARCHIVE_YML built into root/news.db, its mirror filled."""
     db = root / "news.db"
-    build(posts, db, quiet=True)
+    build(make_18f(root), db, quiet=True)
     fill_mirror(root / "mirror", db)
     return db
+
+
+@pytest.fixture(scope="module")
+def blog(tmp_path_factory):
+    return built_18f(tmp_path_factory.mktemp("18f"))
 
 
 @pytest.fixture(scope="module")

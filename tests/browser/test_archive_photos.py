@@ -11,10 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-from newsarchive.build.pipeline import build
 from newsarchive.site.identity import MIRROR_MOUNT
 
-from ..test_archive_identity import CC0, FBOPEN, fill_mirror, make_18f
+from ..test_archive_identity import CC0, FBOPEN, built_18f
 from .conftest import browsing, running_server
 
 pytestmark = pytest.mark.browser
@@ -30,12 +29,7 @@ PHOTOS_JS = """async () => {
 
 @pytest.fixture(scope="module")
 def blog_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("18f-browser")
-    posts = make_18f(root)
-    db = root / "news.db"
-    build(posts, db, quiet=True)
-    fill_mirror(root / "mirror", db)
-    with running_server(db) as base:
+    with running_server(built_18f(tmp_path_factory.mktemp("18f-browser"))) as base:
         yield base
 
 
