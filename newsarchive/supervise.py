@@ -116,8 +116,9 @@ class Supervisor:
     """Run `command(build, socket fds, ready fd)` on `sockets`: a new one whenever
     `build()` changes, again (after a Backoff delay) whenever one dies.
 
-    `command` may raise subprocess.CalledProcessError (its preparation failed): that
-    counts as a start that failed.
+    Whatever `command` raises (its preparation failed: the inspect, a bad metadata.yml)
+    counts as a start that failed, but at the first start, where there is no server to
+    keep and the caller reports it.
     """
 
     def __init__(self, command: Callable[[Hashable, list[int], int], list[str]], build: Callable[[], Hashable],
@@ -175,9 +176,11 @@ class Supervisor:
         try:
             fds = [sock.fileno() for sock in self.sockets]
             process = subprocess.Popen(self.command(build, fds, write), pass_fds=(*fds, write), stdin=subprocess.DEVNULL)
-        except subprocess.CalledProcessError as exc:
+        except Exception as exc:
             os.close(read)
-            self.start_failed(exc.returncode, now)
+            if not self.ever_ready and not isinstance(exc, subprocess.CalledProcessError):
+                raise
+            self.start_failed(getattr(exc, "returncode", 1), now, f"could not start ({exc})")
             return
         finally:
             os.close(write)
@@ -197,19 +200,19 @@ class Supervisor:
             if child.process.poll() is None:
                 child.process.kill()
                 child.process.wait()
-            self.start_failed(child.process.returncode, now)
+            self.start_failed(child.process.returncode, now, f"{describe(child.process.returncode)} before it answered")
 
-    def start_failed(self, returncode: int, now: float) -> None:
+    def start_failed(self, returncode: int, now: float, why: str) -> None:
         if self.stopping:  # Ctrl-C reached the starting process too
             return
         if not self.ever_ready:
-            say(f"datasette {describe(returncode)} before it answered")
+            say(f"datasette {why}")
             self.status = returncode if returncode > 0 else 1
             return
         delay = self.backoff.failed(0)
         self.retry_at = now + delay
         kept = "still serving the previous build" if self.serving else "nothing is serving"
-        say(f"datasette {describe(returncode)} before it answered ({kept}); restarting in {delay:g} s")
+        say(f"datasette {why} ({kept}); restarting in {delay:g} s")
 
     def retire(self, process: subprocess.Popen, now: float, grace: float = DRAIN) -> None:
         """Stop a server: it takes no new connection and finishes its requests within `grace` s."""

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from newsarchive.build import build
-from newsarchive.supervise import Backoff
+from newsarchive.supervise import Backoff, Supervisor
 
 from .conftest import ROOT, SAMPLE
 from .test_reliability import wait_for
@@ -171,7 +171,17 @@ def test_builds_swap_in_with_no_refused_or_failed_request(posts_and_db):
         assert server.process.wait(timeout=30) == 0
 
 
-def test_a_killed_datasette_is_restarted_with_a_growing_delay(posts_and_db):
+def stops_leaving_no_process(server: Server, signum: int) -> None:
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    server.process.send_signal(signum)
+    assert server.process.wait(timeout=30) == 0
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, f"left running: {alive}"
+    with pytest.raises(OSError):
+        server.get("/", timeout=2)
+
+
+def test_a_killed_datasette_is_restarted_with_a_growing_delay_and_ctrl_c_stops_all(posts_and_db):
     _, db = posts_and_db
     with serving(db) as server:
         for delay in ("0.5 s", "1 s"):
@@ -184,24 +194,16 @@ def test_a_killed_datasette_is_restarted_with_a_growing_delay(posts_and_db):
             assert time.monotonic() - started < 15
             assert "died (killed by SIGKILL) after" in server.output()
             assert f"restarting in {delay}" in server.output()
-        assert server.process.poll() is None
+        stops_leaving_no_process(server, signal.SIGINT)
 
 
-@pytest.mark.parametrize("how", ["SIGTERM during a swap", "SIGINT"])
-def test_the_serve_command_stops_and_leaves_no_process(posts_and_db, how):
+def test_sigterm_during_a_swap_stops_both_datasettes(posts_and_db):
     posts, db = posts_and_db
     with serving(db) as server:
-        if how.startswith("SIGTERM"):
-            (posts / "late.md").write_text("---\ntitle: Late\n---\n\nBody.\n")
-            build(posts, db, quiet=True)
-            wait_for(lambda: len(server.datasettes()) == 2, timeout=20)  # the old one and the new one
-        children = psutil.Process(server.process.pid).children(recursive=True)
-        server.process.send_signal(getattr(signal, how.split()[0]))
-        assert server.process.wait(timeout=30) == 0
-        gone, alive = psutil.wait_procs(children, timeout=5)
-        assert not alive, f"left running: {alive}"
-        with pytest.raises(OSError):
-            server.get("/", timeout=2)
+        (posts / "late.md").write_text("---\ntitle: Late\n---\n\nBody.\n")
+        build(posts, db, quiet=True)
+        wait_for(lambda: len(server.datasettes()) == 2, timeout=20)  # the old one and the new one
+        stops_leaving_no_process(server, signal.SIGTERM)
 
 
 def test_datasettes_stop_when_the_serve_command_is_killed(posts_and_db):
@@ -231,3 +233,28 @@ def test_a_port_in_use_is_one_line_and_exit_2(posts_and_db):
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_a_build_that_cannot_be_served_leaves_the_old_one_serving(capsys):
+    """The supervisor alone, with a stand-in server that says ready and waits."""
+    build, broken = ["first"], []
+
+    def command(this_build, fds, ready_fd):
+        if broken:
+            raise ValueError("bad metadata.yml")
+        return [sys.executable, "-c", "import os, sys, time; os.write(int(sys.argv[1]), b'ready'); time.sleep(60)", str(ready_fd)]
+
+    supervisor = Supervisor(command, lambda: build[0], [], "news.db")
+    try:
+        wait_for(lambda: supervisor.step(time.monotonic()) or supervisor.serving, timeout=20)
+        first = supervisor.serving
+        build[0], broken[:] = "second", [True]
+        supervisor.step(time.monotonic())
+        assert supervisor.serving is first and first.process.poll() is None and supervisor.status is None
+        assert "could not start (bad metadata.yml) (still serving the previous build); restarting in 0.5 s" in capsys.readouterr().err
+        broken.clear()
+        wait_for(lambda: supervisor.step(time.monotonic()) or supervisor.serving is not first, timeout=20)
+        assert supervisor.serving.build == "second"
+    finally:
+        supervisor.stop_all()
+    assert first.process.poll() is not None
