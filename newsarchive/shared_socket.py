@@ -1,6 +1,7 @@
 """`python -m newsarchive.shared_socket FDS READY_FD ARGS...`: `datasette serve ARGS`
 on listening sockets the serve command holds (FDS, comma-separated), writing to
-READY_FD once it accepts connections (newsarchive.supervise).
+READY_FD once it accepts connections (newsarchive.supervise), exiting when the serve
+command, pid $NEWS_ARCHIVE_SERVE_PID, does.
 
 Everything is `datasette serve` of the installed version but two uvicorn steps, hooked
 where both Datasette 0.65 (`uvicorn.run`) and 1.0 (`uvicorn.Server`) go through them:
@@ -21,14 +22,15 @@ import signal
 import socket
 import sys
 
+from newsarchive.supervise import DRAIN
+
 GRACE = 1.0
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Have Linux send SIGTERM when the serve command dies, even by SIGKILL: a server
-    left behind would hold the port and keep serving an old build."""
-    parent = os.getppid()
+def die_with_parent(parent: int) -> None:
+    """Have Linux send SIGTERM when the serve command (pid `parent`) dies, even by
+    SIGKILL: a server left behind would hold the port and keep serving an old build."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux
@@ -52,6 +54,10 @@ def hook_uvicorn(shared: list[socket.socket], ready_fd: int) -> None:
         for server in getattr(self, "servers", ()):
             server.close()
         self.server_state.default_headers.append((b"connection", b"close"))
+        # Requests still running DRAIN s later are cancelled: a stream to a client that
+        # stopped reading, or SQL past its time limit, would otherwise hold the exit
+        # forever once no serve command is left to kill this process.
+        self.config.timeout_graceful_shutdown = DRAIN
         await asyncio.sleep(GRACE)
         await shutdown(self, sockets=sockets)
 
@@ -61,7 +67,7 @@ def hook_uvicorn(shared: list[socket.socket], ready_fd: int) -> None:
 
 def main(argv: list[str]) -> None:
     fds, ready_fd, *args = argv
-    die_with_parent()
+    die_with_parent(int(os.environ["NEWS_ARCHIVE_SERVE_PID"]))
     hook_uvicorn([socket.socket(fileno=int(fd)) for fd in fds.split(",")], int(ready_fd))
     from datasette.cli import cli
 

@@ -175,7 +175,8 @@ class Supervisor:
         read, write = os.pipe()
         try:
             fds = [sock.fileno() for sock in self.sockets]
-            process = subprocess.Popen(self.command(build, fds, write), pass_fds=(*fds, write), stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(self.command(build, fds, write), pass_fds=(*fds, write), stdin=subprocess.DEVNULL,
+                                       env={**os.environ, "NEWS_ARCHIVE_SERVE_PID": str(os.getpid())})
         except Exception as exc:
             os.close(read)
             if not self.ever_ready and not isinstance(exc, subprocess.CalledProcessError):

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +58,16 @@ class Server:
 
     def datasettes(self) -> list[psutil.Process]:
         """The Datasette processes the command runs (not a `datasette inspect` of the moment)."""
-        return [p for p in psutil.Process(self.process.pid).children() if "inspect" not in p.cmdline()]
+        found = []
+        for child in psutil.Process(self.process.pid).children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "inspect" not in child.cmdline():
+                    found.append(child)
+        return found
 
 
 @contextmanager
-def serving(db: Path):
+def serving(db: Path, wait: bool = True):
     port = free_port()
     log = db.parent / f"serve-{port}.log"
     with open(log, "wb") as out:
@@ -69,8 +75,9 @@ def serving(db: Path):
                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
-        wait_for(lambda: process.poll() is not None or server.get("/-/versions.json"))
-        assert process.poll() is None, server.output()
+        if wait:
+            wait_for(lambda: process.poll() is not None or server.get("/-/versions.json"))
+            assert process.poll() is None, server.output()
         yield server
     finally:
         if process.poll() is None:
@@ -206,10 +213,11 @@ def test_sigterm_during_a_swap_stops_both_datasettes(posts_and_db):
         stops_leaving_no_process(server, signal.SIGTERM)
 
 
-def test_datasettes_stop_when_the_serve_command_is_killed(posts_and_db):
+@pytest.mark.parametrize("when", ["as it starts", "once it answers"])
+def test_datasettes_stop_when_the_serve_command_is_killed(posts_and_db, when):
     _, db = posts_and_db
-    with serving(db) as server:
-        children = server.datasettes()
+    with serving(db, wait=when == "once it answers") as server:
+        children = wait_for(lambda: [p for p in server.datasettes() if "newsarchive.shared_socket" in p.cmdline()])
         server.process.kill()
         gone, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"outlived the serve command: {alive}"
