@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from .parse import TOML_FENCE, YAML_FENCE, ArchiveLoader
+from .site.identity import read_identity
 
 _NEWLINES = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 _FENCES = {"yaml": "---", "toml": "+++"}
@@ -235,8 +236,13 @@ def export(db_path, outdir) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             _write(target, post_to_bytes(post))
             count += 1
+        identity = read_identity(conn)
     finally:
         conn.close()
+    if identity:
+        # The archive's name goes with its posts: a build of the export is named the same.
+        outdir.mkdir(parents=True, exist_ok=True)
+        _write(outdir / "archive.yml", yaml.safe_dump(identity, sort_keys=False, allow_unicode=True).encode("utf-8"))
     return count
 
 
