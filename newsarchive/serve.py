@@ -124,7 +124,7 @@ class CannotListen(Exception):
     """The port is taken, or not ours to bind."""
 
 
-def build_identity(path: Path):
+def file_signature(path: Path):
     """What changes when a build swaps in a new file; None while there is no file."""
     try:
         st = path.stat()
@@ -161,4 +161,4 @@ def run(db_path: Path, host: str, port: int) -> int:
                 "-h", host, "-p", str(port)]
 
     supervise.say(f"{db_path.name} on http://{host}:{port}/; a new build is served as it lands")
-    return supervise.Supervisor(command, lambda: build_identity(db_path), sockets, db_path.name).run()
+    return supervise.Supervisor(command, lambda: file_signature(db_path), sockets, db_path.name).run()
