@@ -2,7 +2,7 @@
 """Bounded load test of the published archive: the production server under concurrent
 normal and hostile traffic, on 127.0.0.1 only.
 
-    .venv/bin/python bench/loadtest.py [DB] [--seconds 60] [--clients 16]
+    .venv/bin/python bench/loadtest.py [DB] [--seconds 60] [--clients 16] [--attackers 32] [--plain]
 
 DB defaults to bench/out/bench-100k.db when it exists; otherwise a corpus of --posts
 (10,000) posts is generated with bench/generate.py and built into
@@ -10,21 +10,31 @@ bench/out/loadtest/loadtest-10k.db (reused by later runs while it holds that man
 
 The server is started with `newsarchive.serve.serve_command` (the exact production
 command line: immutable, inspect file, metadata, plugins, templates, settings) on a free
-port of 127.0.0.1. --clients threads, each with its own keep-alive http.client
-connection, send a weighted mix of requests for --seconds:
+port of 127.0.0.1; with --plain, as `datasette serve DB` with Datasette's defaults and
+nothing of ours, for comparison on the same file. Three kinds of client run for --seconds,
+each with its own keep-alive http.client connection and its own loopback address
+(127.0.x.y), as separate visitors would:
 
-  normal   the posts table with its facets, a facet-filtered page, full-text search
-           (canned /search and the table's _search), row pages of random posts, CSV
-           (posts.csv?_size=50), JSON (_shape=array), the other canned queries
-  hostile  a runaway recursive CTE, length(randomblob(1e9)), a three-way cross join of
-           posts, printf('%.*c', 1000000000, 'x') padding
+  readers    --clients of them, a weighted mix: the posts table with its facets, a
+             facet-filtered page, full-text search (canned /search and the table's
+             _search), row pages of random posts, CSV (posts.csv?_size=50), JSON
+             (_shape=array), the other canned queries (kinds the server does not serve,
+             as plain Datasette has none of our canned queries, are left out)
+  one probe  plain pages one after another (a row page, a small JSON page, the home
+             page): what a visitor waits while the load runs
+  attackers  --attackers of them, half sending SQL bombs (instr, replace, LIKE, GLOB,
+             trim over a long set, 50 rows of 8 MB, randomblob(1e9), printf padding),
+             half expensive legal queries (a runaway recursive CTE, a cross join of
+             posts), each again at once when turned away
 
 It records per kind: count, errors, median / p95 / max latency; samples the server's
 RSS with psutil; and checks, by report:
 
-  * zero errors on normal requests (anything but HTTP 200 with a full body);
-  * every hostile request refused (HTTP 400 with a JSON error) or cut (a small
-    answer), each within the SQL time limit plus --margin seconds;
+  * zero errors on readers' and the probe's requests (anything but HTTP 200);
+  * the probe's p95 under --probe-p95 seconds;
+  * every hostile request held: refused (HTTP 400 with a JSON error), turned away
+    (429 or 503 with Retry-After) or answered small, each within the SQL time limit
+    plus --margin seconds;
   * the server's peak RSS under --rss-limit-mb;
   * the server still answers afterwards.
 
@@ -67,14 +77,29 @@ REPORT = ROOT / "bench" / "loadtest.md"
 MAX_BODY = 8 * 1024 * 1024
 #: Largest body a hostile request may return and still count as cut (an error or a NULL).
 MAX_HOSTILE_BODY = 64 * 1024
+#: Seconds an attacker waits when turned away before it sends again (it does not wait the
+#: Retry-After it was given): twice a second, as a persistent script would.
+TURNED_AWAY_PAUSE = 0.5
 #: Hard cap on requests per client, whatever the duration.
 MAX_REQUESTS_PER_CLIENT = 200_000
 
-HOSTILE_SQL = {
-    "hostile: recursive CTE": "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c",
-    "hostile: randomblob(1e9)": "select length(randomblob(1e9))",
-    "hostile: cross join": "select count(*) from posts a, posts b, posts c",
-    "hostile: printf padding": "select printf('%.*c', 1000000000, 'x') as padded",
+#: SQL whose cost in SQLite's own functions is string length x pattern length (one step
+#: the time limit cannot stop), or whose answer is hundreds of MB.
+BOMBS = {
+    "instr": "select instr(hex(zeroblob(800000)), hex(zeroblob(400000))||'1') as n",
+    "replace": "select length(replace(hex(zeroblob(800000)), hex(zeroblob(400000))||'1', 'x')) as n",
+    "like": "select hex(zeroblob(800000)) like '%'||hex(zeroblob(24000))||'1' as n",
+    "glob": "select hex(zeroblob(800000)) glob '*'||hex(zeroblob(500))||'?1' as n",
+    "trim, long set": "select length(trim(hex(zeroblob(800000)), (with recursive c(x) as (select 256 union all "
+                      "select x + 1 from c where x < 50256) select group_concat(char(x), '') from c)||'0')) as n",
+    "50 rows of 8 MB": "select hex(zeroblob(4000000)) as big from posts limit 50",
+    "randomblob(1e9)": "select length(randomblob(1e9)) as n",
+    "printf padding": "select printf('%.*c', 1000000000, 'x') as padded",
+}
+#: Legal SQL that runs until the time limit cuts it.
+EXPENSIVE = {
+    "recursive CTE": "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c",
+    "cross join": "select count(*) from posts a, posts b, posts c",
 }
 
 
@@ -127,7 +152,8 @@ class Kind:
     paths: list[str]
 
 
-def request_mix(db: Path, name: str, hostile_share: float, rng: random.Random) -> list[Kind]:
+def request_mix(db: Path, name: str, rng: random.Random) -> tuple[list[Kind], list[Kind], list[Kind]]:
+    """(readers' kinds, the probe's kinds, attackers' kinds), with paths drawn from the database."""
     """Request kinds with concrete paths drawn from the database itself."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -174,13 +200,10 @@ def request_mix(db: Path, name: str, hostile_share: float, rng: random.Random) -
                 f"{base}/posts_per_month?" + urlencode({"from_month": months[0] if months else "", "to_month": months[-1] if months else ""})]),
     ]
     normal = [k for k in normal if k.paths]
-    normal_weight = sum(k.weight for k in normal)
-    hostile_weight = normal_weight * hostile_share / (1 - hostile_share) / len(HOSTILE_SQL)
-    hostile = [
-        Kind(kind, True, hostile_weight, [f"{base}.json?" + urlencode({"sql": sql, "_shape": "array"})])
-        for kind, sql in HOSTILE_SQL.items()
-    ]
-    return normal + hostile
+    probe = [Kind("plain pages (probe)", False, 1, [row(i) for i in ids[:50]] + [f"{base}/posts.json?_size=5&_col=title", "/"])]
+    hostile = [Kind(f"bomb: {k}", True, 1, [f"{base}.json?" + urlencode({"sql": sql})]) for k, sql in BOMBS.items()]
+    hostile += [Kind(f"expensive: {k}", True, 1, [f"{base}.json?" + urlencode({"sql": sql})]) for k, sql in EXPENSIVE.items()]
+    return normal, probe, hostile
 
 
 # --------------------------------------------------------------------------- clients
@@ -193,7 +216,7 @@ class Result:
     error: str | None  # why the request counts as failed, None when it answered as it should
 
 
-def classify(kind: Kind, status: int, body: bytes) -> str | None:
+def classify(kind: Kind, status: int, body: bytes, retry_after: str | None) -> str | None:
     if not kind.hostile:
         return None if status == 200 else f"HTTP {status}"
     if status == 400:
@@ -202,24 +225,36 @@ def classify(kind: Kind, status: int, body: bytes) -> str | None:
         except ValueError:
             return "HTTP 400 without a JSON error"
         return None if isinstance(data, dict) and data.get("error") else "HTTP 400 without an error message"
+    if status in (429, 503):
+        return None if retry_after else f"HTTP {status} without Retry-After"
     if status == 200:
         return None if len(body) <= MAX_HOSTILE_BODY else f"answered {len(body)} bytes"
     return f"HTTP {status}"
 
 
-def client(index: int, port: int, kinds: list[Kind], deadline: float, seed: int, timeout: float, out: list[Result]):
-    rng = random.Random(seed * 1000 + index)
-    weights = [k.weight for k in kinds]
-    hostile = [k for k in kinds if k.hostile]
+@dataclass
+class Visitor:
+    """One client: where it connects from, what it asks, and until when."""
+
+    address: str
+    kinds: list[Kind]
+    seed: int
+    deadline: float
+    timeout: float
+
+
+def client(port: int, visitor: Visitor, out: list[Result]):
+    rng = random.Random(visitor.seed)
+    weights = [k.weight for k in visitor.kinds]
     conn = None
     for n in range(MAX_REQUESTS_PER_CLIENT):
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= visitor.deadline:
             break
-        # Every hostile kind is sent at least once (by the first clients, first), however short the run.
-        kind = hostile[index] if n == 0 and index < len(hostile) else rng.choices(kinds, weights)[0]
+        # Attackers go through their kinds in turn, so that each is sent however short the run.
+        kind = visitor.kinds[n % len(visitor.kinds)] if visitor.kinds[0].hostile else rng.choices(visitor.kinds, weights)[0]
         path = rng.choice(kind.paths)
         if conn is None:
-            conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+            conn = http.client.HTTPConnection(HOST, port, timeout=visitor.timeout, source_address=(visitor.address, 0))
         started = time.monotonic()
         try:
             conn.request("GET", path, headers={"Accept-Encoding": "identity"})
@@ -231,16 +266,33 @@ def client(index: int, port: int, kinds: list[Kind], deadline: float, seed: int,
                 conn.close()
                 conn = None
                 continue
-            out.append(Result(kind.name, response.status, elapsed, len(body), classify(kind, response.status, body)))
+            error = classify(kind, response.status, body, response.getheader("retry-after"))
+            out.append(Result(kind.name, response.status, elapsed, len(body), error))
             if response.will_close:
                 conn.close()
                 conn = None
+            if kind.hostile and response.status in (429, 503):
+                time.sleep(TURNED_AWAY_PAUSE)
         except (OSError, http.client.HTTPException) as error:
             out.append(Result(kind.name, None, time.monotonic() - started, 0, f"{type(error).__name__}: {error}"))
             conn.close()
             conn = None
     if conn is not None:
         conn.close()
+
+
+def visitors(args, readers: list[Kind], probe: list[Kind], attackers: list[Kind], deadline: float, timeout: float) -> list[Visitor]:
+    """Readers from 127.0.0.x, the probe from 127.0.3.1, attackers from 127.0.1.x (bombs)
+    and 127.0.2.x (expensive queries): each its own client to the server's per-client limits."""
+    bombs = [k for k in attackers if k.name.startswith("bomb")]
+    expensive = [k for k in attackers if not k.name.startswith("bomb")]
+    out = [Visitor(f"127.0.0.{10 + i}", readers, args.seed * 1000 + i, deadline, timeout) for i in range(args.clients)]
+    out.append(Visitor("127.0.3.1", probe, args.seed, deadline, timeout))
+    for i in range(args.attackers):
+        kinds = bombs if i % 2 == 0 else expensive
+        shift = (i // 2) % len(kinds)
+        out.append(Visitor(f"127.0.{1 + i % 2}.{1 + i // 2}", kinds[shift:] + kinds[:shift], 0, deadline, timeout))
+    return out
 
 
 # --------------------------------------------------------------------------- server
@@ -268,6 +320,11 @@ def ms(seconds: float) -> str:
 
 def report(args, db: Path, posts: int, kinds: list[Kind], results: list[Result], rss: list[int], baseline_rss: int,
            checks: list[tuple[str, str, str, bool]], elapsed: float, datasette_version: str, time_limit: float) -> str:
+    from datasette.utils.sqlite import sqlite_version
+
+    served_sqlite_version = ".".join(map(str, sqlite_version()))
+    served = ("plain `datasette serve` (Datasette's defaults, nothing of ours)" if args.plain
+              else "the production command")
     by_kind: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         by_kind[r.kind].append(r)
@@ -275,9 +332,11 @@ def report(args, db: Path, posts: int, kinds: list[Kind], results: list[Result],
         "# Load test",
         "",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · `{db.relative_to(ROOT) if db.is_relative_to(ROOT) else db}` "
-        f"({posts:,} posts, {db.stat().st_size / 1e6:,.0f} MB) · Datasette {datasette_version} served with the production "
-        f"command on 127.0.0.1 · {args.clients} clients for {args.seconds:g} s (last answer after {elapsed:.0f} s) · {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} · SQL time limit {time_limit:g} s",
+        f"({posts:,} posts, {db.stat().st_size / 1e6:,.0f} MB) · Datasette {datasette_version} served with {served} "
+        f"on 127.0.0.1 · {args.clients} readers, one probe and {args.attackers} attackers for {args.seconds:g} s "
+        f"(last answer after {elapsed:.0f} s) · {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, SQLite {served_sqlite_version} · SQL time limit {time_limit:g} s · "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
         "",
         "| kind | requests | errors | outcomes | median ms | p95 ms | max ms |",
         "|---|--:|--:|---|--:|--:|--:|",
@@ -295,7 +354,7 @@ def report(args, db: Path, posts: int, kinds: list[Kind], results: list[Result],
     normal = [r for r in results if not any(k.hostile for k in kinds if k.name == r.kind)]
     times = [r.seconds for r in normal]
     lines.append(
-        f"| **all normal** | **{len(normal):,}** | **{sum(1 for r in normal if r.error):,}** | "
+        f"| **all readers and probe** | **{len(normal):,}** | **{sum(1 for r in normal if r.error):,}** | "
         f"{len(normal) / elapsed:,.1f} req/s | {ms(statistics.median(times) if times else float('nan'))} | "
         f"{ms(percentile(times, 0.95))} | {ms(max(times) if times else float('nan'))} |"
     )
@@ -321,17 +380,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("db", nargs="?", type=Path, help="database to serve (default: bench/out/bench-100k.db, else a generated corpus)")
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of the load (default 60)")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent readers (default 4)")
+    parser.add_argument("--attackers", type=int, default=32, help="concurrent attackers, half bombs, half expensive queries (default 32)")
+    parser.add_argument("--plain", action="store_true", help="serve with plain `datasette serve DB` (Datasette's defaults), for comparison")
+    parser.add_argument("--probe-p95", type=float, default=1.0, help="bound on the probe's p95 in seconds (default 1)")
     parser.add_argument("--posts", type=int, default=10_000, help="posts in the generated corpus when no database is given (default 10,000)")
-    parser.add_argument("--hostile-share", type=float, default=0.08, help="share of hostile requests (default 0.08)")
     parser.add_argument("--margin", type=float, default=2.0, help="seconds a hostile request may take beyond the SQL time limit (default 2)")
     parser.add_argument("--rss-limit-mb", type=float, default=1024.0, help="bound on the server's peak RSS (default 1024)")
     parser.add_argument("--rss-period", type=float, default=0.2, help="RSS sampling period in seconds")
+    parser.add_argument("--rss-kill-mb", type=float, default=4096.0,
+                        help="the server is killed past this RSS, so that a server without bounds cannot take the machine (default 4096)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--report", type=Path, default=REPORT, help="Markdown report (default bench/loadtest.md)")
     args = parser.parse_args(argv)
-    if not (0 < args.seconds <= 3600 and 1 <= args.clients <= 256 and 0 <= args.hostile_share < 1):
-        parser.error("--seconds must be in (0, 3600], --clients in [1, 256], --hostile-share in [0, 1)")
+    if not (0 < args.seconds <= 3600 and 1 <= args.clients <= 200 and 0 <= args.attackers <= 400):
+        parser.error("--seconds must be in (0, 3600], --clients in [1, 200], --attackers in [0, 400]")
     try:
         import psutil  # noqa: F401
     except ImportError:
@@ -340,87 +403,117 @@ def main(argv=None) -> int:
 
     db = ensure_database(args).resolve()
     posts = posts_in(db)
-    meta = config.load(config.METADATA, db.stem)
-    time_limit = config.settings(meta).get("sql_time_limit_ms", 1000) / 1000
-    kinds = request_mix(db, db.stem, args.hostile_share, random.Random(args.seed))
-    hostile_kinds = {k.name for k in kinds if k.hostile}
-
+    time_limit = 1.0 if args.plain else config.settings(config.load(config.METADATA, db.stem)).get("sql_time_limit_ms", 1000) / 1000
+    readers, probe, attackers = request_mix(db, db.stem, random.Random(args.seed))
     log_dir = DEFAULT_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    command = ([sys.executable, "-m", "datasette", "serve", str(db), "-h", HOST, "-p", str(port)] if args.plain
+               else serve_command(db, HOST, port))
     print(f"serving {db} on http://{HOST}:{port}/ (log: {log_dir / 'server.log'})", flush=True)
-    sampler = None
     try:
-        with running_server(serve_command(db, HOST, port), port, log_dir / "server.log", timeout=120) as (proc, _):
-            from bench.procs import TreeSampler  # needs psutil, checked above
-
-            sampler = TreeSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
-            baseline_rss = sampler.rss()
-            for path in ("/", f"/{quote(db.stem)}/posts"):  # warm up: first page renders, inspect data
-                get(port, path, timeout=60)
-            sampler.start()
-            timeout = time_limit + args.margin + 30
-            deadline = time.monotonic() + args.seconds
-            outputs: list[list[Result]] = [[] for _ in range(args.clients)]
-            threads = [
-                threading.Thread(target=client, args=(i, port, kinds, deadline, args.seed, timeout, outputs[i]), daemon=True)
-                for i in range(args.clients)
-            ]
-            started = time.monotonic()
-            print(f"{args.clients} clients for {args.seconds:g} s ...", flush=True)
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=args.seconds + timeout + 10)
-            elapsed = time.monotonic() - started
-            stuck = sum(1 for t in threads if t.is_alive())
-            results = [r for out in outputs for r in out]
-
-            # The server still answers, and answers right, once the load is over.
-            after_ok, after_text = False, "no answer"
-            try:
-                t0 = time.monotonic()
-                status_versions, _ = get(port, "/-/versions.json", timeout=10)
-                status_rows, body = get(port, f"/{quote(db.stem)}/posts.json?_shape=array&_size=1&_col=title", timeout=10)
-                rows = json.loads(body) if status_rows == 200 else None
-                after_ok = proc.poll() is None and status_versions == 200 and isinstance(rows, list) and len(rows) == 1
-                after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
-            except (OSError, ValueError, http.client.HTTPException) as error:
-                after_text = f"{type(error).__name__}: {error}"
-            sampler.stop(timeout=5)
+        with running_server(command, port, log_dir / "server.log", timeout=120) as (proc, _):
+            readers = [k for k in readers if get(port, k.paths[0], timeout=60)[0] == 200]  # what this server serves
+            run = run_load(args, port, proc, readers, probe, attackers, time_limit)
     except ServerError as error:
         sys.exit(str(error))
-    finally:
-        if sampler is not None:
-            sampler.stop(timeout=0)  # halt it; no waiting on the way out of an error
-
-    normal = [r for r in results if r.kind not in hostile_kinds]
-    hostile = [r for r in results if r.kind in hostile_kinds]
-    normal_errors = sum(1 for r in normal if r.error)
-    hostile_wrong = sum(1 for r in hostile if r.error)
-    hostile_slow = [r for r in hostile if r.seconds > time_limit + args.margin]
-    hostile_max = max((r.seconds for r in hostile), default=0.0)
-    refused = sum(1 for r in hostile if not r.error and r.status == 400)
-    cut = sum(1 for r in hostile if not r.error and r.status == 200)
-    peak = max(sampler.samples, default=0)
-    checks = [
-        ("normal requests answered (HTTP 200)", "0 errors", f"{normal_errors:,} errors in {len(normal):,}", normal_errors == 0 and len(normal) > 0),
-        ("hostile requests refused (400 + error) or cut (small answer)", "all",
-         f"{refused:,} refused, {cut:,} cut, {hostile_wrong:,} otherwise, of {len(hostile):,}", hostile_wrong == 0 and len(hostile) > 0),
-        ("hostile requests done within the SQL time limit + margin", f"≤ {time_limit + args.margin:g} s",
-         f"max {hostile_max:.2f} s; {len(hostile_slow):,} over"
-         + (f" ({', '.join(f'{k} ×{v}' for k, v in Counter(r.kind for r in hostile_slow).most_common())})" if hostile_slow else ""),
-         not hostile_slow and len(hostile) > 0),
-        ("server peak RSS", f"< {args.rss_limit_mb:,.0f} MB", f"{peak / 2**20:,.0f} MB", 0 < peak < args.rss_limit_mb * 2**20),
-        ("every client stopped by itself", "0 stuck", f"{stuck} stuck", stuck == 0),
-        ("server still answers afterwards", "HTTP 200", after_text, after_ok),
-    ]
-    text = report(args, db, posts, kinds, results, sampler.samples, baseline_rss, checks, elapsed, datasette_version, time_limit)
+    kinds = readers + probe + attackers
+    results = checks(args, run, {k.name for k in attackers}, time_limit)
+    text = report(args, db, posts, kinds, run.results, run.rss, run.baseline_rss, results, run.elapsed, datasette_version, time_limit)
     print()
     print(text)
     args.report.write_text(text, encoding="utf-8")
     print(f"written to {args.report}")
-    return 0 if all(ok for *_, ok in checks) else 1
+    return 0 if all(ok for *_, ok in results) else 1
+
+
+@dataclass
+class Run:
+    results: list[Result]
+    rss: list[int]
+    baseline_rss: int
+    elapsed: float
+    stuck: int
+    after_ok: bool
+    after_text: str
+
+
+def run_load(args, port: int, proc, readers: list[Kind], probe: list[Kind], attackers: list[Kind], time_limit: float) -> Run:
+    """Every visitor for --seconds, the server's RSS sampled meanwhile; then one more request."""
+    from bench.procs import TreeSampler  # needs psutil, checked in main
+
+    sampler = TreeSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
+    try:
+        baseline_rss = sampler.rss()
+        get(port, "/", timeout=60)  # warm up: the first page renders templates, reads inspect data
+        sampler.start()
+        threading.Thread(target=kill_past, args=(proc, sampler, args.rss_kill_mb * 2**20, args.seconds + 120), daemon=True).start()
+        timeout = time_limit + args.margin + 30
+        crowd = visitors(args, readers, probe, attackers, time.monotonic() + args.seconds, timeout)
+        outputs: list[list[Result]] = [[] for _ in crowd]
+        threads = [threading.Thread(target=client, args=(port, v, out), daemon=True) for v, out in zip(crowd, outputs)]
+        started = time.monotonic()
+        print(f"{args.clients} readers, a probe and {args.attackers} attackers for {args.seconds:g} s ...", flush=True)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=max(1.0, started + args.seconds + timeout + 10 - time.monotonic()))
+        elapsed = time.monotonic() - started
+        # The server still answers, and answers right, once the load is over.
+        after_ok, after_text = False, "no answer"
+        try:
+            t0 = time.monotonic()
+            status_versions, _ = get(port, "/-/versions.json", timeout=10)
+            status_rows, body = get(port, f"{readers[0].paths[0].split('?')[0]}.json?_shape=array&_size=1", timeout=10)
+            rows = json.loads(body) if status_rows == 200 else None
+            after_ok = proc.poll() is None and status_versions == 200 and isinstance(rows, list) and len(rows) == 1
+            after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            after_text = f"{type(error).__name__}: {error}"
+        sampler.stop(timeout=5)
+    finally:
+        sampler.stop(timeout=0)  # halt it; no waiting on the way out of an error
+    return Run([r for out in outputs for r in out], sampler.samples, baseline_rss, elapsed,
+               sum(1 for t in threads if t.is_alive()), after_ok, after_text)
+
+
+def kill_past(proc, sampler, limit: float, seconds: float) -> None:
+    """Kill the server once its RSS passes `limit` (the run then counts its errors)."""
+    end = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < end:
+        if sampler.samples and sampler.samples[-1] > limit:
+            print(f"server RSS {sampler.samples[-1] / 2**20:,.0f} MB: killed", flush=True)
+            proc.kill()
+            return
+        time.sleep(0.1)
+
+
+def checks(args, run: Run, hostile_kinds: set[str], time_limit: float) -> list[tuple[str, str, str, bool]]:
+    normal = [r for r in run.results if r.kind not in hostile_kinds]
+    probe = [r.seconds for r in run.results if r.kind == "plain pages (probe)"]
+    hostile = [r for r in run.results if r.kind in hostile_kinds]
+    normal_errors = sum(1 for r in normal if r.error)
+    wrong = sum(1 for r in hostile if r.error)
+    slow = [r for r in hostile if r.seconds > time_limit + args.margin]
+    held = sum(1 for r in hostile if not r.error and r.seconds <= time_limit + args.margin)
+    outcomes = Counter("refused" if r.status == 400 else "turned away" if r.status in (429, 503) else "answered"
+                       for r in hostile if not r.error)
+    peak = max(run.rss, default=0)
+    return [
+        ("readers' and probe's requests answered (HTTP 200)", "0 errors", f"{normal_errors:,} errors in {len(normal):,}",
+         normal_errors == 0 and len(normal) > 0),
+        ("plain pages (probe) p95", f"< {args.probe_p95:g} s", f"{percentile(probe, 0.95):.2f} s of {len(probe):,}",
+         bool(probe) and percentile(probe, 0.95) < args.probe_p95),
+        ("hostile requests held: refused, turned away or answered small, within the SQL time limit + margin",
+         f"all, ≤ {time_limit + args.margin:g} s",
+         f"{held:,} of {len(hostile):,} ({', '.join(f'{k} {v:,}' for k, v in outcomes.most_common())}); "
+         f"{wrong:,} wrong, {len(slow):,} late, max {max((r.seconds for r in hostile), default=0):.1f} s"
+         + (f" ({', '.join(f'{k} ×{v}' for k, v in Counter(r.kind for r in slow).most_common(4))})" if slow else ""),
+         held == len(hostile) > 0),
+        ("server peak RSS", f"< {args.rss_limit_mb:,.0f} MB", f"{peak / 2**20:,.0f} MB", 0 < peak < args.rss_limit_mb * 2**20),
+        ("every client stopped by itself", "0 stuck", f"{run.stuck} stuck", run.stuck == 0),
+        ("server still answers afterwards", "HTTP 200", run.after_text, run.after_ok),
+    ]
 
 
 if __name__ == "__main__":

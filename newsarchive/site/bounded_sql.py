@@ -123,10 +123,13 @@ def _pattern_bytes(pattern: str) -> None:
         raise _refuse(f"LIKE or GLOB pattern too complex: longer than {MAX_PATTERN_BYTES:,} bytes")
 
 
-def functions(native: Native) -> dict[tuple[str, int], object]:
-    """(name, number of arguments) -> the bounded function."""
+class Bounded:
+    """The bounded functions, each falling back on SQLite's own (`native`)."""
 
-    def instr(haystack, needle):
+    def __init__(self, native: Native):
+        self.native = native
+
+    def instr(self, haystack, needle):
         _check_time()
         if haystack is None or needle is None:
             return None
@@ -134,60 +137,62 @@ def functions(native: Native) -> dict[tuple[str, int], object]:
             return haystack.find(needle) + 1
         h, n = _text(haystack), _text(needle)
         if h is None or n is None:
-            return native.call("instr", haystack, needle)
+            return self.native.call("instr", haystack, needle)
         return h.find(n) + 1
 
-    def replace(value, old, new):
+    def replace(self, value, old, new):
         _check_time()
         if value is None or old is None:
             return None
         v, o, n = _text(value), _text(old), _text(new)
         if v is None or o is None or (n is None and new is not None):
-            return native.call("replace", value, old, new)
+            return self.native.call("replace", value, old, new)
         if not o:  # SQLite 3.51: the value as text, whatever the replacement
             return v
         if n is None:
             return None
-        count = v.count(o)
-        if len(v) + count * (len(n) - len(o)) > native.max_chars:
+        if len(v) + v.count(o) * (len(n) - len(o)) > self.native.max_chars:
             raise OverflowError("string or blob too big")  # the driver reports SQLITE_TOOBIG
         return v.replace(o, n)
 
-    def like(pattern, value):
+    def like(self, pattern, value):
         _check_time()
         if pattern is None or value is None:
             return None
         p, v = _text(pattern), _text(value)
         if p is None or v is None or "_" in p:
-            return native.call("like", pattern, value)
+            return self.native.call("like", pattern, value)
         _pattern_bytes(p)
         return int(_matches(_ascii_lower(p).split("%"), _ascii_lower(v)))
 
-    def like_escape(pattern, value, escape):
+    def like_escape(self, pattern, value, escape):
         _check_time()
         if isinstance(pattern, str):
             _pattern_bytes(pattern)
-        return native.call("like", pattern, value, escape)
+        return self.native.call("like", pattern, value, escape)
 
-    def glob(pattern, value):
+    def glob(self, pattern, value):
         _check_time()
         if pattern is None or value is None:
             return None
         p, v = _text(pattern), _text(value)
         if p is None or v is None or "?" in p or "[" in p:
-            return native.call("glob", pattern, value)
+            return self.native.call("glob", pattern, value)
         _pattern_bytes(p)
         return int(_matches(p.split("*"), v))
 
-    def trimmer(name, strip):
+    def trimmer(self, name: str, strip):
+        """trim/ltrim/rtrim(X, Y): Python's strip looks each character up in the set,
+        so the set is made distinct first and its size bounded."""
+
         def trim(value, chars):
             _check_time()
             if value is None or chars is None:
                 return None
             v, c = _text(value), _text(chars)
             if v is None or c is None:
-                return native.call(name, value, chars)
-            distinct = "".join(dict.fromkeys(c))
+                return self.native.call(name, value, chars)
+            distinct = c if len(v) * len(c) <= MAX_STEPS else "".join(set(c))
             if len(v) * len(distinct) > MAX_STEPS:
                 raise _refuse(
                     f"{name}() refused: {len(v):,} characters x a set of {len(distinct):,} is past the bound of "
@@ -197,27 +202,29 @@ def functions(native: Native) -> dict[tuple[str, int], object]:
 
         return trim
 
-    def unhex(value, ignored):
+    def unhex(self, value, ignored):
         _check_time()
-        return native.call("unhex", value, ignored)
+        return self.native.call("unhex", value, ignored)
 
-    return {
-        ("instr", 2): instr,
-        ("replace", 3): replace,
-        ("like", 2): like,
-        ("like", 3): like_escape,
-        ("glob", 2): glob,
-        ("trim", 2): trimmer("trim", str.strip),
-        ("ltrim", 2): trimmer("ltrim", str.lstrip),
-        ("rtrim", 2): trimmer("rtrim", str.rstrip),
-        ("unhex", 2): unhex,
-    }
+    def functions(self) -> dict[tuple[str, int], object]:
+        """(name, number of arguments) -> the bounded function."""
+        return {
+            ("instr", 2): self.instr,
+            ("replace", 3): self.replace,
+            ("like", 2): self.like,
+            ("like", 3): self.like_escape,
+            ("glob", 2): self.glob,
+            ("trim", 2): self.trimmer("trim", str.strip),
+            ("ltrim", 2): self.trimmer("ltrim", str.lstrip),
+            ("rtrim", 2): self.trimmer("rtrim", str.rstrip),
+            ("unhex", 2): self.unhex,
+        }
 
 
 def install(conn, native: Native) -> None:
     """Register the bounded functions on a connection, over SQLite's own (unhex only
     where SQLite has it: 3.41 and later)."""
     has_unhex = native.module.sqlite_version_info >= (3, 41)
-    for (name, narg), fn in functions(native).items():
+    for (name, narg), fn in Bounded(native).functions().items():
         if name != "unhex" or has_unhex:
             conn.create_function(name, narg, fn, deterministic=True)

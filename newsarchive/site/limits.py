@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import os
 import threading
 import time
 import traceback
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 #: Threads for arbitrary SQL, beside Datasette's num_sql_threads for everything else.
 ARBITRARY_SQL_THREADS = 2
+#: How much lower (nice) those threads' CPU priority is.
+ARBITRARY_SQL_NICE = 10
 
 
 class Refused(Exception):
@@ -109,7 +112,8 @@ class SqlExecutor:
     def __init__(self, normal: futures.ThreadPoolExecutor, arbitrary_threads: int, time_limit_s: float,
                  budget: int, errors: tuple[type[Exception], ...]):
         self.normal = normal
-        self.arbitrary = futures.ThreadPoolExecutor(max_workers=arbitrary_threads, thread_name_prefix="arbitrary-sql")
+        self.arbitrary = futures.ThreadPoolExecutor(max_workers=arbitrary_threads, thread_name_prefix="arbitrary-sql",
+                                                    initializer=_yield_the_cpu)
         self.time_limit_s = time_limit_s
         self.budget = budget
         self.errors = errors
@@ -150,6 +154,16 @@ class SqlExecutor:
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.arbitrary.shutdown(wait=wait, cancel_futures=cancel_futures)
         self.normal.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _yield_the_cpu() -> None:
+    """Run this thread at a lower CPU priority (nice +10; Linux sets it per thread): a
+    query of the visitor's own that burns a CPU to its time limit then takes what the
+    table pages, rows, search and the event loop leave."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ARBITRARY_SQL_NICE)
+    except (AttributeError, OSError):  # not Linux: the same priority as the rest
+        pass
 
 
 def count_text(error_type: type[Exception]):
