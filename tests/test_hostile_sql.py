@@ -289,6 +289,9 @@ def test_a_query_whose_client_hangs_up_is_interrupted(server):
     time.sleep(0.5)
     full = fetch(port, sql("select 1"), client="127.0.0.32")
     assert full.status == 503 and int(full.headers["retry-after"]) >= 1
+    # A table filter is a visitor's LIKE pattern: it waits with the SQL; the table does not.
+    assert fetch(port, "/news/posts.json?title__contains=harbour", client="127.0.0.32").status == 503
+    assert fetch(port, "/news/posts.json?_size=1", client="127.0.0.32").status == 200
     for s in sockets:
         s.close()
     time.sleep(0.3)

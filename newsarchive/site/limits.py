@@ -27,6 +27,14 @@ MAX_RESULT_BYTES = 32 * 1024 * 1024
 ARBITRARY_SQL_THREADS = 2
 #: How much lower (nice) those threads' CPU priority is.
 ARBITRARY_SQL_NICE = 10
+#: The names of those threads start with this.
+ARBITRARY_THREAD_PREFIX = "arbitrary-sql"
+
+
+def on_arbitrary_sql_thread() -> bool:
+    """Is this one of the arbitrary-SQL threads? Datasette opens each connection on the
+    thread that will use it, so a connection opened here only ever runs a visitor's SQL."""
+    return threading.current_thread().name.startswith(ARBITRARY_THREAD_PREFIX)
 
 
 class Refused(Exception):
@@ -112,7 +120,7 @@ class SqlExecutor:
     def __init__(self, normal: futures.ThreadPoolExecutor, arbitrary_threads: int, time_limit_s: float,
                  budget: int, errors: tuple[type[Exception], ...]):
         self.normal = normal
-        self.arbitrary = futures.ThreadPoolExecutor(max_workers=arbitrary_threads, thread_name_prefix="arbitrary-sql",
+        self.arbitrary = futures.ThreadPoolExecutor(max_workers=arbitrary_threads, thread_name_prefix=ARBITRARY_THREAD_PREFIX,
                                                     initializer=_yield_the_cpu)
         self.time_limit_s = time_limit_s
         self.budget = budget

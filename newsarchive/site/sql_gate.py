@@ -1,14 +1,18 @@
 """The door arbitrary SQL comes through (used by plugins/news_limits.py).
 
 A request that carries SQL of the visitor's own (`?sql=` on a database page, in any
-format, or `?_where=` on a table page) is let in while fewer than `slots` such
-requests run, and fewer than `per_client` of them for its client; otherwise it is
+format, or `?_where=` on a table page) or a LIKE or GLOB pattern of theirs (a table
+filter such as `?title__contains=`, `__startswith`, `__endswith`, `__like`,
+`__notlike`, `__glob`) is let in while fewer than `slots` such requests run, and fewer than `per_client` of them for its client; otherwise it is
 answered at once, 503 (the site's share is full) or 429 (this client's is), both with
 Retry-After. Admitted, it is marked (limits.CURRENT_REQUEST) so that its queries run
 on the arbitrary-SQL threads, and its client is watched: when it hangs up, the
 queries it left running are interrupted and their thread is free again.
 
-Canned queries, table pages, rows and search never wait here.
+Its queries run on connections with the bounded string functions
+(newsarchive.site.bounded_sql); every other connection keeps SQLite's own, which are
+faster, since nothing a visitor writes reaches them. Canned queries, table pages,
+rows and search never wait here.
 """
 from __future__ import annotations
 
@@ -22,13 +26,19 @@ from . import limits
 
 #: Query-string keys whose value Datasette runs as SQL of the visitor's.
 SQL_KEYS = ("sql", "_where")
+#: Table filters whose value Datasette makes a LIKE or GLOB pattern of.
+PATTERN_FILTERS = ("__contains", "__startswith", "__endswith", "__like", "__notlike", "__glob")
+
+
+def _visitors_own(key: str, value: str) -> bool:
+    return bool(value.strip()) and (key in SQL_KEYS or key.endswith(PATTERN_FILTERS))
 
 
 def is_arbitrary_sql(scope) -> bool:
     query = scope.get("query_string") or b""
-    if not any(key.encode() in query for key in SQL_KEYS):
+    if not any(key.encode() in query for key in (*SQL_KEYS, *PATTERN_FILTERS)):
         return False
-    return any(key in SQL_KEYS and value.strip() for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    return any(_visitors_own(key, value) for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
 
 
 def client_of(scope, header: str | None) -> str:
