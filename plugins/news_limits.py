@@ -11,6 +11,7 @@ from datasette import hookimpl
 from datasette.utils.sqlite import sqlite3
 
 from newsarchive.site import limits
+from newsarchive.site.security import cap_sqlite_heap
 from newsarchive.site.sql_gate import SqlGate
 
 limits.return_freed_memory()
@@ -27,6 +28,7 @@ def _settings(datasette) -> dict:
         "per_client": int(config.get("per_client", 1)),
         "max_result_bytes": int(config.get("max_result_bytes", limits.MAX_RESULT_BYTES)),
         "client_header": config.get("client_header") or None,
+        "max_sqlite_heap_bytes": int(config.get("max_sqlite_heap_bytes", limits.MAX_SQLITE_HEAP_BYTES)),
     }
 
 
@@ -40,11 +42,12 @@ def prepare_connection(conn, datasette):
 
 @hookimpl
 def startup(datasette):
+    settings = _settings(datasette)
+    cap_sqlite_heap(sqlite3, settings["max_sqlite_heap_bytes"])
     if isinstance(datasette.executor, futures.ThreadPoolExecutor):
-        settings = _settings(datasette)
         datasette.executor = limits.SqlExecutor(
             datasette.executor, settings["threads"], datasette.setting("sql_time_limit_ms") / 1000,
-            settings["max_result_bytes"], (sqlite3.Error,),
+            settings["max_result_bytes"], sqlite3,
         )
 
 

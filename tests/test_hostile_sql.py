@@ -218,6 +218,20 @@ def test_a_response_cannot_carry_50_rows_of_8_mb_and_the_server_stays_small(serv
     assert max(samples) - before < 300 * 2**20, f"RSS {before / 2**20:.0f} MB -> peak {max(samples) / 2**20:.0f} MB"
 
 
+def test_a_row_of_sixty_16_mb_blobs_stops_at_sqlites_heap_limit(server):
+    """The value caps bound one value, not a row: SQLite builds a row whole before Python
+    sees it (sixty 16 MB columns: 1 GB, and as much again copied into Python)."""
+    port, pid = server
+    query = "select " + ", ".join(f"zeroblob(16000000) as c{i}" for i in range(60))
+    with rss_sampled(pid) as samples:
+        time.sleep(0.2)
+        before = samples[-1]
+        answer = fetch(port, sql(query), client="127.0.0.23")
+    assert answer.status == 400 and "Out of memory" in answer.json()["error"]
+    assert max(samples) - before < 1024 * 2**20, f"RSS {before / 2**20:.0f} MB -> peak {max(samples) / 2**20:.0f} MB"
+    assert fetch(port, sql("select 1 as n"), client="127.0.0.23").status == 200
+
+
 def test_a_full_table_csv_stream_is_not_capped(server):
     port, _ = server
     answer = fetch(port, "/news/posts.csv?_stream=on&_size=max", max_body=64 << 20)

@@ -308,12 +308,28 @@ def set_limit(conn, category: int, value: int) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _library_limit(connection_type):
-    # pysqlite3.dbapi2.Connection is defined by the extension pysqlite3._sqlite3.
-    package = connection_type.__module__.split(".")[0]
-    library = ctypes.CDLL(importlib.import_module(package + "._sqlite3").__file__)
-    limit = library.sqlite3_limit
+    limit = _library(connection_type.__module__).sqlite3_limit
     limit.argtypes, limit.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int
     return limit
+
+
+def _library(module_name: str):
+    """The SQLite library a driver module runs on: pysqlite3.dbapi2's is in the extension
+    pysqlite3._sqlite3; the standard library's sqlite3 links it from _sqlite3."""
+    package = module_name.split(".")[0]
+    extension = "_sqlite3" if package == "sqlite3" else package + "._sqlite3"
+    return ctypes.CDLL(importlib.import_module(extension).__file__)
+
+
+def cap_sqlite_heap(module, max_bytes: int) -> int:
+    """sqlite3_hard_heap_limit64 for the whole process: past it, SQLite's allocations fail
+    and the query with them ("out of memory"). The value caps bound one value, not a
+    row: a row of many 16 MB columns is built whole inside SQLite (and copied into
+    Python) before any Python code sees it. Returns the limit in force."""
+    limit = _library(module.__name__).sqlite3_hard_heap_limit64
+    limit.argtypes, limit.restype = [ctypes.c_int64], ctypes.c_int64
+    limit(max_bytes)
+    return limit(-1)
 
 
 def _refuses(conn, category: int, value: int) -> bool:
