@@ -77,7 +77,7 @@ class SqlRequest:
 
     arbitrary: bool = True
     gone: bool = False
-    threads: set[int] = field(default_factory=set)
+    threads: set[threading.Thread] = field(default_factory=set)
 
 
 #: The request being served, set by the ASGI gate and read when a job is submitted.
@@ -85,8 +85,9 @@ CURRENT_REQUEST: contextvars.ContextVar[SqlRequest | None] = contextvars.Context
 
 _local = threading.local()
 _registry_lock = threading.Lock()
-#: SQL thread id -> the connections Datasette opened on it (one per database).
-_thread_connections: dict[int, list] = {}
+#: SQL thread -> the connections Datasette opened on it (one per database). Keyed by the
+#: Thread, not its id, which a later thread may be given again.
+_thread_connections: dict[threading.Thread, list] = {}
 
 
 def current_job() -> Job | None:
@@ -97,7 +98,7 @@ def register_connection(conn) -> None:
     """Remember a connection under the thread that opened it: Datasette keeps one per
     thread and database, and runs every query of that thread on it."""
     with _registry_lock:
-        _thread_connections.setdefault(threading.get_ident(), []).append(conn)
+        _thread_connections.setdefault(threading.current_thread(), []).append(conn)
 
 
 def interrupt(request: SqlRequest) -> None:
@@ -109,9 +110,12 @@ def interrupt(request: SqlRequest) -> None:
     """
     request.gone = True
     with _registry_lock:
-        for ident in request.threads:
-            for conn in _thread_connections.get(ident, ()):
-                conn.interrupt()
+        for thread in request.threads:
+            for conn in _thread_connections.get(thread, ()):
+                try:
+                    conn.interrupt()
+                except Exception:  # closed (a test's server that has stopped): nothing runs on it
+                    pass
 
 
 class SqlExecutor:
@@ -136,11 +140,11 @@ class SqlExecutor:
 
     def _run(self, request, fn, args, kwargs):
         job = Job(deadline=time.perf_counter() + self.time_limit_s, budget=self.budget, request=request)
-        ident = threading.get_ident()
+        thread = threading.current_thread()
         _local.job = job
         if request is not None:
             with _registry_lock:
-                request.threads.add(ident)
+                request.threads.add(thread)
         refused = None
         try:
             return fn(*args, **kwargs)
@@ -162,7 +166,7 @@ class SqlExecutor:
         finally:
             if request is not None:
                 with _registry_lock:
-                    request.threads.discard(ident)
+                    request.threads.discard(thread)
             _local.job = None
         raise refused
 
