@@ -147,6 +147,8 @@ class SqlExecutor:
                 request.threads.add(thread)
         refused = None
         try:
+            if request is not None and request.gone:  # hung up while this waited for a thread
+                raise self.module.OperationalError("interrupted")
             return fn(*args, **kwargs)
         except BaseException as error:
             # The failed query's cursor lives on in the traceback's frames. Freed on

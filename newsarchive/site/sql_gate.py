@@ -1,18 +1,19 @@
-"""The door arbitrary SQL comes through (used by plugins/news_limits.py).
+"""The door a visitor's SQL comes through (used by plugins/news_limits.py).
 
 A request that carries SQL of the visitor's own (`?sql=` on a database page, in any
-format, or `?_where=` on a table page) or a LIKE or GLOB pattern of theirs (a table
-filter such as `?title__contains=`, `__startswith`, `__endswith`, `__like`,
-`__notlike`, `__glob`) is let in while fewer than `slots` such requests run, and fewer than `per_client` of them for its client; otherwise it is
+format, or `?_where=` on a table page) is let in while fewer than `slots` such
+requests run, and fewer than `per_client` of them for its client; otherwise it is
 answered at once, 503 (the site's share is full) or 429 (this client's is), both with
-Retry-After. Admitted, it is marked (limits.CURRENT_REQUEST) so that its queries run
-on the arbitrary-SQL threads, and its client is watched: when it hangs up, the
-queries it left running are interrupted and their thread is free again.
+Retry-After. A request that carries a LIKE or GLOB pattern of the visitor's (a table
+filter: `?title__contains=`, `__startswith`, `__endswith`, `__like`, `__notlike`,
+`__glob`) is a page of the site and always let in.
 
-Its queries run on connections with the bounded string functions
+Either is marked (limits.CURRENT_REQUEST) so that its queries run on the arbitrary-SQL
+threads, whose connections have the bounded string functions
 (newsarchive.site.bounded_sql); every other connection keeps SQLite's own, which are
-faster, since nothing a visitor writes reaches them. Canned queries, table pages,
-rows and search never wait here.
+faster, since nothing a visitor writes reaches them. Its client is watched: when it
+hangs up, the queries it left running are interrupted and their thread is free again.
+Canned queries, table pages, rows and search never wait here.
 """
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ SQL_KEYS = ("sql", "_where")
 PATTERN_FILTERS = ("__contains", "__startswith", "__endswith", "__like", "__notlike", "__glob")
 
 
-def _visitors_own(key: str, value: str) -> bool:
-    return bool(value.strip()) and (key in SQL_KEYS or key.endswith(PATTERN_FILTERS))
-
-
-def is_arbitrary_sql(scope) -> bool:
+def visitors_own(scope) -> str | None:
+    """"sql" for a request with the visitor's SQL, "pattern" for one with only their
+    LIKE/GLOB patterns, None for any other."""
     query = scope.get("query_string") or b""
     if not any(key.encode() in query for key in (*SQL_KEYS, *PATTERN_FILTERS)):
-        return False
-    return any(_visitors_own(key, value) for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        return None
+    found = None
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if value.strip() and key in SQL_KEYS:
+            return "sql"
+        if value.strip() and key.endswith(PATTERN_FILTERS):
+            found = "pattern"
+    return found
 
 
 def client_of(scope, header: str | None) -> str:
@@ -54,7 +59,8 @@ def client_of(scope, header: str | None) -> str:
 
 
 class SqlGate:
-    """ASGI middleware: bounded slots for arbitrary SQL, per site and per client."""
+    """ASGI middleware: bounded slots for a visitor's SQL, per site and per client, and
+    the arbitrary-SQL threads for their SQL and patterns."""
 
     def __init__(self, app, slots: int, per_client: int, retry_after_s: float, client_header: str | None = None):
         self.app = app
@@ -66,8 +72,11 @@ class SqlGate:
         self.by_client: Counter[str] = Counter()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not is_arbitrary_sql(scope):
+        kind = visitors_own(scope) if scope["type"] == "http" else None
+        if kind is None:
             return await self.app(scope, receive, send)
+        if kind == "pattern":
+            return await self.marked(scope, receive, send)
         client = client_of(scope, self.client_header)
         if self.by_client[client] >= self.per_client:
             return await self.refuse(scope, send, 429, f"Too many SQL queries at once from one client: {self.per_client} at a time")
@@ -75,16 +84,21 @@ class SqlGate:
             return await self.refuse(scope, send, 503, f"The site is running as many SQL queries as it takes ({self.slots}); try again shortly")
         self.running += 1
         self.by_client[client] += 1
+        try:
+            await self.marked(scope, receive, send)
+        finally:
+            self.running -= 1
+            self.by_client[client] -= 1
+            if not self.by_client[client]:
+                del self.by_client[client]
+
+    async def marked(self, scope, receive, send):
         request = limits.SqlRequest()
         token = limits.CURRENT_REQUEST.set(request)
         try:
             await self.watched(scope, receive, send, request)
         finally:
             limits.CURRENT_REQUEST.reset(token)
-            self.running -= 1
-            self.by_client[client] -= 1
-            if not self.by_client[client]:
-                del self.by_client[client]
 
     async def watched(self, scope, receive, send, request: limits.SqlRequest):
         """Run the app while reading the client's messages: they are handed on to the
