@@ -28,15 +28,11 @@ each with its own keep-alive http.client connection and its own loopback address
              posts), each again at once when turned away
 
 It records per kind: count, errors, median / p95 / max latency; samples the server's
-RSS with psutil; and checks, by report:
-
-  * zero errors on readers' and the probe's requests (anything but HTTP 200);
-  * the probe's p95 under --probe-p95 seconds;
-  * every hostile request held: refused (HTTP 400 with a JSON error), turned away
-    (429 or 503 with Retry-After) or answered small, each within the SQL time limit
-    plus --margin seconds;
-  * the server's peak RSS under --rss-limit-mb;
-  * the server still answers afterwards.
+RSS with psutil; and checks, by report: zero errors on readers' and the probe's
+requests (anything but HTTP 200); the probe's p95 under --probe-p95 seconds; every
+hostile request held (refused: HTTP 400 with a JSON error; turned away: 429 or 503 with
+Retry-After; or answered small), each within the SQL time limit plus --margin seconds;
+the server's peak RSS under --rss-limit-mb; the server still answering afterwards.
 
 It prints a Markdown report, writes it to bench/loadtest.md (--report), and exits 1 if
 a check failed. Every loop is bounded in time and count and stops by itself.
@@ -64,7 +60,7 @@ from urllib.parse import quote, urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import HOST, ServerError, free_port, running_server  # noqa: E402
+from bench.servers import HOST, ServerError, free_port, http_get, running_server  # noqa: E402
 from newsarchive import config  # noqa: E402
 from newsarchive.serve import serve_command  # noqa: E402
 
@@ -295,17 +291,6 @@ def visitors(args, readers: list[Kind], probe: list[Kind], attackers: list[Kind]
     return out
 
 
-# --------------------------------------------------------------------------- server
-def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read(MAX_BODY)
-    finally:
-        conn.close()
-
-
 # --------------------------------------------------------------------------- report
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
@@ -413,7 +398,7 @@ def main(argv=None) -> int:
     print(f"serving {db} on http://{HOST}:{port}/ (log: {log_dir / 'server.log'})", flush=True)
     try:
         with running_server(command, port, log_dir / "server.log", timeout=120) as (proc, _):
-            readers = [k for k in readers if get(port, k.paths[0], timeout=60)[0] == 200]  # what this server serves
+            readers = [k for k in readers if http_get(port, k.paths[0], timeout=60).status == 200]  # what this server serves
             run = run_load(args, port, proc, readers, probe, attackers, time_limit)
     except ServerError as error:
         sys.exit(str(error))
@@ -445,7 +430,7 @@ def run_load(args, port: int, proc, readers: list[Kind], probe: list[Kind], atta
     sampler = TreeSampler(proc.pid, args.rss_period, limit_seconds=args.seconds + 120)
     try:
         baseline_rss = sampler.rss()
-        get(port, "/", timeout=60)  # warm up: the first page renders templates, reads inspect data
+        http_get(port, "/", timeout=60)  # warm up: the first page renders templates, reads inspect data
         sampler.start()
         threading.Thread(target=kill_past, args=(proc, sampler, args.rss_kill_mb * 2**20, args.seconds + 120), daemon=True).start()
         timeout = time_limit + args.margin + 30
@@ -460,16 +445,10 @@ def run_load(args, port: int, proc, readers: list[Kind], probe: list[Kind], atta
             t.join(timeout=max(1.0, started + args.seconds + timeout + 10 - time.monotonic()))
         elapsed = time.monotonic() - started
         # The server still answers, and answers right, once the load is over.
-        after_ok, after_text = False, "no answer"
-        try:
-            t0 = time.monotonic()
-            status_versions, _ = get(port, "/-/versions.json", timeout=10)
-            status_rows, body = get(port, f"{readers[0].paths[0].split('?')[0]}.json?_shape=array&_size=1", timeout=10)
-            rows = json.loads(body) if status_rows == 200 else None
-            after_ok = proc.poll() is None and status_versions == 200 and isinstance(rows, list) and len(rows) == 1
-            after_text = f"HTTP {status_versions}/{status_rows}, {(time.monotonic() - t0) * 1000:.0f} ms"
-        except (OSError, ValueError, http.client.HTTPException) as error:
-            after_text = f"{type(error).__name__}: {error}"
+        versions = http_get(port, "/-/versions.json", timeout=10)
+        rows = http_get(port, f"{readers[0].paths[0].split('?')[0]}.json?_shape=array&_size=1", timeout=10)
+        after_ok = proc.poll() is None and versions.status == rows.status == 200 and len(json.loads(rows.body)) == 1
+        after_text = versions.error or rows.error or f"HTTP {versions.status}/{rows.status}, {(versions.seconds + rows.seconds) * 1000:.0f} ms"
         sampler.stop(timeout=5)
     finally:
         sampler.stop(timeout=0)  # halt it; no waiting on the way out of an error
