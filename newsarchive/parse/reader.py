@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import frontmatter
 
-from .yaml_loader import MAX_DEPTH, Duplicate, YamlProblem
+from .yaml_loader import MAX_DEPTH, Duplicate, LineProblem, YamlProblem
 from .yamlsafe import load_frontmatter, plain_value
 
 #: Files larger than this are refused: a news post is a few KB; tens of MB means a
@@ -32,13 +32,8 @@ _LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n|$)")
 _FENCE_IN_TEXT = {"---": YAML_FENCE, "+++": re.compile(TOML_FENCE.pattern, re.M)}
 
 
-class PostError(Exception):
+class PostError(LineProblem):
     """A post that cannot be built, with the 1-based line in the file when known."""
-
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.line = line
 
     def __str__(self):
         return self.message if self.line is None else f"line {self.line}: {self.message}"

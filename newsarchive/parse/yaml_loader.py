@@ -35,13 +35,18 @@ _DROPPED = {
 }
 
 
-class YamlProblem(Exception):
-    """A frontmatter problem with the 0-based line inside the YAML text, when known."""
+class LineProblem(Exception):
+    """A problem with the line it is on, when known (PostError and YamlProblem say
+    whether that line counts in the file or in the frontmatter)."""
 
     def __init__(self, message: str, line: int | None = None):
         super().__init__(message)
         self.message = message
         self.line = line
+
+
+class YamlProblem(LineProblem):
+    """A frontmatter problem with the 0-based line inside the YAML text, when known."""
 
 
 class Duplicate(NamedTuple):
