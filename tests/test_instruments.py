@@ -1,0 +1,165 @@
+"""The research pages, held to answers worked out in Python from the posts as written:
+term trends (/news/trends), the concordance (/news/concordance) and the Atom feeds
+(/news/feed.atom), never from the full-text index they read."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import pytest
+
+from newsarchive.build.pipeline import build
+from newsarchive.serve import datasette_app
+
+from .conftest import close_app, get, write_posts
+
+# ------------------------------------------------------------------ the planted posts
+
+#: Months with posts; 2023-03 has none, and must still be a row (with posts 0).
+MONTHS = ("2023-01", "2023-02", "2023-04", "2023-05", "2023-06")
+COUNT = 45
+UNDATED = 44
+CATEGORIES = ("local", "world")
+#: Thai words as ICU segments them (tests/test_words.py), the planted one in the middle.
+THAI = ["ผู้", "ว่า", "ราชการ", "จังหวัด", "ภูเก็ต"]
+
+
+@dataclass(frozen=True)
+class Planted:
+    id: str
+    title: str
+    words: tuple[str, ...]
+    published_at: str | None
+    category: str
+    language: str
+    authors: tuple[str, ...]
+
+    @property
+    def month(self) -> str | None:
+        return self.published_at[:7] if self.published_at else None
+
+    @property
+    def body(self) -> str:
+        return " ".join(self.words) + "."
+
+
+def planted(i: int) -> Planted:
+    """Post i: `marmalade` in every third post (twice in every sixth), each time between
+    words that name the post and the place; Thai posts (every fifth) hold the Thai phrase."""
+    words = [f"opening{i}", "the", "council", "met"]
+    if i % 3 == 0:
+        words += [f"left{i}a", f"left{i}b", "marmalade", f"right{i}a", f"right{i}b"]
+    if i % 6 == 0:
+        words += ["and", "again", "marmalade", "was", "served"]
+    words += ["closing", "words", f"end{i}"]
+    language = "en"
+    if i % 5 == 2:
+        language = "th"
+        words = [f"start{i}", "".join(THAI), f"finish{i}"]
+    month = MONTHS[i % len(MONTHS)]
+    moment = f"{month}-{1 + i % 27:02d}T{i % 24:02d}:{i % 60:02d}:00Z"
+    return Planted(
+        id=f"POST{i:03d}", title=f"Planted post {i}", words=tuple(words),
+        published_at=None if i == UNDATED else moment, category=CATEGORIES[i % 2], language=language,
+        authors=(("Ann Lee",) if i % 2 else ("Bo Chen", "Ann Lee")),
+    )
+
+
+POSTS = [planted(i) for i in range(COUNT)]
+
+
+def markdown(post: Planted) -> str:
+    lines = ["---", f'code: "{post.id}"', f'title: "{post.title}"', f'category: "{post.category}"',
+             f'language: "{post.language}"', "authors: [" + ", ".join(f'"{a}"' for a in post.authors) + "]"]
+    if post.published_at:
+        lines.append(f"date: {post.published_at}")
+    return "\n".join([*lines, "---", "", post.body, ""])
+
+
+@pytest.fixture(scope="module")
+def planted_db(tmp_path_factory):
+    folder = write_posts(tmp_path_factory.mktemp("instruments") / "posts",
+                         {f"{p.id.lower()}.md": markdown(p) for p in POSTS})
+    db = folder.parent / "news.db"
+    summary = build(folder, db, quiet=True)
+    assert summary.added == COUNT and not summary.problems
+    return db
+
+
+@pytest.fixture(scope="module")
+def ds(planted_db):
+    app = datasette_app(planted_db)
+    yield app
+    close_app(app)
+
+
+def every_month() -> list[str]:
+    return ["2023-01", "2023-02", "2023-03", "2023-04", "2023-05", "2023-06"]
+
+
+# ------------------------------------------------------------------ trends
+
+def expected_trend(terms: dict[str, callable], by: str = "") -> list[dict]:
+    """The trend's rows from the posts as written: `terms` maps a term to the test of
+    whether a post holds it."""
+    dated = [p for p in POSTS if p.month]
+    groups = sorted({getattr(p, by) for p in dated}) if by else [None]
+    out = []
+    for month in every_month():
+        for term, holds in terms.items():
+            for group in groups:
+                in_group = [p for p in dated if p.month == month and (not by or getattr(p, by) == group)]
+                matches = sum(1 for p in in_group if holds(p))
+                row = {"month": month, "term": term, **({by: group} if by else {}), "matches": matches,
+                       "posts": len(in_group), "share": round(matches / len(in_group), 6) if in_group else None}
+                out.append(row)
+    return out
+
+
+def test_trend_counts_every_month_with_its_denominator(ds):
+    terms = {"marmalade": lambda p: "marmalade" in p.words, "council": lambda p: "council" in p.words}
+    response = get(ds, "/news/trends.json?q=marmalade,+council&_shape=array")
+    assert response.status_code == 200
+    expected = expected_trend(terms)
+    assert response.json() == expected
+    assert [r for r in expected if r["month"] == "2023-03"][0]["posts"] == 0  # the empty month is there
+
+
+@pytest.mark.parametrize("by", ["category", "language"])
+def test_trend_split_by_group(ds, by):
+    terms = {"marmalade": lambda p: "marmalade" in p.words}
+    response = get(ds, f"/news/trends.json?q=marmalade&by={by}&_shape=array")
+    assert response.json() == expected_trend(terms, by)
+
+
+def test_trend_phrase_months_and_csv(ds):
+    terms = {'"again marmalade"': lambda p: "again" in p.words}
+    expected = [r for r in expected_trend(terms) if "2023-02" <= r["month"] <= "2023-04"]
+    response = get(ds, '/news/trends.json?q="again+marmalade"&from=2023-02&to=2023-04&_shape=array')
+    assert response.json() == expected
+    text = get(ds, '/news/trends.csv?q="again+marmalade"&from=2023-02&to=2023-04').text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["month"], int(r["matches"]), int(r["posts"])) for r in rows] == [
+        (r["month"], r["matches"], r["posts"]) for r in expected]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("q=a,b,c,d,e,f", "at most 5 terms"),
+    ("q=marmalade&by=author", "by is category or language"),
+    ("q=marmalade&from=2023-05&to=2023-02", "after"),
+    ("q=marmalade&from=May", "YYYY-MM"),
+    ('q="marmalade', "quote mark"),
+])
+def test_trend_bad_requests_say_why(ds, query, message):
+    response = get(ds, f"/news/trends.json?{query}")
+    assert response.status_code == 400 and message in response.json()["error"]
+    page = get(ds, f"/news/trends?{query}")
+    assert page.status_code == 400 and message in page.text
+
+
+def test_trend_page_draws_each_term(ds):
+    page = get(ds, "/news/trends?q=marmalade,council")
+    assert page.status_code == 200
+    assert page.text.count('class="news-trend-line"') == 2
+    assert "marmalade" in page.text and "/news/trends.csv?" in page.text
