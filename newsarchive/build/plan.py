@@ -3,6 +3,8 @@ folder now -> what to parse, what stands as it is, and what goes."""
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -55,8 +57,13 @@ def make_plan(files: list[SourceFile], known: dict[str, FileRow]) -> Plan:
 
 
 def file_sha256(abspath: str) -> str | None:
+    # Opened non-blocking and checked: a file swapped for a FIFO since the scan would
+    # otherwise hold the build at the open, waiting for a writer.
     try:
-        with open(abspath, "rb") as fh:
+        fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError:
         return None

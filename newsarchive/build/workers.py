@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import gc
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -92,9 +94,14 @@ def parse_task(task: Task) -> ParseResult | ParseFailure:
 def _read(abspath: str) -> bytes:
     # Unbuffered, one read sized to the file (a MAX_BYTES buffer would be a fresh
     # 5 MiB mapping per post; Python's buffered reader costs ~7 us more a post).
-    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
+    # Non-blocking, checked after the open: a file swapped for a FIFO or a device since
+    # the scan must not hang the build (the open of a FIFO waits for a writer).
+    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     try:
-        expected = min(os.fstat(fd).st_size, MAX_BYTES)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file: a FIFO, socket or device")
+        expected = min(info.st_size, MAX_BYTES)
         data = os.read(fd, expected + 1)
         if len(data) != expected:  # a short read, or the file changed since: read on, bounded
             while len(data) <= MAX_BYTES and (more := os.read(fd, MAX_BYTES + 1 - len(data))):
