@@ -1,0 +1,74 @@
+"""Photo provenance and the citation network (newsarchive.site.provenance): on the article
+page, the other posts that ran its photos and the chain of posts citing it (`provenance`
+for templates/_news_provenance.html); and /<database>/provenance, each credit's share of
+the photos per month as a chart, with the credits and the photos run most often."""
+from urllib.parse import urlencode
+
+from datasette import hookimpl
+from datasette.utils import tilde_encode, urlsafe_components
+from datasette.utils.asgi import NotFound, Response
+
+from newsarchive.site.provenance import SiteUrls, post_provenance, provenance_page
+
+TEMPLATE = "news_provenance.html"
+
+
+def site_urls(datasette, database: str) -> SiteUrls:
+    return SiteUrls(
+        row=lambda pk: datasette.urls.row(database, "posts", tilde_encode(pk)),
+        query=lambda name, params: f"{datasette.urls.query(database, name)}?{urlencode(params)}",
+    )
+
+
+@hookimpl
+def extra_template_vars(view_name, table, database, request, datasette):
+    if view_name != "row" or table != "posts" or request is None:
+        return {}
+
+    async def inner():
+        pks = request.url_vars.get("pks")
+        if pks is None:
+            return {"provenance": {}}
+        (post_id,) = urlsafe_components(pks)
+        db = datasette.get_database(database)
+        return {"provenance": await post_provenance(db, post_id, site_urls(datasette, database))}
+
+    return inner
+
+
+async def _ensure_can_view(datasette, actor, database: str):
+    """The permission the photos view's own page asks for, in each Datasette's terms."""
+    try:
+        from datasette.resources import TableResource  # Datasette 1.0
+    except ImportError:
+        await datasette.ensure_permissions(
+            actor, [("view-table", (database, "photos")), ("view-database", database), "view-instance"])
+    else:
+        await datasette.ensure_permission(
+            action="view-table", resource=TableResource(database=database, table="photos"), actor=actor)
+
+
+async def provenance(datasette, request):
+    try:
+        db = datasette.get_database(route=request.url_vars["database"])
+    except KeyError:
+        raise NotFound("Database not found") from None
+    if "credit_share" not in await db.view_names():
+        raise NotFound(f"{db.name} has no photo credits to chart")
+    await _ensure_can_view(datasette, request.actor, db.name)
+    context = await provenance_page(db)
+    urls = site_urls(datasette, db.name)
+    context |= {
+        "database": db.name,
+        "credit_share_url": datasette.urls.table(db.name, "credit_share"),
+        "photos_url": datasette.urls.table(db.name, "photos"),
+        "by_credit_url": lambda credit: urls.query("photos_by_credit", {"credit": credit}),
+        "reuse_url": lambda image_url: urls.query("photo_reuse", {"image_url": image_url}),
+        "all_reuse_url": urls.query("photo_reuse", {"image_url": ""}),
+    }
+    return Response.html(await datasette.render_template(TEMPLATE, context, request=request))
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/(?P<database>[^/]+)/provenance$", provenance)]
