@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import quote
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +19,7 @@ from .conftest import close_app, get, write_posts
 
 #: Months with posts; 2023-03 has none, and must still be a row (with posts 0).
 MONTHS = ("2023-01", "2023-02", "2023-04", "2023-05", "2023-06")
-COUNT = 45
+COUNT = 60
 UNDATED = 44
 CATEGORIES = ("local", "world")
 #: Thai words as ICU segments them (tests/test_words.py), the planted one in the middle.
@@ -163,3 +164,72 @@ def test_trend_page_draws_each_term(ds):
     assert page.status_code == 200
     assert page.text.count('class="news-trend-line"') == 2
     assert "marmalade" in page.text and "/news/trends.csv?" in page.text
+
+
+# ------------------------------------------------------------------ feeds
+
+def newest(posts, n=50) -> list[Planted]:
+    dated = [p for p in posts if p.published_at]
+    return sorted(dated, key=lambda p: (_descending(p.published_at), p.id))[:n]
+
+
+def _descending(text: str) -> tuple:
+    return tuple(-ord(c) for c in text)
+
+
+def parsed_feed(ds, path: str):
+    import feedparser
+
+    response = get(ds, path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    return feed
+
+
+@pytest.mark.parametrize("query, keep", [
+    ("", lambda p: True),
+    ("category=world", lambda p: p.category == "world"),
+    ("author=" + quote("Bo Chen"), lambda p: "Bo Chen" in p.authors),
+    ("q=marmalade", lambda p: "marmalade" in p.words),
+    ("q=again&category=local", lambda p: "again" in p.words and p.category == "local"),
+])
+def test_feed_holds_the_newest_posts_in_order(ds, query, keep):
+    feed = parsed_feed(ds, "/news/feed.atom" + (f"?{query}" if query else ""))
+    expected = newest([p for p in POSTS if keep(p)])
+    assert expected  # each case keeps some posts
+    assert [e.title for e in feed.entries] == [p.title for p in expected]
+    for entry, post in zip(feed.entries, expected):
+        assert entry.link == f"http://localhost/news/posts/{post.id}"
+        assert entry.published.startswith(post.published_at[:19])
+        assert [a.name for a in entry.authors] == list(post.authors)
+        assert [t.term for t in entry.tags] == [post.category]
+        assert entry.summary == post.body
+    assert len(feed.entries) == min(50, len([p for p in POSTS if keep(p) and p.published_at]))
+
+
+def test_feed_of_nothing_is_still_atom(ds):
+    feed = parsed_feed(ds, "/news/feed.atom?q=nowhereword")
+    assert feed.entries == [] and feed.feed.title
+
+
+def test_feed_bad_search_says_why(ds):
+    response = get(ds, "/news/feed.atom?q=" + quote('"open'))
+    assert response.status_code == 400 and "quote mark" in response.text
+
+
+@pytest.mark.parametrize("path, feed", [
+    ("/news/posts", "/news/feed.atom"),
+    ("/news/posts?category=world", "/news/feed.atom?category=world"),
+    ("/news/categories/local", "/news/feed.atom?category=local"),
+    ("/news/authors/" + quote("Ann Lee"), "/news/feed.atom?author=Ann+Lee"),
+    ("/news/search?q=marmalade", "/news/feed.atom?q=marmalade"),
+])
+def test_pages_name_their_feed(ds, path, feed):
+    import re
+
+    page = get(ds, path)
+    links = re.findall(r'<link rel="alternate" type="application/atom\+xml"[^>]*href="([^"]+)"', page.text)
+    assert [link.replace("&amp;", "&") for link in links] == [feed]
