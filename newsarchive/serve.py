@@ -144,7 +144,8 @@ def run(db_path: Path, host: str, port: int) -> int:
     db_path = Path(db_path).resolve()
     # Datasette's log lines reach a supervisor's log as they happen, not a buffer later.
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    workdir = db_path.parent / f".{db_path.stem}-serve"
+    # One folder per port: replicas of one database each write their own inspect file.
+    workdir = db_path.parent / f".{db_path.stem}-serve" / str(port)
     try:
         sockets = supervise.listen(host, port)
     except OSError as exc:
