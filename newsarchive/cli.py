@@ -214,8 +214,9 @@ def export(db: Path, outdir: Path):
 def package(db: Path, outdir: Path, metadata: Path | None, formats: str):
     """Write DB as a Frictionless Data Package (CSV or Parquet, + JSON).
 
-    OUTDIR gets one file per table in each format and datapackage.json describing
-    them, with the titles, licence, sources and column descriptions of the metadata
+    OUTDIR gets one file per table in each format, the citation network between
+    posts (citations.csv, citations.graphml, citations.gexf) and datapackage.json
+    describing them, with the titles, licence, sources and column descriptions of the metadata
     file. Parquet files keep the database's column types, for DuckDB, Spark or
     BigQuery (they need pyarrow: pip install 'news-archive[parquet]').
 
@@ -232,8 +233,11 @@ def package(db: Path, outdir: Path, metadata: Path | None, formats: str):
         chosen = formats_of(formats)
     with exits({**metadata_errors(), ParquetUnavailable: UNUSABLE, ValueMismatch: FAILED}):
         descriptor = run_package(database(db), outdir, metadata or config.METADATA, chosen)
-    tables = len(descriptor["resources"]) // len(chosen)
-    click.echo(f"{outdir}/datapackage.json: {tables} tables as {', '.join(chosen)} from {db}")
+    from .graph import RESOURCE_NAMES
+
+    tables = sum(r["name"] not in RESOURCE_NAMES for r in descriptor["resources"]) // len(chosen)
+    click.echo(f"{outdir}/datapackage.json: {tables} tables as {', '.join(chosen)} and the citation network "
+               f"(citations.csv, .graphml, .gexf) from {db}")
 
 
 # --------------------------------------------------------------------------- Datasette

@@ -9,7 +9,8 @@ their Table Schemas are read from the database itself (column types, primary key
 foreign keys, unique indexes), so the package cannot drift from the table declaration
 (db/schema.py); the words come from the archive's identity in the database (title,
 description, licence, source: newsarchive.site.identity) and metadata.yml (tables' and
-columns' descriptions), the file Datasette already publishes.
+columns' descriptions), the file Datasette already publishes. The citation network goes
+with the tables, as an edge list and as GraphML and GEXF (newsarchive.graph).
 """
 from __future__ import annotations
 
@@ -187,6 +188,11 @@ def write_file(conn: sqlite3.Connection, table: str, schema: dict, path: Path, f
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return written_file(path)
+
+
+def written_file(path: Path) -> Written:
+    """A written file's name, size and SHA-256, as its resource states them."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -227,6 +233,43 @@ def resource(conn, table: str, outdir: Path, table_meta: dict, packaged: list[st
             out[key] = table_meta[key].strip()
     out.update({**kind, "bytes": written.bytes, "hash": f"sha256:{written.sha256}", "schema": schema})
     return out
+
+
+def graph_resources(conn: sqlite3.Connection, outdir: Path, formats: tuple[str, ...]) -> list[dict]:
+    """The citation network (newsarchive.graph) as an edge list, a tabular resource, and
+    as GraphML and GEXF, file resources: Frictionless checks their bytes and hash."""
+    from . import graph
+
+    write = graph.writers(conn)
+    out = []
+    for filename, name, fmt, mediatype in graph.FILES:
+        graph.write_atomically(write[fmt], outdir / filename)
+        written = written_file(outdir / filename)
+        entry = {"name": name, "path": written.path}
+        if fmt == "csv":
+            entry |= {"profile": "tabular-data-resource", "title": "Citation network: edge list"}
+        else:
+            entry |= {"type": "file", "profile": "data-resource", "title": f"Citation network ({fmt})"}
+        entry |= {"description": GRAPH_DESCRIPTION, "format": fmt, "mediatype": mediatype}
+        if fmt == "csv":
+            entry["encoding"] = "utf-8"
+        entry |= {"bytes": written.bytes, "hash": f"sha256:{written.sha256}"}
+        if fmt == "csv":
+            # Foreign keys only into CSV posts: a check of them reads the posts resource.
+            schema = graph.edge_schema(resource_name("posts", "csv", formats))
+            if "csv" not in formats:
+                del schema["foreignKeys"]
+            entry["schema"] = schema
+        out.append(entry)
+    return out
+
+
+GRAPH_DESCRIPTION = (
+    "Which post links to which: one edge per citing and cited post (links.target_post_id, a post "
+    "linking to itself left out) with the number of links; in GraphML and GEXF each node is a post "
+    "that cites or is cited, with its title, published_at and category, each edge has `links` and "
+    "the same number as `weight`."
+)
 
 
 def package_name(text: str) -> str:
@@ -313,7 +356,7 @@ def package(db_path, outdir, metadata_path=None, formats=("csv",)) -> dict:
             resource(conn, table, outdir, tables_meta.get(table) if isinstance(tables_meta.get(table), dict) else {},
                      packaged, fmt, formats)
             for fmt in formats for table in packaged
-        ]
+        ] + graph_resources(conn, outdir, formats)
         # The archive's own words, stored by the build; a metadata file that names one wins.
         words = {**shown_metadata(read_identity(conn)), **metadata}
         result = descriptor(words, db_path.stem, written, _created(conn))

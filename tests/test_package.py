@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsarchive import config
+from newsarchive.graph import FILES as GRAPH_FILES, RESOURCE_NAMES as GRAPH_RESOURCES
 from newsarchive.package import field_type, package
 
 from .conftest import ROOT
@@ -53,6 +54,8 @@ EXPECTED_FOREIGN_KEYS = {
     ("post_authors", "post_id"): ("posts", "id"),
     ("post_authors", "author"): ("authors", "name"),
     ("build_errors", "build_id"): ("builds", "id"),
+    ("citations", "citing_post_id"): ("posts", "id"),
+    ("citations", "cited_post_id"): ("posts", "id"),
 }
 
 
@@ -110,7 +113,7 @@ def test_frictionless_validates_the_package(packaged, sample_db):
     folder, _ = packaged
     report = frictionless_validate(folder)
     assert report["valid"], errors_of(report)
-    assert len(report["tasks"]) == len(data_tables(sample_db))
+    assert len(report["tasks"]) == len(data_tables(sample_db)) + len(GRAPH_RESOURCES)
 
 
 def test_one_csv_per_table_and_nothing_internal(packaged, sample_db):
@@ -118,9 +121,11 @@ def test_one_csv_per_table_and_nothing_internal(packaged, sample_db):
     tables = data_tables(sample_db)
     assert {"posts", "images", "post_images", "links", "builds", "build_errors"} <= set(tables)
     names = [r["name"] for r in descriptor["resources"]]
-    assert names == tables
-    assert descriptor["profile"] == "tabular-data-package"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{t}.csv" for t in tables] + ["datapackage.json"])
+    assert names == tables + list(GRAPH_RESOURCES)
+    # The citation network's GraphML and GEXF are file resources, so not a tabular package.
+    assert descriptor["profile"] == "data-package"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{t}.csv" for t in tables] + [f for f, *_ in GRAPH_FILES] + ["datapackage.json"])
     assert json.loads((folder / "datapackage.json").read_text(encoding="utf-8")) == descriptor
 
 
@@ -135,7 +140,7 @@ def test_foreign_keys_are_declared_and_hold_in_the_csvs(packaged):
     folder, descriptor = packaged
     declared = {}
     for res in descriptor["resources"]:
-        for fk in res["schema"].get("foreignKeys", []):
+        for fk in res.get("schema", {}).get("foreignKeys", []):
             declared[(res["name"], fk["fields"])] = (fk["reference"]["resource"], fk["reference"]["fields"])
     assert declared == EXPECTED_FOREIGN_KEYS
     for (table, column), (target, key) in declared.items():
@@ -160,7 +165,7 @@ def test_a_broken_foreign_key_fails_validation(sample_db, tmp_path):
 
 def test_schemas_keys_and_types(packaged):
     _, descriptor = packaged
-    schemas = {r["name"]: r["schema"] for r in descriptor["resources"]}
+    schemas = {r["name"]: r["schema"] for r in descriptor["resources"] if "schema" in r}
     assert schemas["posts"]["primaryKey"] == ["id"]
     assert schemas["post_images"]["primaryKey"] == ["post_id", "position"]
     assert schemas["post_tags"]["primaryKey"] == ["post_id", "tag", "field"]
@@ -251,7 +256,8 @@ def test_project_metadata_yml_describes_every_packaged_column(sample_db, tmp_pat
     descriptor = package(sample_db, tmp_path / "out", project)
     assert descriptor.get("title") and descriptor.get("licenses")
     undocumented = [
-        f"{r['name']}.{f['name']}" for r in descriptor["resources"] for f in r["schema"]["fields"] if "description" not in f
+        f"{r['name']}.{f['name']}" for r in descriptor["resources"] for f in r.get("schema", {}).get("fields", [])
+        if "description" not in f
     ]
     assert undocumented == []
     assert frictionless_validate(tmp_path / "out")["valid"]

@@ -19,7 +19,7 @@ from newsarchive import parquet
 from newsarchive.package import package
 
 from .conftest import CORPUS_18F, ROOT
-from .test_package import METADATA, data_tables, errors_of, frictionless_validate
+from .test_package import GRAPH_FILES, GRAPH_RESOURCES, METADATA, data_tables, errors_of, frictionless_validate
 
 #: DuckDB's name for each SQLite type the schema declares.
 DUCKDB_TYPES = {"INTEGER": "BIGINT", "TEXT": "VARCHAR", "REAL": "DOUBLE", "BLOB": "BLOB"}
@@ -75,9 +75,11 @@ def test_duckdb_reads_every_table_with_the_databases_rows_and_types(both, sample
 def test_the_package_lists_the_parquet_files_and_validates(both, sample_db):
     folder, descriptor = both
     tables = data_tables(sample_db)
-    assert [r["name"] for r in descriptor["resources"]] == tables + [f"{t}-parquet" for t in tables]
+    assert [r["name"] for r in descriptor["resources"]] == (
+        tables + [f"{t}-parquet" for t in tables] + list(GRAPH_RESOURCES))
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{t}.csv" for t in tables] + [f"{t}.parquet" for t in tables] + ["datapackage.json"]
+        [f"{t}.csv" for t in tables] + [f"{t}.parquet" for t in tables] + [f for f, *_ in GRAPH_FILES]
+        + ["datapackage.json"]
     )
     resources = {r["name"]: r for r in descriptor["resources"]}
     posts = resources["posts-parquet"]
@@ -91,7 +93,7 @@ def test_the_package_lists_the_parquet_files_and_validates(both, sample_db):
     assert descriptor["profile"] == "data-package"
     report = frictionless_validate(folder)
     assert report["valid"], errors_of(report)
-    assert len(report["tasks"]) == 2 * len(tables)
+    assert len(report["tasks"]) == 2 * len(tables) + len(GRAPH_RESOURCES)
 
 
 def test_frictionless_checks_the_parquet_files_bytes(both, tmp_path):
@@ -112,10 +114,12 @@ def test_frictionless_checks_the_parquet_files_bytes(both, tmp_path):
 def test_parquet_alone_names_resources_after_their_tables(sample_db, tmp_path):
     descriptor = package(sample_db, tmp_path / "out", None, "parquet")
     tables = data_tables(sample_db)
-    assert [r["name"] for r in descriptor["resources"]] == tables
-    references = {fk["reference"]["resource"] for r in descriptor["resources"] for fk in r["schema"].get("foreignKeys", [])}
+    assert [r["name"] for r in descriptor["resources"]] == tables + list(GRAPH_RESOURCES)
+    references = {fk["reference"]["resource"] for r in descriptor["resources"]
+                  for fk in r.get("schema", {}).get("foreignKeys", [])}
     assert references and references <= set(tables)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([f"{t}.parquet" for t in tables] + ["datapackage.json"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [f"{t}.parquet" for t in tables] + [f for f, *_ in GRAPH_FILES] + ["datapackage.json"])
     assert frictionless_validate(tmp_path / "out")["valid"]
 
 

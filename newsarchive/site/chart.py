@@ -37,38 +37,45 @@ def y_ticks(peak: int, most: int = 5) -> list[int]:
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
-def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int = 280) -> Markup:
+def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int = 280, *,
+                    subject: str = "Posts per month by category", shares: bool = False,
+                    empty: str = "No dated posts yet.", none: str = "(none)") -> Markup:
     """A stacked bar chart (SVG, no script, nothing fetched) of posts per month by category.
 
     `rows` are (month 'YYYY-MM', category or None, count). Categories beyond the
-    largest `max_categories` are summed as "other".
+    largest `max_categories` are summed as "other". With `shares`, each month's bar is
+    its categories' shares of that month (the axis in percent), for series whose
+    monthly totals differ too much to compare heights; `subject` names the chart and
+    `none` the rows without a category.
     """
     totals: dict[str, int] = defaultdict(int)
     for _, category, count in rows:
-        totals[category or "(none)"] += count
+        totals[category or none] += count
     top = [c for c, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:max_categories]]
     series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for month, category, count in rows:
-        name = category or "(none)"
+        name = category or none
         series[month][name if name in top else "other"] += count
     months = sorted(series)
     names = top + (["other"] if any("other" in v for v in series.values()) else [])
     if not months:
-        return Markup('<p class="news-chart-empty">No dated posts yet.</p>')
+        return Markup(f'<p class="news-chart-empty">{escape(empty)}</p>')
     left, bottom, top_pad, legend_w = 44, 40, 12, 150
     plot_w, plot_h = width - left - legend_w, height - bottom - top_pad
-    ticks = y_ticks(max(sum(v.values()) for v in series.values()))
+    month_total = {month: sum(v.values()) for month, v in series.items()}
+    ticks = y_ticks(100 if shares else max(month_total.values()))
     peak = ticks[-1]  # bars are scaled to the top tick, so the axis reads true
+    unit = "%" if shares else ""
     bar_w = plot_w / len(months)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="news-chart" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="max-width:{width}px" aria-label="Posts per month by category">',
-        f"<title>Posts per month by category, {escape(months[0])} to {escape(months[-1])}</title>",
+        f'width="100%" style="max-width:{width}px" aria-label="{escape(subject)}">',
+        f"<title>{escape(subject)}, {escape(months[0])} to {escape(months[-1])}</title>",
     ]
     for value in ticks:
         y = top_pad + plot_h - plot_h * value / peak
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value}</text>')
+        parts.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value}{unit}</text>')
     label_every = max(1, len(months) // 12)
     for index, month in enumerate(months):
         x = left + index * bar_w
@@ -77,11 +84,13 @@ def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int
             count = series[month].get(name, 0)
             if not count:
                 continue
-            h = plot_h * count / peak
+            share = 100 * count / month_total[month]
+            h = plot_h * (share if shares else count) / peak
             y -= h
+            label = f"{count} of {month_total[month]} ({share:.0f}%)" if shares else f"{count}"
             parts.append(
                 f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
-                f'fill="{PALETTE[n % len(PALETTE)]}"><title>{escape(month)} {escape(name)}: {count}</title></rect>'
+                f'fill="{PALETTE[n % len(PALETTE)]}"><title>{escape(month)} {escape(name)}: {label}</title></rect>'
             )
         if index % label_every == 0:
             parts.append(
