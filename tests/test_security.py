@@ -14,6 +14,7 @@ from newsarchive.site.security import InlineScripts, security_headers
 from newsarchive.serve import datasette_app
 
 from .conftest import DATASETTE_1, close_app, get
+from .served import raw_get, serving
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +182,46 @@ def test_printf_and_format_are_refused(ds, sql):
     assert time.monotonic() - started < 2
     assert response.status_code == 400
     assert "not authorized" in response.text
+
+
+# ------------------------------------------------------------------ redirects stay on the site
+#: Request targets a redirect could turn into a URL of another site, as a browser reads
+#: it (a backslash is a slash, tabs are dropped): sent raw, since HTTP clients rewrite them.
+OFF_SITE_TARGETS = [b"/\\evil.example/", b"/\\/evil.example/", b"//evil.example/", b"/%5Cevil.example/",
+                    b"/%2F%2Fevil.example/", b"/%5C%5Cevil.example/", b"/news//evil.example/",
+                    b"/\\evil.example/news/", b"/%09/evil.example/"]
+
+
+def _leaves_the_site(location: str, port: int) -> bool:
+    """Whether a browser at http://127.0.0.1:port/ sent this Location goes to another host:
+    WHATWG URL parsing as browsers do it, written out independently of the code under test."""
+    seen = re.sub(r"[\t\n\r]", "", location).strip("".join(map(chr, range(0x21)))).replace("\\", "/")
+    if seen.startswith("//"):
+        return seen[2:].split("/")[0] != f"127.0.0.1:{port}"
+    scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):(.*)", seen)
+    if scheme is None:
+        return False
+    rest = scheme.group(2)
+    if scheme.group(1).lower() not in ("http", "https"):
+        return True
+    return rest.startswith("//") and rest[2:].split("/")[0] != f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def served(sample_db):
+    with serving(sample_db, sample_db.parent / "security-serve.log") as port:
+        yield port
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS, ids=lambda t: t.decode())
+def test_no_redirect_leaves_the_site(served, target):
+    status, headers = raw_get(served, target)
+    if b" 30" in status[:13]:
+        assert not _leaves_the_site(headers["location"], served), (target, headers["location"])
+
+
+def test_the_trailing_slash_redirect_still_redirects(served):
+    status, headers = raw_get(served, b"/\\evil.example/")
+    assert status.split()[1] == b"302" and headers["location"] == "/evil.example"
+    status, headers = raw_get(served, b"/news/posts/")
+    assert headers["location"] == "/news/posts"

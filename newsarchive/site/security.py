@@ -16,6 +16,7 @@ import json
 import re
 from html import unescape as html_unescape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import datasette as datasette_package
 from datasette.version import __version__ as datasette_version
@@ -220,6 +221,7 @@ def with_security_headers(app, scripts: InlineScripts):
 
         async def send_with_headers(event):
             if event["type"] == "http.response.start":
+                event = _redirect_on_site(event, scope)
                 if scripts.patterns and _is_html(event):
                     held.update(start=event, body=[])
                     return
@@ -239,6 +241,43 @@ def with_security_headers(app, scripts: InlineScripts):
         return await app(scope, receive, send_with_headers)
 
     return secured
+
+
+#: What a browser drops from a URL before reading it (WHATWG URL: tab and newlines
+#: anywhere, C0 controls and spaces at either end).
+_URL_DROPPED = re.compile(r"[\t\n\r]")
+_URL_EDGES = "".join(map(chr, range(0x21)))
+
+
+def on_site_location(location: str, host: str | None = None) -> str:
+    """A redirect's Location that stays on this site: `location` itself when a browser
+    would read it as a path here (or an absolute URL of `host`), else its path alone.
+
+    Browsers read a backslash as a slash, so Datasette's trailing-slash redirect of
+    `/\\evil.example/` to `/\\evil.example` would send them to evil.example.
+    """
+    seen = _URL_DROPPED.sub("", location).strip(_URL_EDGES).replace("\\", "/")
+    parts = urlsplit(seen)
+    if not parts.scheme and not parts.netloc and not seen.startswith("//"):
+        return location
+    if parts.scheme in ("http", "https") and host and parts.netloc.lower() == host.lower():
+        return location
+    if not parts.scheme:  # `//host/path`: the same path, as a path of this site
+        return "/" + seen.lstrip("/")
+    path = "/" + parts.path.lstrip("/")
+    return path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def _redirect_on_site(event, scope):
+    if not 300 <= event.get("status", 200) < 400:
+        return event
+    headers = event.get("headers", [])
+    host = next((v.decode("latin-1") for n, v in scope.get("headers", []) if n.lower() == b"host"), None)
+    fixed = [
+        (name, on_site_location(value.decode("latin-1"), host).encode("latin-1") if name.lower() == b"location" else value)
+        for name, value in headers
+    ]
+    return dict(event, headers=fixed) if fixed != list(headers) else event
 
 
 def _with_headers(event, headers):
