@@ -20,7 +20,7 @@ from .conftest import close_app, get, write_posts
 #: Months with posts; 2023-03 has none, and must still be a row (with posts 0).
 MONTHS = ("2023-01", "2023-02", "2023-04", "2023-05", "2023-06")
 COUNT = 60
-UNDATED = 44
+UNDATED = 45
 CATEGORIES = ("local", "world")
 #: Thai words as ICU segments them (tests/test_words.py), the planted one in the middle.
 THAI = ["ผู้", "ว่า", "ราชการ", "จังหวัด", "ภูเก็ต"]
@@ -43,6 +43,17 @@ class Planted:
     @property
     def body(self) -> str:
         return " ".join(self.words) + "."
+
+    @property
+    def tokens(self) -> list[tuple[str, str]]:
+        """The body's words as search splits them, each with what comes before it."""
+        out = []
+        for word in self.words:
+            if word == "".join(THAI):
+                out += [(w, " " if n == 0 and out else "") for n, w in enumerate(THAI)]
+            else:
+                out.append((word, " " if out else ""))
+        return out
 
 
 def planted(i: int) -> Planted:
@@ -233,3 +244,103 @@ def test_pages_name_their_feed(ds, path, feed):
     page = get(ds, path)
     links = re.findall(r'<link rel="alternate" type="application/atom\+xml"[^>]*href="([^"]+)"', page.text)
     assert [link.replace("&amp;", "&") for link in links] == [feed]
+
+
+# ------------------------------------------------------------------ concordance
+
+@dataclass(frozen=True)
+class Occurrence:
+    post_id: str
+    left: str
+    match: str
+    right: str
+
+
+def _text(tokens: list[tuple[str, str]]) -> str:
+    return "".join(sep + word for sep, word in ((sep if n else "", word) for n, (word, sep) in enumerate(tokens)))
+
+
+def expected_lines(phrase: list[str], width: int, sort: str = "date") -> list[Occurrence]:
+    """Every occurrence of `phrase` in the planted bodies, newest post first (undated
+    last); or by the words to the left (nearest first) or right, ties in date order."""
+    dated = sorted((p for p in POSTS if p.published_at), key=lambda p: (_descending(p.published_at), p.id))
+    found = []  # (occurrence, left words, right words)
+    for post in dated + [p for p in POSTS if not p.published_at]:
+        tokens = post.tokens
+        words = [w for w, _ in tokens]
+        for j in range(len(words) - len(phrase) + 1):
+            if words[j:j + len(phrase)] == phrase:
+                end = j + len(phrase)
+                left, right = tokens[max(0, j - width):j], tokens[end:end + width]
+                found.append((Occurrence(post.id, _text(left), _text(tokens[j:end]), _text(right)),
+                              [w.lower() for w, _ in left], [w.lower() for w, _ in right]))
+    if sort == "left":
+        found.sort(key=lambda f: f[1][::-1])
+    elif sort == "right":
+        found.sort(key=lambda f: f[2])
+    return [f[0] for f in found]
+
+
+def concordance_rows(ds, query: str, size: int = 7) -> list[dict]:
+    """Every row of a concordance, page by page through its JSON."""
+    first = get(ds, f"/news/concordance.json?{query}&size={size}").json()
+    rows, url = list(first["rows"]), first["next_url"]
+    while url:
+        page = get(ds, url.replace("http://localhost", "")).json()
+        rows += page["rows"]
+        url = page["next_url"]
+    assert len(rows) == first["total"]
+    assert [r["position"] for r in rows] == list(range(1, len(rows) + 1))
+    return rows
+
+
+def as_occurrences(rows) -> list[Occurrence]:
+    return [Occurrence(r["post_id"], r["left"], r["match"], r["right"]) for r in rows]
+
+
+@pytest.mark.parametrize("sort", ["date", "left", "right"])
+@pytest.mark.parametrize("width", [1, 3, 8])
+def test_concordance_has_every_occurrence_in_order(ds, sort, width):
+    rows = concordance_rows(ds, f"q=marmalade&width={width}&sort={sort}")
+    assert as_occurrences(rows) == expected_lines(["marmalade"], width, sort)
+    assert all(r["url"] == f"http://localhost/news/posts/{r['post_id']}" for r in rows)
+
+
+def test_concordance_of_a_phrase(ds):
+    rows = concordance_rows(ds, "q=" + quote('"again marmalade"') + "&width=2")
+    assert as_occurrences(rows) == expected_lines(["again", "marmalade"], 2)
+
+
+@pytest.mark.parametrize("sort", ["date", "left", "right"])
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_concordance_in_thai(ds, sort, width):
+    rows = concordance_rows(ds, "q=" + quote(THAI[2]) + f"&width={width}&sort={sort}", size=3)
+    expected = expected_lines([THAI[2]], width, sort)
+    assert len(expected) == len([p for p in POSTS if p.language == "th"])
+    assert as_occurrences(rows) == expected
+
+
+def test_concordance_csv_and_filters(ds):
+    text = get(ds, "/news/concordance.csv?q=marmalade&width=2&category=world").text
+    got = [Occurrence(r["post_id"], r["left"], r["match"], r["right"]) for r in csv.DictReader(io.StringIO(text))]
+    world = {p.id for p in POSTS if p.category == "world"}
+    assert got == [o for o in expected_lines(["marmalade"], 2) if o.post_id in world]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("q=marmalade&sort=middle", "sort is date"),
+    ("q=marmalade&width=0", "width is a whole number"),
+    ("q=marmalade&width=26", "width is a whole number"),
+    ("q=marmalade&from=2023-05&to=2023-01", "after"),
+    ('q="marmalade', "quote mark"),
+])
+def test_concordance_bad_requests_say_why(ds, query, message):
+    response = get(ds, f"/news/concordance.json?{query}")
+    assert response.status_code == 400 and message in response.json()["error"]
+    assert get(ds, f"/news/concordance?{query}").status_code == 400
+
+
+def test_search_page_links_to_trend_and_concordance(ds):
+    page = get(ds, "/news/search?q=marmalade&category=world").text
+    assert '<a href="/news/trends?q=marmalade">this search over time</a>' in page
+    assert '<a href="/news/concordance?q=marmalade&amp;category=world">in context</a>' in page

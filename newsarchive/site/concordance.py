@@ -1,0 +1,274 @@
+"""The concordance, `/<database>/concordance` (plugins/news_concordance.py routes it
+here): every occurrence of a word or phrase in the posts' body text, one row each, with
+`width` words on either side, sorted by date or by the words to its left or right.
+
+Occurrences are where FTS5's highlight() marks the search in body_text, so a
+concordance finds exactly what search finds (other forms of a word, phrases, prefixes,
+Thai or Chinese word by word). Words of context are split as search splits them: at
+white space, punctuation and the word marks (U+200B) of unspaced scripts
+(newsarchive.text.words), a word keeping its vowel and tone marks.
+
+Bounds: the concordance reads the MAX_POSTS newest matching posts (the answer says when
+there are more, and the filters narrow them); the occurrences of one request are kept
+(CACHE_SIZE requests), so paging and re-sorting read the posts once.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from datasette.database import QueryInterrupted
+
+from ..text.words import MARK
+from .instruments import RequestError, whole_number
+from .search import _COMBINING, SearchSyntaxError, read_search
+from .search_query import DATE_INDEX, Filters, SearchRequestError, _where, date_bounds
+
+SORTS = ("date", "left", "right")
+DEFAULT_WIDTH, MAX_WIDTH = 8, 25
+DEFAULT_SIZE = 50
+#: Matching posts one concordance reads, newest first.
+MAX_POSTS = 2000
+#: Posts highlighted per query.
+BATCH = 200
+#: Concordances (their every occurrence) kept for paging and sorting.
+CACHE_SIZE = 32
+OPEN, CLOSE = "\x01", "\x02"
+#: The index's column of body_text (newsarchive.db.schema.FTS_TABLES["posts"]).
+BODY_COLUMN = 2
+#: A word as search splits words: a letter or digit, then letters, digits and marks.
+_WORD = re.compile(f"[^\\W_](?:[^\\W_]|[{_COMBINING}])*")
+TOO_LONG = ("The concordance took longer than the time limit ({seconds:g} s): narrow it with a phrase or a "
+            "filter (from, to, category, language, author).")
+
+
+@dataclass(frozen=True)
+class ConcordanceRequest:
+    q: str = ""
+    fts: str | None = None
+    filters: Filters = field(default_factory=Filters)
+    sort: str = "date"
+    width: int = DEFAULT_WIDTH
+    page: int = 1
+    size: int = DEFAULT_SIZE
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def key(self) -> tuple:
+        return (self.fts, self.filters, self.width)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One occurrence: the post, and the words around the match as written."""
+
+    post_id: str
+    published_at: str | None
+    left: str
+    match: str
+    right: str
+    position: int  # the occurrence's place in its post (0 first), for a stable order
+
+
+@dataclass
+class Lines:
+    """Every occurrence in the posts read; `posts` is how many posts match in all."""
+
+    lines: list[Line]
+    posts: int
+    read: int
+
+
+def read_request(args: Mapping[str, str], max_size: int) -> ConcordanceRequest:
+    q = (args.get("q") or "").strip()
+    try:
+        fts = read_search(q).fts if q else None
+    except SearchSyntaxError as exc:
+        raise RequestError(str(exc)) from None
+    sort = args.get("sort") or "date"
+    if sort not in SORTS:
+        raise RequestError(f"sort is date (newest first), left or right (by the words on that side), not “{sort}”.")
+    filters = Filters(*((args.get(n) or "").strip() for n in ("from", "to", "category", "language", "author")))
+    try:
+        start, end = date_bounds(filters)
+    except SearchRequestError as exc:
+        raise RequestError(str(exc)) from None
+    if start and end and start >= end:
+        raise RequestError(f"from ({filters.date_from}) is after to ({filters.date_to}).")
+    return ConcordanceRequest(
+        q=q, fts=f"body_text : ({fts})" if fts else None, filters=filters, sort=sort,
+        width=whole_number(args, "width", DEFAULT_WIDTH, 1, MAX_WIDTH),
+        page=whole_number(args, "page", 1, 1, None), size=whole_number(args, "size", DEFAULT_SIZE, 1, max_size),
+    )
+
+
+def _words(text: str) -> list[re.Match]:
+    return list(_WORD.finditer(text))
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace(MARK, "").split())
+
+
+def _close_after_marks(text: str, close: int) -> int:
+    """Where a highlight really ends: FTS5 counts vowel and tone marks as separators, so
+    its close can fall before the marks of the last letter."""
+    end = close
+    while end + 1 < len(text) and unicodedata.category(text[end + 1]).startswith("M"):
+        end += 1
+    return end
+
+
+def lines_of(post_id: str, published_at: str | None, marked: str, width: int) -> list[Line]:
+    """The occurrences FTS5 marked in one post's body text."""
+    out, at = [], 0
+    plain = marked.replace(OPEN, "").replace(CLOSE, "")  # context never shows another hit's marks
+    removed = 0
+    while (start := marked.find(OPEN, at)) >= 0:
+        close = marked.find(CLOSE, start)
+        if close < 0:
+            break
+        end = _close_after_marks(marked, close)
+        match = marked[start + 1:close] + marked[close + 1:end + 1]
+        begin = start - removed  # the match's place in `plain`
+        removed += 2
+        after = begin + len(match)
+        out.append(Line(post_id, published_at, _left(plain, begin, width), _clean(match),
+                        _right(plain, after, width), len(out)))
+        at = end + 1
+    return out
+
+
+def _left(text: str, begin: int, width: int) -> str:
+    chunk_start = max(0, begin - width * 64)
+    words = _words(text[chunk_start:begin])
+    if not words:
+        return ""
+    return _clean(text[chunk_start + words[-width:][0].start():begin])
+
+
+def _right(text: str, after: int, width: int) -> str:
+    words = _words(text[after:after + width * 64])
+    if not words:
+        return ""
+    return _clean(text[after:after + words[:width][-1].end()])
+
+
+# ------------------------------------------------------------------ reading the posts
+
+def rowids_sql(filters: Filters) -> tuple[str, dict]:
+    """The matching posts, newest first (undated last), at most :most of them."""
+    where, params = _where(filters)
+    conditions = " and ".join([*where, "rowid in (select rowid from posts_fts where posts_fts match :fts)"])
+    return (f"select rowid from posts indexed by {DATE_INDEX} where {conditions}"
+            f" order by published_at desc, id limit :most"), params
+
+
+def count_sql(filters: Filters) -> tuple[str, dict]:
+    where, params = _where(filters)
+    conditions = " and ".join([*where, "rowid in (select rowid from posts_fts where posts_fts match :fts)"])
+    return f"select count(*) from posts where {conditions}", params
+
+
+#: The posts of a list of rowids, in that order, with body_text's matches marked.
+MARKED_SQL = f"""select posts.id, posts.published_at, highlight(posts_fts, {BODY_COLUMN}, '{OPEN}', '{CLOSE}') as marked
+from json_each(:rowids) as listed
+cross join posts_fts on posts_fts.rowid = listed.value
+join posts on posts.rowid = listed.value
+where posts_fts match :fts
+order by listed.key"""
+
+
+async def read_lines(db, request: ConcordanceRequest) -> Lines:
+    """Every occurrence in the MAX_POSTS newest matching posts, newest post first."""
+    sql, params = rowids_sql(request.filters)
+    rowids = [r[0] for r in (await db.execute(sql, {**params, "fts": request.fts, "most": MAX_POSTS})).rows]
+    posts = len(rowids)
+    if posts == MAX_POSTS:
+        sql, params = count_sql(request.filters)
+        posts = (await db.execute(sql, {**params, "fts": request.fts})).rows[0][0]
+    lines: list[Line] = []
+    for start in range(0, len(rowids), BATCH):
+        batch = json.dumps(rowids[start:start + BATCH])
+        for row in (await db.execute(MARKED_SQL, {"rowids": batch, "fts": request.fts})).rows:
+            lines.extend(lines_of(row["id"], row["published_at"], row["marked"] or "", request.width))
+    return Lines(lines, posts, len(rowids))
+
+
+def _fold(text: str) -> list[str]:
+    return [m.group().casefold() for m in _WORD.finditer(text)]
+
+
+def sorted_lines(lines: list[Line], sort: str) -> list[Line]:
+    """`date`: as read (newest post first, then place in the post); `left`: by the words
+    to the left, nearest first; `right`: by the words to the right, in order. Ties keep
+    the date order."""
+    if sort == "left":
+        return sorted(lines, key=lambda line: _fold(line.left)[::-1])
+    if sort == "right":
+        return sorted(lines, key=lambda line: _fold(line.right))
+    return lines
+
+
+class Kept:
+    """Concordances already read (key: the database, query, filters and width)."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size, self.kept = size, OrderedDict()
+
+    async def get(self, db, request: ConcordanceRequest) -> Lines:
+        key = (db.name, getattr(db, "hash", None), request.key())
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        lines = await read_lines(db, request)
+        if getattr(db, "is_mutable", True) is False:  # an immutable file never changes under the answer
+            self.kept[key] = lines
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+        return lines
+
+
+KEPT = Kept()
+
+
+@dataclass
+class Outcome:
+    request: ConcordanceRequest = field(default_factory=ConcordanceRequest)
+    lines: Lines | None = None
+    ordered: list[Line] = field(default_factory=list)
+    page: list[Line] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.lines.lines) if self.lines else 0
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.request.size))
+
+
+async def run(datasette, db, args) -> Outcome:
+    outcome = Outcome()
+    try:
+        outcome.request = request = read_request(args, datasette.setting("max_returned_rows"))
+    except RequestError as exc:
+        outcome.error = str(exc)
+        return outcome
+    if request.fts is None:
+        return outcome
+    try:
+        outcome.lines = await KEPT.get(db, request)
+    except QueryInterrupted:
+        outcome.error = TOO_LONG.format(seconds=datasette.setting("sql_time_limit_ms") / 1000)
+        return outcome
+    outcome.ordered = sorted_lines(outcome.lines.lines, request.sort)
+    outcome.page = outcome.ordered[request.offset:request.offset + request.size]
+    return outcome
