@@ -173,7 +173,8 @@ def test_canned_queries_with_parameters(ds, db):
 
 def test_canned_queries_have_descriptions_and_named_parameters():
     queries = config.load()["databases"]["news"]["queries"]
-    assert set(queries) == {"photos_by_credit", "posts_by_author", "posts_by_tag", "posts_citing", "posts_per_month"}
+    assert set(queries) == {"photos_by_credit", "posts_by_author", "posts_by_tag", "posts_citing", "posts_per_month",
+                            "photo_reuse", "most_cited", "citing_chain"}
     for name, query in queries.items():
         assert query.get("title") and query.get("description"), name
         assert ":" in query["sql"], f"{name} has no named parameter"

@@ -201,6 +201,18 @@ VIEWS = {
         SELECT path, line, level, message FROM build_errors
         WHERE build_id = (SELECT max(id) FROM builds)
         """,
+    # Photo provenance: each credit's share of the photos published each month. A photo
+    # counts each time a post runs it (a reused photo counts in every month it ran);
+    # credit is NULL for photos without a credited caption.
+    "credit_share": """
+        SELECT posts.published_month AS month, captions.credit, count(*) AS photos,
+               count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY posts.published_month) AS share
+        FROM post_images
+        JOIN posts ON posts.id = post_images.post_id
+        LEFT JOIN captions ON captions.id = post_images.caption_id
+        WHERE posts.published_month IS NOT NULL
+        GROUP BY posts.published_month, captions.credit
+        """,
 }
 
 #: What full-text search indexes. Titles, descriptions and captions are kept as
