@@ -17,7 +17,8 @@ V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_hostile_sq
 	tests/test_serve.py tests/browser/test_pages.py tests/browser/test_xss.py \
 	tests/test_article.py tests/browser/test_article_page.py tests/test_readable_ids.py \
 	tests/test_posts_page.py tests/browser/test_posts_page.py tests/test_search.py tests/browser/test_search_page.py \
-	tests/test_archive_identity.py tests/browser/test_archive_photos.py
+	tests/test_archive_identity.py tests/browser/test_archive_photos.py \
+	tests/test_instruments.py tests/browser/test_instruments_pages.py
 POSTS ?= sample/posts
 DB ?= news.db
 PORT ?= 8001
