@@ -538,6 +538,15 @@ def endpoints(post_id: str, terms: list[str], credit: str, canned_sql: str) -> l
         Endpoint("row", "a post's row page", f"/{DB_NAME}/posts/{tilde_encode(post_id)}", f"/{DB_NAME}/posts/{tilde_encode(post_id)}"),
         Endpoint("canned", f"canned query photos_by_credit={credit}", f"/{DB_NAME}/photos_by_credit?credit={q(credit)}",
                  f"/{DB_NAME}?{sql}", f"/{DB_NAME}/photos_by_credit.json?credit={q(credit)}", f"/{DB_NAME}.json?{sql}"),
+        # The research pages have no counterpart in plain Datasette: the defaults column
+        # shows the posts table page beside them.
+        Endpoint("trends", "term trend 'ferry, harbour' (other: posts page)", f"/{DB_NAME}/trends?q=ferry,harbour",
+                 f"/{DB_NAME}/posts", f"/{DB_NAME}/trends.json?q=ferry,harbour"),
+        Endpoint("concordance", "concordance 'heritage', a page of 50 lines (other: posts page)",
+                 f"/{DB_NAME}/concordance?q=heritage&size=50", f"/{DB_NAME}/posts",
+                 f"/{DB_NAME}/concordance.json?q=heritage&size=50"),
+        Endpoint("feed", "Atom feed of the 50 newest posts (other: posts page)", f"/{DB_NAME}/feed.atom",
+                 f"/{DB_NAME}/posts"),
     ]
 
 
