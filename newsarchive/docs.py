@@ -18,6 +18,8 @@ from . import config
 from .db import schema
 
 SCHEMA_DOC = config.ROOT / "docs" / "schema.md"
+#: Hidden on the site, but part of the database a reader downloads.
+DERIVED_TABLES = ("post_html",)
 
 INTRO = """\
 # The schema
@@ -45,11 +47,12 @@ def empty_schema() -> sqlite3.Connection:
 
 
 def documented(conn: sqlite3.Connection, meta: dict) -> list[tuple[str, str]]:
-    """(name, 'table' or 'view') of every object a reader sees, in metadata.yml's order."""
+    """(name, 'table' or 'view') of every object a reader sees, and of hidden tables whose
+    description says what they hold (post_html), in metadata.yml's order."""
     tables = meta["databases"][config.SOURCE_DB_NAME]["tables"]
     kinds = dict(conn.execute("select name, type from sqlite_master where type in ('table', 'view')"))
     names = [n for n in tables if n in kinds] + sorted(n for n in kinds if n not in tables)
-    return [(n, kinds[n]) for n in names if not tables.get(n, {}).get("hidden")]
+    return [(n, kinds[n]) for n in names if not tables.get(n, {}).get("hidden") or n in DERIVED_TABLES]
 
 
 def _indexes(conn: sqlite3.Connection, name: str) -> str:

@@ -1,6 +1,7 @@
 """The posts row page reads like the article (newsarchive.site.article): headline, date,
 category, authors, lead photo, body with captioned photos, tags, the links it makes and
-the posts that cite it. Provides `article` to templates/row.html."""
+the posts that cite it. Provides `article` to templates/row.html; the body is the HTML
+the build rendered (post_html.article), not rendered here."""
 from datasette import hookimpl
 from datasette.utils import tilde_encode, urlsafe_components
 
@@ -17,12 +18,7 @@ def extra_template_vars(view_name, table, database, request, datasette):
         if pks is None:
             return {}
         (post_id,) = urlsafe_components(pks)
-        markdown = (datasette.plugin_config("news-archive", database=database, table="posts") or {}).get("markdown") or {}
-        settings = ArticleSettings(
-            mirror=(datasette.plugin_config("news-archive") or {}).get("image_mirror") or {},
-            extra_tags=markdown.get("extra_tags"),
-            extra_attrs=markdown.get("extra_attrs"),
-        )
+        settings = ArticleSettings(mirror=(datasette.plugin_config("news-archive") or {}).get("image_mirror") or {})
         urls = PageUrls(row=lambda pk: datasette.urls.row(database, "posts", tilde_encode(pk)),
                         posts=datasette.urls.table(database, "posts"))
         return await load_article(datasette.get_database(database), post_id, settings, urls)

@@ -1,9 +1,10 @@
 """Table cells (newsarchive.site.cells): every post id as a link to its post, a post's
 headline as a link to it, its plain text as a one-line opening, its authors and tags as
 links to their posts, photo URLs as thumbnails, outbound URLs as safe links, search
-snippets highlighted, Markdown columns (posts.body) rendered with
-datasette-render-markdown's renderer (with the allow-list of our `markdown` setting) and
-photos from the local mirror. Everything else is left to Datasette."""
+snippets highlighted, posts.body as the opening the build rendered (post_html.preview),
+other Markdown columns rendered from a cut text in a thread (with the allow-list of
+their `markdown` setting), photos from the local mirror. Everything else is left to
+Datasette."""
 from urllib.parse import urlencode
 
 from datasette import hookimpl
@@ -11,8 +12,8 @@ from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
 from newsarchive.site.cells import (
-    IMAGE_FK_COLUMNS, LIST_COLUMNS, POST_ID_COLUMNS, internal_link, is_link_column, is_photo_column, json_list,
-    link, markdown_cell, markdown_settings, opening, short_time, thumbnail,
+    IMAGE_FK_COLUMNS, LIST_COLUMNS, POST_ID_COLUMNS, has_stored_html, internal_link, is_link_column, is_photo_column, json_list,
+    link, markdown_cell, markdown_settings, opening, short_time, stored_preview, thumbnail,
 )
 from newsarchive.site.search import HIGHLIGHT_OPEN, highlight
 
@@ -34,6 +35,10 @@ def _markdown_settings(datasette, database, table):
     return _SETTINGS[key]
 
 
+#: Markdown columns whose rendered opening the build stores: (table, column) -> SQL by id.
+STORED_PREVIEWS = {("posts", "body"): "select preview, preview_cut from post_html where post_id = ?"}
+
+
 def _markdown(row, value, column, table, database, datasette):
     settings = _markdown_settings(datasette, database, table)
     if column not in settings.columns:
@@ -44,7 +49,25 @@ def _markdown(row, value, column, table, database, datasette):
             return None
         return datasette.urls.row(database, table, tilde_encode(str(row["id"])))
 
-    return markdown_cell(value, settings, row_url)
+    async def cell():
+        stored = await _stored_preview(row, table, column, database, datasette)
+        if stored is not None:
+            return stored_preview(stored["preview"], stored["preview_cut"], _mirror(datasette), row_url)
+        return await markdown_cell(value, settings, row_url)
+
+    return cell
+
+
+async def _stored_preview(row, table, column, database, datasette):
+    """The build's preview of this row's cell (one lookup by primary key); None when
+    there is none (a database built without post_html)."""
+    sql = STORED_PREVIEWS.get((table, column))
+    if sql is None or row is None or "id" not in row.keys():
+        return None
+    db = datasette.get_database(database)
+    if not await has_stored_html(db):
+        return None
+    return (await db.execute(sql, [row["id"]])).first()
 
 
 def _image_by_id(value, database, datasette):

@@ -17,7 +17,7 @@ from newsarchive.parse.fields import (
     _SIMPLE_URL, code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_date,
     post_site_path, site_path_key, split_list, url_key,
 )
-from newsarchive.site import article as web
+from newsarchive.text import render as web
 from newsarchive.text.credits import collapse, parse_credit
 from newsarchive.text.sitegen import read_templates
 
@@ -429,16 +429,15 @@ def test_articles_sanitised_in_runs_read_as_sanitised_block_by_block():
     block, over every post of the 18F blog and the sample."""
     import re
 
-    cleaner = web.sanitizer()
     squeeze = lambda html: re.sub(r"\s+", " ", html).strip()  # noqa: E731
     bodies = [body for folder in (CORPUS_18F, SAMPLE) for p in sorted(folder.rglob("*.md"))
               if (body := _body(p)) is not None]
     assert len(bodies) > 500
     for body in bodies:
         tokens = web._MD.parse(read_templates(body))
-        one_by_one = "".join(cleaner.clean(web._MD.renderer.render(b, web._MD.options, {}))
+        one_by_one = "".join(web.sanitise(web._MD.renderer.render(b, web._MD.options, {}))
                              for b in web._top_level_blocks(tokens))
-        assert squeeze(web._sanitise(web._top_level_blocks(tokens), cleaner)) == squeeze(one_by_one)
+        assert squeeze(web._sanitise_blocks(web._top_level_blocks(tokens))) == squeeze(one_by_one)
 
 
 def _body(path):

@@ -82,7 +82,7 @@ def parse_task(task: Task) -> ParseResult | ParseFailure:
         record = extract(post)
         values = record.post
         return ParseResult(path, values["id"], values["url_key"], values["sha256"], post.key_lines.get("code"),
-                           pack(record), tuple((d.line, d.message) for d in post.duplicates))
+                           pack(record), tuple((d.line, d.message) for d in post.duplicates) + tuple(record.warnings))
     except PostError as exc:
         return ParseFailure(path, exc.line, exc.message)
     except RecursionError:

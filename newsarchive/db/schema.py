@@ -122,6 +122,15 @@ TABLES = (
         pk=("post_id", "position"),
         foreign_keys=(("post_id", "posts", "id"), ("author", "authors", "name")),
     ),
+    # Derived, not read from the file: each post's body as the site shows it, rendered
+    # and sanitised by the build (newsarchive.text.render), so no page renders Markdown
+    # while a reader waits. Apart from posts, whose rows stay narrow.
+    Table(
+        "post_html",
+        {"post_id": str, "article": str, "preview": str, "preview_cut": int},
+        pk="post_id",
+        foreign_keys=(("post_id", "posts", "id"),),
+    ),
     Table(
         "builds",
         {
@@ -147,6 +156,28 @@ TABLES = (
     # The archive's identity (archive.yml or the build's options), one row a key given:
     # the database carries its own name, licence and home site wherever it goes.
     Table("archive", {"key": str, "value": str}, pk="key"),
+    # Relations between posts (newsarchive.relate), computed by the build from every
+    # post after the posts are written. _post_features is what the parser workers
+    # derive from each body for it: a MinHash signature of its word shingles and its
+    # most frequent words, kept so an update need not read every body again.
+    Table(
+        "_post_features",
+        {"post_id": str, "signature": bytes, "terms": bytes},
+        pk="post_id",
+        foreign_keys=(("post_id", "posts", "id"),),
+    ),
+    Table(
+        "reprints",
+        {"post_id": str, "original_post_id": str, "similarity": float},
+        pk="post_id",
+        foreign_keys=(("post_id", "posts", "id"), ("original_post_id", "posts", "id")),
+    ),
+    Table(
+        "related_posts",
+        {"post_id": str, "related_post_id": str, "rank": int, "score": float},
+        pk=("post_id", "rank"),
+        foreign_keys=(("post_id", "posts", "id"), ("related_post_id", "posts", "id")),
+    ),
 )
 
 
@@ -169,6 +200,7 @@ INDEXES = (
         ("post_images", "image_id"), ("post_images", "caption_id"),
         ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
         ("post_tags", "tag"), ("post_authors", "author"), ("build_errors", "build_id"), ("_files", "post_id"),
+        ("reprints", "original_post_id"), ("related_posts", "related_post_id"),
     ]),
     Index("images", ("url",), unique=True),
     # Newest first, as the posts table is sorted: also lets Datasette page through
@@ -196,6 +228,16 @@ VIEWS = {
         JOIN posts ON posts.id = post_images.post_id
         JOIN images ON images.id = post_images.image_id
         LEFT JOIN captions ON captions.id = post_images.caption_id
+        """,
+    # Each reprint beside its original, for faceting by category, language or month.
+    "reprint_groups": """
+        SELECT reprints.original_post_id, original.title AS original_title,
+               original.published_at AS original_published_at, reprints.post_id,
+               copy.title AS title, copy.published_at, copy.published_month, copy.category,
+               copy.language, reprints.similarity
+        FROM reprints
+        JOIN posts AS copy ON copy.id = reprints.post_id
+        JOIN posts AS original ON original.id = reprints.original_post_id
         """,
     "current_errors": """
         SELECT path, line, level, message FROM build_errors
@@ -236,8 +278,9 @@ FTS_HASHSIZE = 16 * 1024 * 1024
 #: (kept in the database as PRAGMA user_version): an incremental build would keep the
 #: old rows of every unchanged file, so such a database is rebuilt in full, once.
 #: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words);
-#: 2: lookups keyed by their text, authors, a duplicate frontmatter key's last value kept.
-PARSER_VERSION = 2
+#: 2: lookups keyed by their text, authors, a duplicate frontmatter key's last value kept;
+#: 3: post_html, each post's article and preview rendered by the build.
+PARSER_VERSION = 3
 
 # --------------------------------------------------------------------------- derived
 
@@ -250,7 +293,11 @@ POST_COLUMNS = TABLE["posts"].columns
 #: The tables of a post's rows, in the order they are written: lookups before the
 #: rows that point to them (the post itself goes in before CHILDREN).
 LOOKUPS = ("categories", "languages", "images", "credits", "captions", "tags", "authors")
-CHILDREN = ("post_images", "links", "post_tags", "post_authors")
+CHILDREN = ("post_images", "links", "post_tags", "post_authors", "post_html")
+#: A post's rows the relations stage reads (newsarchive.relate): written and deleted
+#: with the post, as its other children are.
+RELATE_INPUTS = ("_post_features",)
+CHILDREN = CHILDREN + RELATE_INPUTS
 
 
 def create_schema(db: sqlite_utils.Database, indexes: bool = True) -> None:

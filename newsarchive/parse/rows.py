@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..relate.features import feature_rows
 from ..text.credits import collapse, parse_credit
+from ..text.render import render_post
 from ..text.words import mark_words
 from .body import BodyParts, Image, Link, walk_body
 from .bylines import AUTHOR_KEYS, read_bylines
@@ -29,17 +31,19 @@ MODELED_KEYS = (
 #: The tables a post adds rows to besides `posts`.
 ROW_TABLES = (
     "categories", "languages", "images", "captions", "credits", "post_images", "links", "tags", "post_tags",
-    "authors", "post_authors",
+    "authors", "post_authors", "post_html",
 )
 
 
 @dataclass
 class Record:
     """All rows one post contributes: `post` keyed by posts column, `rows` by table
-    (ROW_TABLES), each a list of tuples in the table's column order."""
+    (ROW_TABLES), each a list of tuples in the table's column order; `warnings`, what
+    the build reports of it without refusing it, as (line, message)."""
 
     post: dict
     rows: dict
+    warnings: list = field(default_factory=list)
 
 
 class _Frontmatter:
@@ -96,6 +100,7 @@ def extract(post: Post) -> Record:
     _links(rows, post_id, origin_url, parts.links)
     tags = _tags(fm, rows, post_id)
     authors = _authors(fm, rows, post_id)
+    rows["_post_features"] = feature_rows(post_id, parts.text)
     source_domain, origin_key = url_facts(origin_url)
     if not origin_url:
         origin_key = site_path_key(post_site_path(post))
@@ -129,7 +134,14 @@ def extract(post: Post) -> Record:
         "frontmatter": post.frontmatter_text,
         "file_format": _file_format(post),
     }
-    return Record(post=record, rows=rows)
+    return Record(post=record, rows=rows, warnings=_render(rows, post_id, post.body, title, title_source))
+
+
+def _render(rows: dict, post_id: str, body: str, title: str, title_source: str) -> list:
+    """The post's article and table preview as the site serves them (post_html)."""
+    rendered = render_post(body, headline=title if title_source == "body" else None)
+    rows["post_html"].append((post_id, rendered.article, rendered.preview, rendered.preview_cut))
+    return [(None, rendered.warning)] if rendered.warning else []
 
 
 def _title(fm: _Frontmatter, parts: BodyParts, post_id: str) -> tuple[str, str]:

@@ -1,169 +1,24 @@
 """The posts row page as an article: headline, dateline, byline, lead photo, the body as
-sanitised HTML with captioned photos, its tags, the links it makes and the posts that
-cite it.
+sanitised HTML with captioned photos (rendered by the build: post_html.article), its
+tags, the links it makes and the posts that cite it.
 
 `load_article` runs the page's queries (each by primary key or index) and
 `article_vars` assembles what templates/row.html shows as `article`.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 from urllib.parse import urlencode
 
-import bleach
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-from markupsafe import Markup, escape
+from ..text.render import article_html, figure_html
+from .cells import has_stored_html, is_safe_url, mirror_url, serve_html, site_url
 
-from ..text.credits import CREDIT, collapse, parse_credit
-from ..text.sitegen import read_templates
-from .cells import is_safe_url, mirror_images, mirror_url, resolve_links, site_url
-
-BASE_TAGS = [
-    "a", "abbr", "acronym", "b", "blockquote", "code", "em", "i", "li", "ol", "strong", "ul",
-    "pre", "p", "h1", "h2", "h3", "h4", "h5", "h6", "img",
-]
-BASE_ATTRS = {"a": ["href"], "img": ["src", "alt"]}
-_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
-def sanitizer(extra_tags=None, extra_attrs=None) -> bleach.Cleaner:
-    """The same allow-list datasette-render-markdown applies, plus our figure markup.
-
-    extra_attrs replaces the defaults for a tag (as in datasette-render-markdown), so
-    metadata.yml repeats `a: [href, title]` and `img: [src, alt, title]`.
-    """
-    attrs = dict(BASE_ATTRS)
-    attrs.update(extra_attrs or {})
-    attrs["figure"] = ["class"]
-    attrs["figcaption"] = ["class"]
-    attrs["span"] = ["class"]
-    img = set(attrs.get("img", [])) | {"loading"}
-    attrs["img"] = sorted(img)
-    tags = sorted(set(BASE_TAGS) | set(extra_tags or []) | {"figure", "figcaption", "span"})
-    return bleach.Cleaner(tags=tags, attributes=attrs, protocols=["http", "https", "mailto"], strip=True)
-
-
-def split_caption(caption: str) -> tuple[str, str | None]:
-    """('Caption text', 'Photo: Reuters') from 'Caption text (Photo: Reuters)'."""
-    kind, name = parse_credit(caption)
-    if not name:
-        return caption, None
-    m = CREDIT.search(caption)
-    return caption[: m.start()].rstrip(), f"{kind}: {name}"
-
-
-def figure_html(src: str, alt: str | None, caption: str | None) -> str:
-    """A <figure> with the photo (from `src`, as it is) and its caption, the credit set apart."""
-    parts = [f'<figure class="news-photo"><img src="{escape(src)}" alt="{escape(alt or "")}" loading="lazy">']
-    if caption:
-        text, credit = split_caption(caption)
-        parts.append(f"<figcaption>{escape(text)}")
-        if credit:
-            parts.append(f' <span class="credit">({escape(credit)})</span>')
-        parts.append("</figcaption>")
-    parts.append("</figure>")
-    return "".join(parts)
-
-
-def _inline_text(token: Token) -> str:
-    return collapse("".join(c.content for c in (token.children or []) if c.type in ("text", "code_inline")) or token.content)
-
-
-def article_html(markdown: str, mirror: dict | None = None, extra_tags=None, extra_attrs=None, headline: str | None = None) -> Markup:
-    """Render a post body as sanitised HTML in which each photo is a captioned figure.
-
-    The specimen repeats each photo's caption as the paragraph after it; that
-    paragraph is folded into the figure so the caption shows once. The empty `# `
-    heading the specimen starts with is dropped, and so is a first paragraph equal to
-    `headline` (the specimen's real headline is the body's first line, shown above).
-    """
-    tokens = _MD.parse(read_templates(markdown or ""))  # a Jekyll or Hugo post as its site shows it
-    out: list[Token] = []
-    pending_caption = None
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.type in ("paragraph_open", "heading_open") and i + 2 < len(tokens):
-            inline = tokens[i + 1]
-            children = [c for c in (inline.children or []) if not (c.type == "text" and not c.content.strip()) and c.type not in ("softbreak", "hardbreak")]
-            if token.type == "heading_open" and not inline.content.strip():
-                i += 3
-                continue
-            if headline and _inline_text(inline) == collapse(headline):
-                headline = None
-                i += 3
-                continue
-            headline = None
-            if token.type == "paragraph_open" and len(children) == 1 and children[0].type == "image":
-                image = children[0]
-                caption = collapse(image.content or "") or None
-                block = Token("html_block", "", 0, meta={"figure": True})
-                # Its src is read against the mirror with every other <img> below.
-                block.content = figure_html(image.attrs.get("src", ""), image.content, caption) + "\n"
-                out.append(block)
-                pending_caption = caption
-                i += 3
-                continue
-            if token.type == "paragraph_open" and pending_caption and _inline_text(inline) == pending_caption:
-                pending_caption = None
-                i += 3
-                continue
-            pending_caption = None
-        out.append(token)
-        i += 1
-    html = _sanitise(_top_level_blocks(out), sanitizer(extra_tags, extra_attrs))
-    # Photos written as raw HTML <img> load from the mirror too.
-    return resolve_links(mirror_images(html, mirror), (mirror or {}).get("/"))
-
-
-
-def _sanitise(blocks, cleaner) -> str:
-    """Each top-level block that holds raw HTML is sanitised on its own: an unclosed
-    tag in it (`<table>` without `</table>`, `<b>` in a paragraph) would otherwise
-    swallow every block after it. Runs of blocks without any, whose tags the renderer
-    wrote and closed, are sanitised together: one call per block cost ~3.5 of the
-    4.5 ms an article of the benchmark took to render.
-    """
-    parts, run = [], []
-    for block in blocks:
-        html = _MD.renderer.render(block, _MD.options, {})
-        if _closed(block):
-            run.append(html)
-            continue
-        if run:
-            parts.append(cleaner.clean("".join(run)))
-            run = []
-        parts.append(cleaner.clean(html))
-    if run:
-        parts.append(cleaner.clean("".join(run)))
-    return "".join(parts)
-
-
-def _closed(block: list[Token]) -> bool:
-    """No raw HTML in the block but our own figures (figure_html, whose tags are closed)."""
-    for token in block:
-        if token.type == "html_block" and not token.meta.get("figure"):
-            return False
-        if token.children and any(child.type == "html_inline" for child in token.children):
-            return False
-    return True
-
-
-def _top_level_blocks(tokens: list[Token]):
-    """Split block tokens into top-level blocks (an open token through its close)."""
-    block: list[Token] = []
-    depth = 0
-    for token in tokens:
-        block.append(token)
-        depth += token.nesting
-        if depth == 0:
-            yield block
-            block = []
-    if block:
-        yield block
+#: A database without post_html (built by an older version) renders the article on
+#: request, from this much of its body at most.
+LIVE_ARTICLE_CHARS = 20_000
 
 
 # ----------------------------------------------------------------------------- the page
@@ -179,6 +34,7 @@ PHOTOS_SQL = """select post_images.position, post_images.role, post_images.alt, 
 LINKS_SQL = """select links.url, links.text, links.domain, links.target_post_id, target.title as target_title
                from links left join posts as target on target.id = links.target_post_id
                where links.post_id = ? order by links.position"""
+ARTICLE_SQL = "select article from post_html where post_id = ?"
 CITED_BY_SQL = """select distinct posts.id, posts.title, posts.published_at
                   from links join posts on posts.id = links.post_id
                   where links.target_post_id = ? order by posts.published_at"""
@@ -186,11 +42,9 @@ CITED_BY_SQL = """select distinct posts.id, posts.title, posts.published_at
 
 @dataclass(frozen=True)
 class ArticleSettings:
-    """The photo mirror and the Markdown allow-list (the `markdown` setting of posts)."""
+    """The photo mirror (identity.photo_mirror; "/" names the archive's home site)."""
 
     mirror: dict = field(default_factory=dict)
-    extra_tags: list | None = None
-    extra_attrs: dict | None = None
 
 
 class PageUrls(NamedTuple):
@@ -220,7 +74,29 @@ async def load_article(db, post_id: str, settings: ArticleSettings, urls: PageUr
     photos = (await db.execute(PHOTOS_SQL, [post_id])).rows
     links = (await db.execute(LINKS_SQL, [post_id])).rows
     cited_by = (await db.execute(CITED_BY_SQL, [post_id])).rows
-    return article_vars(post, photos, links, cited_by, settings, urls)
+    article = await _stored_article(db, post_id)
+    if article is None:
+        article = await asyncio.get_running_loop().run_in_executor(None, _live_article, post["body"], _headline(post))
+    return article_vars(post, photos, links, cited_by, settings, urls, article)
+
+
+async def _stored_article(db, post_id: str) -> str | None:
+    """The article the build rendered; None in a database without post_html."""
+    if not await has_stored_html(db):
+        return None
+    row = (await db.execute(ARTICLE_SQL, [post_id])).first()
+    return row["article"] if row else None
+
+
+def _live_article(body: str | None, headline: str | None) -> str:
+    """The article of a database built without post_html, from the body's first
+    LIVE_ARTICLE_CHARS characters (run in a thread: the event loop keeps serving)."""
+    return article_html((body or "")[:LIVE_ARTICLE_CHARS], headline)
+
+
+def _headline(post) -> str | None:
+    """The title when it is the body's first line (article_html leaves it out)."""
+    return post["title"] if post["title_source"] == "body" else None
 
 
 def _names(array: str | None) -> list[str]:
@@ -235,9 +111,10 @@ def _shown_link(link, site: str | None, target_url: str | None) -> dict:
     return dict(link) | {"url": href or link["url"], "safe": is_safe_url(href), "target_url": target_url}
 
 
-def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls: PageUrls) -> dict:
+def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls: PageUrls, article: str) -> dict:
     """What templates/row.html shows, from the rows of load_article's queries: only safe
-    URLs become links or images, and the body is sanitised HTML. Authors (in the order
+    URLs become links or images, and the body is the sanitised `article` with its URLs
+    mapped (serve_html). Authors (in the order
     the post names them), tags and the category link to the posts filtered to them,
     through the same array filter a reader can type (`?authors__arraycontains=`)."""
     mirror = settings.mirror
@@ -260,10 +137,7 @@ def article_vars(post, photos, links, cited_by, settings: ArticleSettings, urls:
         "origin_url": origin_url if is_safe_url(origin_url) else None,
         "lead_html": figure_html(lead_src, lead["alt"], lead["caption"]) if is_safe_url(lead_src) else None,
         "lead_image_url": mirror_url(post["lead_image_url"], mirror),
-        "body_html": article_html(
-            post["body"], mirror, settings.extra_tags, settings.extra_attrs,
-            headline=post["title"] if post["title_source"] == "body" else None,
-        ),
+        "body_html": serve_html(article, mirror),
         "photos": [dict(p) for p in photos],
         "links": [_shown_link(link, mirror.get("/"), url_of(link["target_post_id"])) for link in links],
         "cited_by": [dict(citing) | {"url": url_of(citing["id"])} for citing in cited_by],

@@ -1,21 +1,24 @@
 """Table cells: photo URLs as thumbnails from the local mirror, outbound URLs as safe
-links, and Markdown columns (posts.body) as a rendered opening with a link to the rest.
+links, and Markdown columns as a rendered opening with a link to the rest: posts.body
+as the build stored it (post_html.preview), any other as rendered here from a cut text,
+off the event loop (text.render.preview_html).
 
 The photo mirror and the URL check serve the article page too (newsarchive.site.article).
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
+import weakref
 from html import unescape as html_unescape
 from typing import Callable, NamedTuple
 from urllib.parse import urljoin
 
-from datasette_render_markdown import render_markdown
 from markupsafe import Markup, escape
 
-from ..text.sitegen import read_templates
+from ..text.render import BASE_TAGS, markdown_preview, preview_html
 
 SAFE_URL = re.compile(r"^(https?://|/(?!/))", re.IGNORECASE)
 
@@ -81,19 +84,12 @@ def resolve_links(html: str, site: str | None) -> Markup:
     return Markup(_A_HREF.sub(swap, str(html)))
 
 
-PREVIEW_CHARS = 600
-
-
-def markdown_preview(markdown: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
-    """The opening blocks of a Markdown text, at least `limit` characters of it when
-    there are that many, cut at a blank line; and whether anything was cut."""
-    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    if len(text) <= limit:
-        return text, False
-    end = text.find("\n\n", limit)
-    if end == -1:
-        return text, False
-    return text[:end], True
+def serve_html(html: str, mirror: dict | None) -> Markup:
+    """HTML the build rendered and sanitised, as a page shows it: photos from the mirror,
+    site-relative URLs read against the archive's home site or dropped. Two regular
+    expression passes, linear in the HTML."""
+    mirror = mirror or {}
+    return resolve_links(mirror_images(html, mirror), mirror.get("/"))
 
 
 def is_safe_url(url: str | None) -> bool:
@@ -209,28 +205,46 @@ def markdown_settings(table_config: dict, mirror: dict) -> MarkdownSettings:
     )
 
 
-def markdown_cell(markdown: str, settings: MarkdownSettings, row_url: Callable[[], str | None]) -> Markup:
-    """A Markdown cell as datasette-render-markdown renders it, photos from the mirror,
-    cut to its opening paragraphs with a link to the whole row (`row_url()`, asked only
-    for a cut cell; None: no link).
+def with_more_link(html: Markup, url: str | None) -> Markup:
+    """A cut preview with its link to the whole row (None: no link)."""
+    if url is None:
+        return html
+    return Markup(f'{html}<p><a href="{escape(url)}">… read the whole post</a></p>')
 
-    A table page shows 50 bodies: rendering and sanitising them whole took most of a
-    second; the opening keeps the page fast and readable, and the row page shows the
-    whole article.
-    """
+
+_STORED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+async def has_stored_html(db) -> bool:
+    """Whether a Datasette database holds post_html (a build of this version), asked
+    once per database: a database built without it renders on request instead."""
+    if db not in _STORED:
+        _STORED[db] = await db.table_exists("post_html")
+    return _STORED[db]
+
+
+def stored_preview(preview: str, cut: bool, mirror: dict, row_url: Callable[[], str | None]) -> Markup:
+    """posts.body as the build rendered its opening (post_html.preview)."""
+    return with_more_link(serve_html(preview, mirror), row_url() if cut else None)
+
+
+async def markdown_cell(markdown: str, settings: MarkdownSettings, row_url: Callable[[], str | None]) -> Markup:
+    """A Markdown cell rendered here: its opening (at most PREVIEW_MAX characters, whatever
+    its shape), rendered in a thread so that the event loop keeps serving, photos from
+    the mirror, with a link to the whole row (`row_url()`, asked only for a cut cell)."""
     preview, cut = markdown_preview(markdown)
-    html = _render(preview, settings.config_json, settings.mirror_json)
-    url = row_url() if cut else None
-    if url is not None:
-        html = Markup(f'{html}<p><a href="{url}">… read the whole post</a></p>')
-    return html
+    html = await asyncio.get_running_loop().run_in_executor(
+        None, _render, preview, settings.config_json, settings.mirror_json)
+    return with_more_link(html, row_url() if cut else None)
 
 
 @functools.lru_cache(maxsize=4096)
 def _render(markdown: str, config_json: str, mirror_json: str) -> Markup:
-    """Cached: the database is immutable, so a preview renders the same every time."""
+    """Cached: the database is immutable, so a preview renders the same every time. The
+    allow-list is datasette-render-markdown's with the table's `markdown` setting
+    (extra_attrs replaces a tag's defaults, as there)."""
     config = json.loads(config_json)
-    html = render_markdown(read_templates(markdown), config.get("extensions") or [], config.get("extra_tags") or [],
-                           config.get("extra_attrs") or {})
-    mirror = json.loads(mirror_json)
-    return resolve_links(mirror_images(html, mirror), mirror.get("/"))
+    attributes = {"a": ["href"], "img": ["src", "alt"]} | (config.get("extra_attrs") or {})
+    tags = BASE_TAGS | set(config.get("extra_tags") or [])
+    html, _ = preview_html(markdown, tags, attributes)
+    return serve_html(html, json.loads(mirror_json))
