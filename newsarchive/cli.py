@@ -103,7 +103,7 @@ def identity_options(command):
         ("source", "Where the posts come from, in words."),
         ("source-url", "The source's URL."),
         ("base-url", "The site the posts were published on: site-relative photo and link URLs are read against it."),
-        ("timezone", "IANA zone of the posts' dates written without one (recorded; see docs/building.md)."),
+        ("timezone", "IANA zone the posts' dates written without one are read in (docs/building.md)."),
     ]):
         command = click.option(f"--{key}", key.replace("-", "_"), help=text)(command)
     return click.option("--image-mirror", type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -125,9 +125,13 @@ def identity_options(command):
               "every row), fresh (as full, but the FTS indexes checked for their structure and one entry per row), "
               "quick (quick_check instead of integrity_check), changed (only the rows this build wrote); auto: "
               "fresh for a full build, changed for a small incremental update of a database over 256 MB, else full.")
+@click.option("--reprint-threshold", type=click.FloatRange(0.3, 1), default=0.6, show_default=True,
+              help="Least similarity (Jaccard of five-word shingles) at which a post is a reprint of an earlier one "
+              "(docs/relations.md#reprints); after changing it, build with --full.")
 @click.option("--timings", is_flag=True, help="Print how long each stage took.")
 @identity_options
-def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allow_shrink, checks, timings, **identity):
+def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allow_shrink, checks, reprint_threshold,
+          timings, **identity):
     """Build or update a database from a folder of posts.
 
     POSTS_DIR is searched recursively for *.md and *.markdown posts. The new
@@ -146,7 +150,8 @@ def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allo
         identity["image_mirror"] = str(identity["image_mirror"].resolve())
     with exits({**PATH_ERRORS, ArchiveError: UNUSABLE, BuildRefused: REFUSED}):
         summary = build_database(posts_dir, db, full=full, quiet=quiet, jobs=jobs, max_shrink=max_shrink,
-                                 allow_shrink=allow_shrink, checks=checks, identity=identity)
+                                 allow_shrink=allow_shrink, checks=checks, identity=identity,
+                                 reprint_threshold=reprint_threshold)
     if not quiet:
         for problem in summary.problems:
             click.echo(problem, err=True)

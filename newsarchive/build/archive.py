@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ..parse.fields import read_naive_dates_in
 from ..site.identity import KEYS, neutral_title
 
 FILE_NAME = "archive.yml"
@@ -24,7 +25,11 @@ class ArchiveError(ValueError):
 def read_identity(posts_dir, overrides: dict | None = None) -> dict[str, str]:
     """The archive's identity: archive.yml's keys, then the options given (`overrides`,
     None values ignored) over them, checked; the title defaults to one naming the folder.
-    Raises ArchiveError naming the file and the key."""
+    Raises ArchiveError naming the file and the key.
+
+    Its `timezone` is the zone the parser reads dates written without one in, from
+    here on in this process and the parser processes it forks (parse.fields): every
+    build and check reads the identity before it parses anything."""
     folder = Path(posts_dir)
     path = folder / FILE_NAME
     given = _load(path) if path.is_file() else {}
@@ -40,6 +45,7 @@ def read_identity(posts_dir, overrides: dict | None = None) -> dict[str, str]:
             raise ArchiveError(f"{where}: {key} must be text, not {type(value).__name__}")
         identity[key] = _checked(key, str(value).strip(), where, folder)
     identity.setdefault("title", neutral_title(folder.resolve().name))
+    read_naive_dates_in(identity.get("timezone"))
     return {key: identity[key] for key in KEYS if key in identity}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..db.bookkeeping import FileRow, current_errors, known_files
 from ..db.schema import schema_change
+from ..parse.fields import naive_zone_name
 from .summary import BuildRefused
 
 
@@ -21,8 +22,10 @@ class Previous:
 
 
 def outdated(db_path: Path) -> str | None:
-    """How the schema of a database we built differs from this version's (None: it does
-    not, or the file is not ours, which the build itself then reports)."""
+    """How a database we built differs from what this build makes, so that an update
+    cannot bring it level: its schema, or the zone its dates written without one were
+    read in (archive.yml's `timezone`, already read). None: it does not, or the file is
+    not ours, which the build itself then reports."""
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     except sqlite3.Error:
@@ -31,11 +34,18 @@ def outdated(db_path: Path) -> str | None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"posts", "_files", "builds"} <= tables:
             return None
-        return schema_change(conn)
+        return schema_change(conn) or zone_change(conn)
     except sqlite3.DatabaseError:
         return None
     finally:
         conn.close()
+
+
+def zone_change(conn: sqlite3.Connection) -> str | None:
+    """Whether the database's naive dates were read in another zone than this build's."""
+    row = conn.execute("SELECT value FROM archive WHERE key = 'timezone'").fetchone()
+    old, new = (row[0] if row else "UTC"), naive_zone_name()
+    return None if old == new else f"its dates written without a zone were read in {old}, this build reads them in {new}"
 
 
 def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None, Previous]:

@@ -14,6 +14,7 @@ import json
 import posixpath
 import re
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
 from ..text.credits import collapse
 from .reader import Post
@@ -61,6 +62,24 @@ _ZONE_HOURS = {"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
 _WORDY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 
 
+#: The zone a date written without one is read in: archive.yml's `timezone`, else UTC.
+#: Set per build (read_naive_dates_in) before the parser processes are forked, which
+#: inherit it.
+_naive_zone: dt.tzinfo = dt.timezone.utc
+
+
+def read_naive_dates_in(zone: str | None) -> None:
+    """Read dates written without a zone in the IANA zone `zone` (None: UTC), in this
+    process and the parser processes it forks from now on."""
+    global _naive_zone
+    _naive_zone = ZoneInfo(zone) if zone else dt.timezone.utc
+
+
+def naive_zone_name() -> str:
+    """The IANA name of the zone naive dates are read in ("UTC" unless set)."""
+    return getattr(_naive_zone, "key", "UTC")
+
+
 def iso_utc(moment: dt.datetime) -> str:
     """ISO 8601 in UTC with milliseconds, the form the specimen uses."""
     if moment.tzinfo is None:
@@ -74,10 +93,14 @@ def iso_utc(moment: dt.datetime) -> str:
 
 
 def parse_date(value) -> dt.datetime:
-    """Parse a frontmatter date as the author wrote it; naive times are taken as UTC.
+    """Parse a frontmatter date as the author wrote it, returned in UTC.
 
     Takes ISO 8601 and the looser forms Jekyll accepts (`2016-03-23 9:00:00 -4`,
-    `2014-06-03 11:02:00 -0400`), then RFC 2822.  Raises ValueError with a reason a
+    `2014-06-03 11:02:00 -0400`), then RFC 2822. A date or time written without a zone
+    is read in the archive's zone (read_naive_dates_in; UTC unless set), as Jekyll reads
+    it in its site's `timezone`: a date alone is midnight there. A wall time a clock
+    change makes ambiguous or skips is read with the offset in force before the change
+    (zoneinfo's fold=0). RFC 2822's `-0000` is UTC. Raises ValueError with a reason a
     person can act on, e.g. for 2024-02-30, for a UTC offset past 23:59, and for a
     moment that leaves years 1..9999 once moved to UTC (9999-12-31T23:00-05:00),
     where datetime itself would raise a bare OverflowError.
@@ -87,13 +110,15 @@ def parse_date(value) -> dt.datetime:
     text = str(value).strip()
     m = _DATE_RX.match(text)
     moment = _numeric_date(text, m) if m else _wordy_date(text)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_naive_zone)
     if moment is None:
         try:
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):
             raise ValueError(f"date {text!r} is not a date (write it as ISO 8601, e.g. 2024-11-20T07:00:34.861Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
     try:
         return moment.astimezone(dt.timezone.utc)
     except OverflowError:
@@ -110,6 +135,8 @@ def _numeric_date(text: str, m: re.Match) -> dt.datetime:
         )
         if utc in _ZONE_HOURS:
             moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=_ZONE_HOURS[utc])))
+        elif utc:  # Z, UTC, GMT
+            moment = moment.replace(tzinfo=dt.timezone.utc)
         if sign:
             if int(off_h) > 23 or int(off_m or 0) > 59:
                 raise ValueError(f"UTC offset {sign}{off_h}:{off_m or '00'} is out of range")
@@ -145,13 +172,14 @@ def code_timestamp(code: str | None) -> dt.datetime | None:
 
 
 def file_name_date(path: str) -> dt.datetime | None:
-    """The day a `YYYY-MM-DD-slug.md` file name gives (midnight UTC), or None."""
+    """The day a `YYYY-MM-DD-slug.md` file name gives (midnight in the archive's zone,
+    as Jekyll reads it), in UTC, or None."""
     m = FILE_DATE.match(posixpath.basename(path))
     if not m:
         return None
     try:
-        return dt.datetime(*(int(g) for g in m.groups()), tzinfo=dt.timezone.utc)
-    except ValueError:
+        return dt.datetime(*(int(g) for g in m.groups()), tzinfo=_naive_zone).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         return None
 
 
