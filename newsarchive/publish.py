@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from . import config
-from .site.identity import identity_of, shown_metadata
+from .site.identity import PUBLISHED_MIRROR, identity_of, shown_metadata
 from .serve import PLUGINS, TEMPLATES, static_mounts
 
 ROOT = config.ROOT
@@ -92,8 +92,11 @@ def stage_plugins(workdir: Path) -> Path:
     return target
 
 
-def stage(workdir: Path, meta: dict) -> list[str]:
-    """Lay out workdir as the image's /app (less the database); return the `--static` mounts."""
+def stage(workdir: Path, meta: dict, mirror: str | None = None) -> list[str]:
+    """Lay out workdir as the image's /app (less the database); return the `--static` mounts.
+
+    `mirror`, the archive's image_mirror folder, goes in as the PUBLISHED_MIRROR mount,
+    from which the published site serves it."""
     if workdir.exists():
         shutil.rmtree(workdir)
     config.write_v065(workdir, meta)
@@ -104,6 +107,9 @@ def stage(workdir: Path, meta: dict) -> list[str]:
         name, folder = mount.split(":", 1)
         _copy_tree(Path(folder), workdir / name)
         mounts.append(f"{name}:{workdir / name}")
+    if mirror and Path(mirror).is_dir():
+        _copy_tree(Path(mirror), workdir / PUBLISHED_MIRROR)
+        mounts.append(f"{PUBLISHED_MIRROR}:{workdir / PUBLISHED_MIRROR}")
     return mounts
 
 
@@ -114,8 +120,13 @@ def publish_command(target: str, db_path: Path, name: str, workdir: Path, note: 
     db_path = Path(db_path)
     # The archive's identity, stored in the database, names the published site too (as
     # when served, a key metadata.yml gives wins).
-    meta = {**shown_metadata(identity_of(db_path)), **config.load(config.METADATA, db_path.stem)}
-    mounts = stage(workdir, meta)
+    identity = identity_of(db_path)
+    meta = {**shown_metadata(identity), **config.load(config.METADATA, db_path.stem)}
+    mirror = identity.get("image_mirror")
+    if mirror and not Path(mirror).is_dir():
+        print(f"note: the archive's image_mirror {mirror} is not on this machine; the published site "
+              f"loads its photos from {identity.get('base_url')}", file=sys.stderr)
+    mounts = stage(workdir, meta, mirror)
     command = ["datasette", "package"] if target == "package" else ["datasette", "publish", target]
     command += [str(db_path), "-m", str(workdir / "metadata.json"), "--plugins-dir", str(workdir / "plugins"),
                 "--template-dir", str(workdir / "templates")]

@@ -6,7 +6,9 @@ import datasette as _datasette
 from datasette import hookimpl
 from datasette.utils.asgi import Response, asgi_send_file
 
-from newsarchive.site.identity import MIRROR_MOUNT, from_rows, mirrored_file, photo_mirror, shown_metadata
+from newsarchive.site.identity import (
+    MIRROR_MOUNT, PUBLISHED_MIRROR, from_rows, mirrored_file, photo_mirror, shown_metadata,
+)
 
 #: Datasette 1.0 keeps instance metadata in its internal database (set_instance_metadata);
 #: 0.65 merges what plugins return from get_metadata.
@@ -62,8 +64,17 @@ if not _V1:
         return shown_metadata(getattr(datasette, "news_identity", None) or {})
 
 
+def _mirror_identity(datasette) -> dict:
+    """The identity, its image_mirror the folder published with the site when there is one."""
+    identity = getattr(datasette, "news_identity", None) or {}
+    for mount, folder in datasette.static_mounts:
+        if mount == PUBLISHED_MIRROR and identity.get("image_mirror"):
+            return {**identity, "image_mirror": folder}
+    return identity
+
+
 async def _mirror_file(request, send, datasette):
-    found = mirrored_file(getattr(datasette, "news_identity", None) or {}, request.url_vars["path"])
+    found = mirrored_file(_mirror_identity(datasette), request.url_vars["path"])
     if found is None:
         await Response.text("Not found", status=404).asgi_send(send)
         return

@@ -3,6 +3,7 @@ project (not this checkout's) is what the plugins import and that the staged ima
 serves; a missing tool is one line and exit 2, a failed publish is never exit 0."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 from datasette.utils import make_dockerfile
 
+from newsarchive.build.pipeline import build
 from newsarchive.publish import SOURCE_FOLDER, publish_command
 from newsarchive.serve import stop_process
+from newsarchive.site.identity import MIRROR_MOUNT, PUBLISHED_MIRROR
 
 from .conftest import ROOT
 
@@ -263,21 +266,10 @@ def get(url: str) -> bytes:
         return response.read()
 
 
-def test_the_image_serves_what_was_staged(db, tmp_path):
-    """publish package, with a Docker whose build keeps the build context: the context
-    holds the database, metadata, plugins, templates, photos and the project's source;
-    its Dockerfile's pip install, inspect and CMD, run here, serve the archive."""
-    bin_dir, state, site = tmp_path / "bin", tmp_path / "docker", tmp_path / "site-packages"
-    fake_docker(bin_dir, state)
-    result = run_publish(db, "package", "--name", "archive-test", path=f"{bin_dir}:/usr/bin:/bin")
-    assert result.returncode == 0, result.stderr
-    assert "built the Docker image archive-test (sha256:" in result.stdout
-    context = state / "context"
-    assert {"Dockerfile", "news.db", "metadata.json", "plugins", "templates", "photos"} <= {p.name for p in context.iterdir()}
-    assert (context / "plugins" / SOURCE_FOLDER / "newsarchive" / "site" / "__init__.py").exists()
-    photo = next((ROOT / "sample" / "photos").rglob("*.jpg"))
-    relative = photo.relative_to(ROOT / "sample" / "photos")
-    assert (context / "photos" / relative).read_bytes() == photo.read_bytes()
+@contextlib.contextmanager
+def image_server(context: Path, site: Path):
+    """What the image runs, here, on the build context datasette package handed to docker:
+    its Dockerfile's pip install, inspect and CMD; yields the server's base URL."""
     dockerfile = (context / "Dockerfile").read_text()
     steps = [line.split(" ", 1) for line in dockerfile.splitlines() if line.startswith(("RUN ", "CMD "))]
     [install] = [shlex.split(rest)[3:] for kind, rest in steps if rest.startswith("pip install -U ")]
@@ -299,14 +291,69 @@ def test_the_image_serves_what_was_staged(db, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                versions = json.loads(get(f"{base}/-/versions.json"))
+                get(f"{base}/-/versions.json")
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
                 time.sleep(0.2)
+        yield base
+    finally:
+        stop_process(server)
+
+
+def test_the_image_serves_what_was_staged(db, tmp_path):
+    """publish package, with a Docker whose build keeps the build context: the context
+    holds the database, metadata, plugins, templates, photos and the project's source;
+    its Dockerfile's pip install, inspect and CMD, run here, serve the archive."""
+    bin_dir, state, site = tmp_path / "bin", tmp_path / "docker", tmp_path / "site-packages"
+    fake_docker(bin_dir, state)
+    result = run_publish(db, "package", "--name", "archive-test", path=f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    assert "built the Docker image archive-test (sha256:" in result.stdout
+    context = state / "context"
+    assert {"Dockerfile", "news.db", "metadata.json", "plugins", "templates", "photos"} <= {p.name for p in context.iterdir()}
+    assert (context / "plugins" / SOURCE_FOLDER / "newsarchive" / "site" / "__init__.py").exists()
+    photo = next((ROOT / "sample" / "photos").rglob("*.jpg"))
+    relative = photo.relative_to(ROOT / "sample" / "photos")
+    assert (context / "photos" / relative).read_bytes() == photo.read_bytes()
+    with image_server(context, site) as base:
+        versions = json.loads(get(f"{base}/-/versions.json"))
         assert versions["datasette"]["note"].startswith("news.db, published ")
         assert b"news-chart-section" in get(f"{base}/"), "our templates"
         assert json.loads(get(f"{base}/news/search.json?_shape=array&q=harbour")), "our plugins and canned queries"
         assert get(f"{base}/photos/{relative.as_posix()}") == photo.read_bytes()
-    finally:
-        stop_process(server)
+
+
+MIRRORED_POST = """---
+code: "MIRRORED1"
+title: A post with a site-relative photo
+date: 2024-05-01T10:00:00Z
+---
+
+![The harbour at dawn](/assets/img/harbour.png)
+"""
+
+
+def test_the_image_carries_the_archives_photo_mirror(tmp_path):
+    """An archive with base_url and image_mirror: the published image holds the mirror
+    folder and serves its photos from it, with the folder the build recorded gone."""
+    posts, mirror = tmp_path / "posts", tmp_path / "mirror"
+    (mirror / "assets" / "img").mkdir(parents=True)
+    photo = os.urandom(2048)  # any bytes: the test compares what is served with what was mirrored
+    (mirror / "assets" / "img" / "harbour.png").write_bytes(photo)
+    posts.mkdir()
+    (posts / "archive.yml").write_text("title: Mirrored\nbase_url: https://news.example.org\nimage_mirror: ../mirror\n")
+    (posts / "post.md").write_text(MIRRORED_POST)
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    bin_dir, state, site = tmp_path / "bin", tmp_path / "docker", tmp_path / "site-packages"
+    fake_docker(bin_dir, state)
+    result = run_publish(db, "package", "--name", "mirror-test", path=f"{bin_dir}:/usr/bin:/bin")
+    assert result.returncode == 0, result.stderr
+    context = state / "context"
+    assert (context / PUBLISHED_MIRROR / "assets" / "img" / "harbour.png").read_bytes() == photo
+    shutil.rmtree(mirror)  # the image has only its own copy
+    with image_server(context, site) as base:
+        page = get(f"{base}/news/posts/MIRRORED1").decode()
+        assert f'src="{MIRROR_MOUNT}assets/img/harbour.png"' in page
+        assert get(f"{base}{MIRROR_MOUNT}assets/img/harbour.png") == photo

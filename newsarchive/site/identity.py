@@ -17,6 +17,9 @@ KEYS = (
 METADATA_KEYS = ("title", "description", "license", "license_url", "source", "source_url")
 #: Where the site serves the files of an archive's image_mirror folder.
 MIRROR_MOUNT = "/-/archive-mirror/"
+#: The static mount a published site carries the image_mirror folder in (publish.py):
+#: there the folder the build recorded, on the machine that built it, is not.
+PUBLISHED_MIRROR = "archive-mirror"
 #: The image_mirror key that stands for every site-relative URL (cells.mirror_url).
 SITE_RELATIVE = "/"
 
