@@ -26,6 +26,9 @@ class BuildOptions:
     allow_shrink: bool = False
     #: One of CHECKS.
     checks: str = "auto"
+    #: The least similarity (Jaccard of word shingles, 0 to 1) at which a post is a
+    #: reprint of an earlier one (newsarchive.relate.reprints).
+    reprint_threshold: float = 0.6
     #: archive.yml's keys given as options (None: not given); they win over the file's.
     identity: dict | None = None
     #: A test hook, called with the name of each stage the build finishes ("copied",

@@ -14,6 +14,8 @@ from .. import __version__
 from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
+from ..relate.related import find_related, store_related
+from ..relate.reprints import find_reprints, store_reprints
 from . import swap
 from ..site.identity import read_identity as stored_identity
 from .archive import read_identity, store_identity
@@ -189,6 +191,10 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         else:
             writer.settle_update()
             clock = summary.lap("links", clock)
+        store_reprints(conn, find_reprints(conn, run.options.reprint_threshold))
+        clock = summary.lap("reprints", clock)
+        store_related(conn, find_related(conn))
+        clock = summary.lap("related", clock)
         summary.posts = len(writer.owners)
         summary.sort_problems()
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],
