@@ -13,19 +13,21 @@ PY_V1 := $(VENV_V1)/bin/python
 NEWS_V1 := $(VENV_V1)/bin/news-archive
 DATASETTE_V1 ?= 1.0a41
 # The tests that go through Datasette, run on both versions.
-V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_hostile_sql.py tests/test_docs.py tests/test_words.py \
+V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_search_bounded.py tests/test_hostile_sql.py tests/test_docs.py tests/test_words.py \
 	tests/test_serve.py tests/browser/test_pages.py tests/browser/test_xss.py \
 	tests/test_article.py tests/browser/test_article_page.py tests/test_readable_ids.py \
 	tests/test_posts_page.py tests/browser/test_posts_page.py tests/test_search.py tests/browser/test_search_page.py \
 	tests/test_archive_identity.py tests/browser/test_archive_photos.py \
-	tests/test_instruments.py tests/browser/test_instruments_pages.py
+	tests/test_instruments.py tests/browser/test_instruments_pages.py \
+	tests/test_provenance.py tests/browser/test_provenance_page.py \
+	tests/browser/test_related_page.py
 POSTS ?= sample/posts
 DB ?= news.db
 PORT ?= 8001
 # serve and publish write their generated files beside the database, in .NAME-serve/ and .NAME-publish/.
 SIDE = $(dir $(DB)).$(basename $(notdir $(DB)))
 
-.PHONY: run run-v1 setup setup-v1 build serve test test-v1 browser bench clean
+.PHONY: run run-v1 setup setup-v1 build serve test test-v1 browser nginx bench clean
 
 run: build
 	$(NEWS) serve $(DB) --port $(PORT)

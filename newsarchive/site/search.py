@@ -86,6 +86,9 @@ class Search:
 
     fts: str | None
     notes: tuple[str, ...] = ()
+    #: The FTS5 query of every phrase searched for (not those left out), any of them:
+    #: what a snippet highlights.
+    wanted: str | None = None
 
 
 def read_search(text: str | None) -> Search:
@@ -112,7 +115,16 @@ def read_search(text: str | None) -> Search:
         raise SearchSyntaxError(_STRAY_CLOSE)
     if reader.terms > MAX_TERMS:
         raise SearchSyntaxError(f"A search takes at most {MAX_TERMS} words; this one has {reader.terms}.")
-    return Search(_fts(tree), notes)
+    return Search(_fts(tree), notes, " OR ".join(dict.fromkeys(_fts(p) for p in _wanted(tree))) or None)
+
+
+def _wanted(tree) -> list[Phrase]:
+    """The phrases of a search a match holds (those under NOT are left out)."""
+    if isinstance(tree, Phrase):
+        return [tree]
+    if isinstance(tree, Without):
+        return _wanted(tree.kept)
+    return [phrase for item in tree.items for phrase in _wanted(item)]
 
 
 def fts_query(text: str | None) -> str:

@@ -91,7 +91,7 @@ async def run(datasette, db, args, marked: bool) -> Outcome:
     try:
         outcome.total = await count(db, fts, request.filters)
         rowids = await page_rowids(db, fts, request) if request.offset < outcome.total else []
-        outcome.hits = await hits(db, fts, rowids, request.offset + 1, marked)
+        outcome.hits = await hits(db, outcome.search.wanted, rowids, request.offset + 1, marked)
     except QueryInterrupted:
         outcome.error = TOO_LONG.format(seconds=datasette.setting("sql_time_limit_ms") / 1000)
     return outcome
@@ -155,7 +155,7 @@ async def csv_response(db, outcome: Outcome, urls: Urls, download: bool):
         await writer.write(_csv_lines([CSV_COLUMNS]))
         for start in range(0, len(rowids), CSV_BATCH):
             try:
-                batch = await hits(db, fts, rowids[start:start + CSV_BATCH], start + 1)
+                batch = await hits(db, outcome.search.wanted, rowids[start:start + CSV_BATCH], start + 1)
             except QueryInterrupted:
                 await writer.write(f"\nError: the download stopped after {start:,} of {len(rowids):,} rows.\n")
                 return

@@ -8,6 +8,7 @@ tie-breaker), so the pages together hold each match exactly once.
 """
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime
 import json
@@ -15,13 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .search import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, whole_letters
+from .search_snippet import COLUMNS as SNIPPET_COLUMNS, SCAN_CHARS, passages
 
 #: `relevance`: FTS5's bm25 rank, best first; `date`: newest first (undated posts last).
 SORTS = ("relevance", "date")
 DEFAULT_SIZE = 20
-#: Words of context a snippet keeps around the matched words (FTS5's snippet() allows 64).
-SNIPPET_WORDS = 24
 #: The posts index in date order (newest first, then id): a search sorted by date walks it
 #: and stops at the page's end. SQLite's planner sorted every match instead (120 ms
 #: rather than 12 for a word in half of 100,000 posts).
@@ -184,19 +183,14 @@ def order_sql(sort: str, filters: Filters, paged: bool) -> tuple[str, dict]:
             f" where {' and '.join(where)} order by hits.score, hits.rowid{window}"), params
 
 
-def hits_sql(marked: bool) -> str:
+def hits_sql() -> str:
     """SQL for the posts of a list of rowids (:rowids, a JSON array), in that order, each
-    with its best passage: plain, and (`marked`) with the matched words between ⟦ ⟧."""
-    plain = f"snippet(posts_fts, -1, '', '', '…', {SNIPPET_WORDS}) as snippet"
-    marks = f", snippet(posts_fts, -1, '{HIGHLIGHT_OPEN}', '{HIGHLIGHT_CLOSE}', '…', {SNIPPET_WORDS}) as marked"
-    # `cross join` keeps SQLite from scanning every match to join it with the list: it
-    # looks up each listed rowid in the index instead (1 ms for 20 posts).
+    with the opening :scan characters of the columns its snippet is looked for in."""
+    columns = ", ".join(f"substr(posts.{name}, 1, :scan) as [{name}]" for name in SNIPPET_COLUMNS)
     return f"""select posts.id, posts.title, posts.published_at, posts.category, posts.language,
-  posts.authors, {plain}{marks if marked else ''}
+  posts.authors, {columns}
 from json_each(:rowids) as listed
-cross join posts_fts on posts_fts.rowid = listed.value
 join posts on posts.rowid = listed.value
-where posts_fts match :fts
 order by listed.key"""
 
 
@@ -216,18 +210,21 @@ async def all_rowids(db, fts: str, request: SearchRequest) -> list[int]:
     return [row[0] for row in (await db.execute(sql, {**params, "fts": fts})).rows]
 
 
-async def hits(db, fts: str, rowids: list[int], first: int, marked: bool = False) -> list[Hit]:
-    """The results for `rowids` (in that order), numbered from `first`."""
+async def hits(db, wanted: str, rowids: list[int], first: int, marked: bool = False) -> list[Hit]:
+    """The results for `rowids` (in that order), numbered from `first`, with snippets of
+    `wanted` (Search.wanted) made in bounded time off the event loop (search_snippet)."""
     if not rowids:
         return []
-    results = await db.execute(hits_sql(marked), {"fts": fts, "rowids": json.dumps(rowids)})
+    results = await db.execute(hits_sql(), {"rowids": json.dumps(rowids), "scan": SCAN_CHARS})
+    texts = [tuple(row[name] for name in SNIPPET_COLUMNS) for row in results.rows]
+    snippets = await asyncio.get_running_loop().run_in_executor(None, passages, texts, wanted)
     return [
         Hit(
             position=first + i, id=row["id"], title=row["title"], published_at=row["published_at"],
             category=row["category"], language=row["language"], authors=_names(row["authors"]),
-            snippet=whole_letters(row["snippet"]) or "", marked=whole_letters(row["marked"]) if marked else None,
+            snippet=snippet.plain, marked=snippet.marked if marked else None,
         )
-        for i, row in enumerate(results.rows)
+        for i, (row, snippet) in enumerate(zip(results.rows, snippets))
     ]
 
 
