@@ -344,3 +344,32 @@ def test_search_page_links_to_trend_and_concordance(ds):
     page = get(ds, "/news/search?q=marmalade&category=world").text
     assert '<a href="/news/trends?q=marmalade">this search over time</a>' in page
     assert '<a href="/news/concordance?q=marmalade&amp;category=world">in context</a>' in page
+
+
+def test_concordance_says_when_it_reads_only_the_newest_posts(ds, monkeypatch):
+    from newsarchive.site import concordance
+
+    monkeypatch.setattr(concordance, "MAX_POSTS", 4)
+    monkeypatch.setattr(concordance, "KEPT", concordance.Kept())
+    data = get(ds, "/news/concordance.json?q=marmalade&width=4").json()
+    holding = [p for p in POSTS if "marmalade" in p.words]
+    newest_four = {p.id for p in newest(holding, 4)}
+    assert (data["posts"], data["posts_read"]) == (len(holding), 4)
+    assert as_occurrences(data["rows"]) == [o for o in expected_lines(["marmalade"], 4) if o.post_id in newest_four]
+    assert "reads the newest 4" in get(ds, "/news/concordance?q=marmalade&width=4").text
+
+
+def test_concordance_stops_reading_at_its_line_limit(ds, monkeypatch):
+    from newsarchive.site import concordance
+
+    monkeypatch.setattr(concordance, "MAX_LINES", 5)
+    monkeypatch.setattr(concordance, "BATCH", 2)
+    monkeypatch.setattr(concordance, "KEPT", concordance.Kept())
+    data = get(ds, "/news/concordance.json?q=marmalade&width=2&size=100").json()
+    holding = newest([p for p in POSTS if "marmalade" in p.words], len(POSTS))
+    read = 2  # posts are read two at a time until five lines are held
+    while sum(p.words.count("marmalade") for p in holding[:read]) < 5:
+        read += 2
+    assert data["posts_read"] == read < data["posts"]
+    kept = {p.id for p in holding[:read]}
+    assert as_occurrences(data["rows"]) == [o for o in expected_lines(["marmalade"], 2) if o.post_id in kept]

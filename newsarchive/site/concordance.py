@@ -8,8 +8,9 @@ Thai or Chinese word by word). Words of context are split as search splits them:
 white space, punctuation and the word marks (U+200B) of unspaced scripts
 (newsarchive.text.words), a word keeping its vowel and tone marks.
 
-Bounds: the concordance reads the MAX_POSTS newest matching posts (the answer says when
-there are more, and the filters narrow them); the occurrences of one request are kept
+Bounds: the concordance reads the MAX_POSTS newest matching posts, and stops at the end
+of a batch once it holds MAX_LINES occurrences (the answer says when there are more
+posts, and the filters narrow them); the occurrences of one request are kept
 (CACHE_SIZE requests), so paging and re-sorting read the posts once.
 """
 from __future__ import annotations
@@ -35,6 +36,9 @@ DEFAULT_SIZE = 50
 MAX_POSTS = 2000
 #: Posts highlighted per query.
 BATCH = 200
+#: Occurrences one concordance holds at most (about 300 bytes each): past them it stops
+#: reading posts, and says how many it read.
+MAX_LINES = 50_000
 #: Concordances (their every occurrence) kept for paging and sorting.
 CACHE_SIZE = 32
 OPEN, CLOSE = "\x01", "\x02"
@@ -186,7 +190,8 @@ order by listed.key"""
 
 
 async def read_lines(db, request: ConcordanceRequest) -> Lines:
-    """Every occurrence in the MAX_POSTS newest matching posts, newest post first."""
+    """Every occurrence in the MAX_POSTS newest matching posts (fewer once MAX_LINES
+    are held), newest post first."""
     sql, params = rowids_sql(request.filters)
     rowids = [r[0] for r in (await db.execute(sql, {**params, "fts": request.fts, "most": MAX_POSTS})).rows]
     posts = len(rowids)
@@ -198,6 +203,8 @@ async def read_lines(db, request: ConcordanceRequest) -> Lines:
         batch = json.dumps(rowids[start:start + BATCH])
         for row in (await db.execute(MARKED_SQL, {"rowids": batch, "fts": request.fts})).rows:
             lines.extend(lines_of(row["id"], row["published_at"], row["marked"] or "", request.width))
+        if len(lines) >= MAX_LINES:
+            return Lines(lines, posts, min(start + BATCH, len(rowids)))
     return Lines(lines, posts, len(rowids))
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 
-from .concordance import DEFAULT_SIZE, DEFAULT_WIDTH, MAX_POSTS, MAX_WIDTH, SORTS, Line, Outcome, run
+from .concordance import DEFAULT_SIZE, DEFAULT_WIDTH, MAX_WIDTH, SORTS, Line, Outcome, run
 from .instruments import csv_text
 from .search_page import page_numbers
 
@@ -88,7 +88,7 @@ def page_context(outcome: Outcome, urls: Urls, args) -> dict:
         "form": {n: args.get(n) or "" for n in ("q", "from", "to", "category", "language", "author")},
         "sort": request.sort, "sorts": SORTS, "width": request.width, "max_width": MAX_WIDTH,
         "total": outcome.total if lines else None, "posts": lines.posts if lines else 0,
-        "posts_read": lines.read if lines else 0, "max_posts": MAX_POSTS,
+        "posts_read": lines.read if lines else 0,
         "rows": [{"line": line, "url": urls.post(line.post_id, absolute=False)} for line in outcome.page],
         "first": request.offset + 1, "page": page, "pages": outcome.pages,
         "page_links": [(n, urls.concordance(outcome, page=n) if n else None) for n in page_numbers(page, outcome.pages)],

@@ -131,7 +131,7 @@ async def feed_title(db) -> str:
     return rows[0][0] if rows and rows[0][0] else db.name
 
 
-def build_feed(title: str, feed_url: str, page_url: str, rows, post_url) -> bytes:
+def build_feed(title: str, archive: str, feed_url: str, page_url: str, rows, post_url) -> bytes:
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     _sub(feed, "id", feed_url)
@@ -141,7 +141,7 @@ def build_feed(title: str, feed_url: str, page_url: str, rows, post_url) -> byte
     _sub(feed, "updated", atom_time(rows[0]["published_at"]) if rows else NO_ENTRIES_UPDATED)
     _sub(feed, "generator", "news-archive")
     # Atom asks every entry for an author: the archive stands for the posts that name none.
-    _sub(_sub(feed, "author"), "name", title.split(": posts ")[0])
+    _sub(_sub(feed, "author"), "name", archive)
     for row in rows:
         add_entry(feed, row, post_url(row["id"]))
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
@@ -169,15 +169,14 @@ async def respond(datasette, http_request, db):
     base = datasette.urls.database(db.name)
     query = urlencode(request.params())
     feed_url = datasette.absolute_url(http_request, f"{base}/feed.atom" + (f"?{query}" if query else ""))
-    title = await feed_title(db)
-    if request.describe():
-        title = f"{title}: posts {request.describe()}"
+    archive = await feed_title(db)
+    title = f"{archive}: posts {request.describe()}" if request.describe() else archive
 
     def post_url(post_id: str) -> str:
         return datasette.absolute_url(http_request, datasette.urls.row(db.name, "posts", tilde_encode(post_id)))
 
     page_url = datasette.absolute_url(http_request, page_path(base, request))
-    body = build_feed(title, feed_url, page_url, rows, post_url)
+    body = build_feed(title, archive, feed_url, page_url, rows, post_url)
     return Response(body, content_type=CONTENT_TYPE)
 
 
