@@ -278,14 +278,33 @@ SUMMARY = re.compile(r"seen (\d+), added (\d+), updated (\d+), unchanged (\d+), 
 
 
 def build_ours(corpus: Corpus, db: Path, full: bool) -> ProcessRun:
-    cmd = [sys.executable, str(BUILD_DB), str(corpus.path), "--db", str(db)]
+    cmd = [sys.executable, str(BUILD_DB), str(corpus.path), "--db", str(db), "--timings"]
     cmd += ["--full", "-q"] if full else ["-q"]
     return run_measured(cmd)
 
 
+#: The build's stages reported on their own: the relations between posts (docs/relations.md).
+REPORTED_STAGES = ("reprints", "related")
+
+
+def stage_seconds(run: ProcessRun) -> dict[str, float]:
+    """The build's own `timings:` line (build --timings): stage -> seconds."""
+    for line in run.stdout.splitlines():
+        if line.startswith("timings: "):
+            return {m[1]: float(m[2]) for m in re.finditer(r"([\w:+-]+) ([\d.]+) s", line[len("timings: "):])}
+    return {}
+
+
+def stages_note(runs: list[ProcessRun]) -> str:
+    """The median seconds of each of REPORTED_STAGES over the runs."""
+    timings = [stage_seconds(r) for r in runs]
+    return ", ".join(f"{name} {fmt_seconds(median([t.get(name, 0.0) for t in timings]))}" for name in REPORTED_STAGES)
+
+
 def summary_of(run: ProcessRun) -> str:
     """The build's own summary line, shortened to its counts."""
-    line = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    lines = [line for line in run.stdout.splitlines() if SUMMARY.search(line)]
+    line = lines[-1] if lines else ""
     match = SUMMARY.search(line)
     if not match:
         return line
@@ -726,6 +745,9 @@ def rows_large_build(b: LargeBuild) -> list[Row]:
             f"{b.summary}; runs {', '.join(fmt_seconds(r.seconds) for r in b.runs)}; "
             f"CPU {fmt_seconds(b.cpu_seconds)} (all processes, median)"),
         Row(f"2. Full build, {n}: throughput", f"{b.posts_per_second:,.0f} posts/s"),
+        Row(f"2. Full build, {n}: relations stages, median", stages_note(b.runs), "", "",
+            "reprints and related posts (docs/relations.md), from the build's --timings; the MinHash "
+            "signatures and word counts they read are made by the parser processes, within the build's time"),
         Row(f"2. Full build, {n}: peak RSS of the process tree (max of the runs)", fmt_bytes(b.peak_rss), "", "",
             f"build_db.py and its parser processes, summed, sampled every {SAMPLE_EVERY * 1000:.0f} ms "
             "(shared pages counted once per process)"),
@@ -741,7 +763,8 @@ def rows_rebuilds(r: Rebuilds, corpus: Corpus) -> list[Row]:
         Row(f"3. Rebuild, {n}, nothing changed: wall time, median", f"{fmt_seconds(median([x.seconds for x in r.unchanged]))} ({len(r.unchanged)} runs)",
             "", "", r.unchanged_summary),
         Row(f"3. Rebuild, {n}, one file changed: wall time, median", f"{fmt_seconds(median([x.seconds for x in r.one_changed]))} ({len(r.one_changed)} runs)",
-            "", "", f"{r.changed_summary}; a sentence appended to {r.changed_file} before each run"),
+            "", "", f"{r.changed_summary}; a sentence appended to {r.changed_file} before each run; "
+            f"stages {stages_note(r.one_changed)}"),
     ]
 
 
