@@ -39,14 +39,14 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int = 280, *,
                     subject: str = "Posts per month by category", shares: bool = False,
-                    empty: str = "No dated posts yet.", none: str = "(none)") -> Markup:
+                    empty: str = "No dated posts yet.", none: str = "(none)", legend_width: int = 150) -> Markup:
     """A stacked bar chart (SVG, no script, nothing fetched) of posts per month by category.
 
     `rows` are (month 'YYYY-MM', category or None, count). Categories beyond the
     largest `max_categories` are summed as "other". With `shares`, each month's bar is
     its categories' shares of that month (the axis in percent), for series whose
     monthly totals differ too much to compare heights; `subject` names the chart and
-    `none` the rows without a category.
+    `none` the rows without a category; `legend_width` makes room for long names.
     """
     totals: dict[str, int] = defaultdict(int)
     for _, category, count in rows:
@@ -60,7 +60,7 @@ def month_chart_svg(rows, max_categories: int = 7, width: int = 900, height: int
     names = top + (["other"] if any("other" in v for v in series.values()) else [])
     if not months:
         return Markup(f'<p class="news-chart-empty">{escape(empty)}</p>')
-    left, bottom, top_pad, legend_w = 44, 40, 12, 150
+    left, bottom, top_pad, legend_w = 44, 40, 12, legend_width
     plot_w, plot_h = width - left - legend_w, height - bottom - top_pad
     month_total = {month: sum(v.values()) for month, v in series.items()}
     ticks = y_ticks(100 if shares else max(month_total.values()))

@@ -116,7 +116,7 @@ class ChainLink(NamedTuple):
     title: str | None
     published_at: str | None
     url: str
-    cites: list[tuple[str, str]]
+    cites: list[tuple[str, str, str | None]]
 
 
 class SiteUrls(NamedTuple):
@@ -155,9 +155,12 @@ def shared_photos(rows, post_id: str, urls: SiteUrls) -> list[SharedPhoto]:
 
 
 def citing_chain(rows, urls: SiteUrls) -> list[ChainLink]:
+    """CHAIN_SQL's rows; each post it cites (one step nearer) as (id, url, title), the
+    title from the chain itself (None for the post at its start)."""
+    titles = {row["post_id"]: row["title"] for row in rows}
     return [
         ChainLink(row["depth"], row["post_id"], row["title"], row["published_at"], urls.row(row["post_id"]),
-                  [(cited, urls.row(cited)) for cited in sorted(json.loads(row["cites"] or "[]"))])
+                  [(cited, urls.row(cited), titles.get(cited)) for cited in sorted(json.loads(row["cites"] or "[]"))])
         for row in rows
     ]
 
@@ -181,5 +184,5 @@ def credit_chart(rows) -> Markup:
     """Each credit's share of the photos of each month, the largest seven by name."""
     return month_chart_svg(
         rows, subject="Share of photos per month by credit", shares=True,
-        empty="No photos in dated posts yet.", none=NO_CREDIT,
+        empty="No photos in dated posts yet.", none=NO_CREDIT, width=980, legend_width=230,
     )
