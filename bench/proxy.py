@@ -54,7 +54,8 @@ def main_config(prefix: Path, site: str) -> str:
     temps = "\n".join(f"    {name}_temp_path {path};" for name, path in temp.items())
     return (f"daemon off;\n{user}worker_processes 2;\npid {prefix / 'nginx.pid'};\n"
             f"error_log {prefix / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
-            f"http {{\n    access_log {prefix / 'access.log'};\n{temps}\n{site}\n}}\n")
+            f"http {{\n    log_format upstream '$remote_addr $status $request_time upstream=$upstream_addr \"$request\"';\n"
+            f"    access_log {prefix / 'access.log'} upstream;\n{temps}\n{site}\n}}\n")
 
 
 @contextlib.contextmanager
