@@ -224,6 +224,9 @@ def preview_html(markdown: str, tags=None, attributes=None) -> tuple[str, bool]:
     """The body's opening (markdown_preview) as sanitised HTML, and whether it was cut."""
     text, cut = markdown_preview(markdown)
     html = _sanitise_blocks(_top_level_blocks(_MD.parse(read_templates(text))), tags, attributes)
+    # Photos as wide as the cell at most, as datasette-render-markdown shows them. The
+    # sanitiser writes every tag anew, so `<img ` in its output is always a tag.
+    html = html.replace("<img ", '<img style="max-width: 100%" ')
     return f'<div style="white-space: normal">{html}</div>', cut
 
 
