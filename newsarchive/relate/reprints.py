@@ -1,7 +1,7 @@
 """Reprints: posts whose body is a near copy of an earlier post's.
 
 Two posts of the same language are copies when the Jaccard similarity of their
-sets of word shingles (features.shingles) is at least the threshold. Finding the
+sets of five-word shingles (features.shingle_keys) is at least the threshold. Finding the
 pairs without comparing all of them is MinHash LSH: each post's signature
 (datasketch's MinHash, made by the parser workers) is cut into bands (banding), and
 two posts of a language become candidates when any band is equal. The buckets are
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .features import NUM_PERM, jaccard, shingles, words
+from .features import NUM_PERM, jaccard, shingle_keys, word_hashes, words
 
 #: The default threshold: a copy with a few words changed, a paragraph added to or cut
 #: from a five-paragraph story, or another headline scores 0.7 to 0.95; two stories on
@@ -93,7 +93,9 @@ def candidate_pairs(sigs: Signatures, threshold: float) -> np.ndarray:
                 column = sigs.matrix[:, band * rows + k].astype(np.uint64)
                 keys = (keys ^ column) * multipliers[k % 4] + np.uint64(k + 1)
             found.append(_equal_key_pairs(keys))
-    return np.unique(np.concatenate(found), axis=0)
+    n = np.int64(len(sigs.ids))
+    codes = np.unique(np.concatenate([pairs[:, 0] * n + pairs[:, 1] for pairs in found]))
+    return np.column_stack([codes // n, codes % n])
 
 
 def _equal_key_pairs(keys: np.ndarray) -> np.ndarray:
@@ -115,24 +117,25 @@ def _equal_key_pairs(keys: np.ndarray) -> np.ndarray:
 def likely_pairs(sigs: Signatures, pairs: np.ndarray, threshold: float) -> np.ndarray:
     """The candidates whose estimated similarity is within ESTIMATE_MARGIN of the threshold."""
     keep = []
-    for start in range(0, len(pairs), 100_000):
-        chunk = pairs[start : start + 100_000]
+    for start in range(0, len(pairs), 20_000):  # 20,000 pairs of signatures: 20 MB
+        chunk = pairs[start : start + 20_000]
         estimate = (sigs.matrix[chunk[:, 0]] == sigs.matrix[chunk[:, 1]]).mean(axis=1)
         keep.append(chunk[estimate >= threshold - ESTIMATE_MARGIN])
     return np.concatenate(keep) if keep else pairs
 
 
 class _Bodies:
-    """Shingle sets of the posts the exact comparison needs, read once each."""
+    """Shingle keys of the posts the exact comparison needs, read once each (8 bytes a
+    shingle: a group of thousands of wire copies holds a few MB)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self.cache: dict[str, set] = {}
+        self.cache: dict[str, np.ndarray] = {}
 
-    def __getitem__(self, post_id: str) -> set:
+    def __getitem__(self, post_id: str) -> np.ndarray:
         if post_id not in self.cache:
             (text,) = self.conn.execute("SELECT body_text FROM posts WHERE id = ?", (post_id,)).fetchone()
-            self.cache[post_id] = shingles(words(text))
+            self.cache[post_id] = shingle_keys(word_hashes(words(text)))
         return self.cache[post_id]
 
 
