@@ -241,3 +241,14 @@ def test_the_threshold_is_a_build_option(tmp_path):
     # Only the copies whose text is the original's, word for word (the new headline).
     assert found and all(by_id[p].paragraphs == by_id[o].paragraphs for p, (o, _) in found.items())
     assert len(found) == sum(1 for p in posts if p.post_id.endswith("headline"))
+
+
+def test_words_of_unspaced_scripts_end_at_the_builds_word_marks():
+    from newsarchive.relate.features import words
+    from newsarchive.text.words import MARK, mark_words
+
+    thai = "ผู้ว่าราชการจังหวัดเปิดท่าเรือใหม่"
+    marked = mark_words(thai)
+    assert MARK in marked
+    # Each word as the build marks it (ICU's breaks), whole, Thai vowel and tone marks included.
+    assert words(marked + " Harbour, reopened.") == marked.split(MARK) + ["harbour", "reopened"]

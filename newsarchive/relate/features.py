@@ -23,7 +23,7 @@ NUM_PERM = 128
 #: Bodies shorter than this are not compared: "See the photos above" in two posts is
 #: not a reprint.
 MIN_WORDS = 25
-#: How many of its most frequent words (3 letters or more, not numbers) a post keeps
+#: How many of its most frequent words (3 characters or more) a post keeps
 #: for related posts; words most posts use get little weight there (see related.py).
 TERMS_KEPT = 48
 
