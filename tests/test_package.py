@@ -56,6 +56,10 @@ EXPECTED_FOREIGN_KEYS = {
     ("build_errors", "build_id"): ("builds", "id"),
     ("citations", "citing_post_id"): ("posts", "id"),
     ("citations", "cited_post_id"): ("posts", "id"),
+    ("reprints", "post_id"): ("posts", "id"),
+    ("reprints", "original_post_id"): ("posts", "id"),
+    ("related_posts", "post_id"): ("posts", "id"),
+    ("related_posts", "related_post_id"): ("posts", "id"),
 }
 
 
