@@ -150,15 +150,29 @@ def lines_of(post_id: str, published_at: str | None, marked: str, width: int) ->
 
 
 def _left(text: str, begin: int, width: int) -> str:
-    chunk_start = max(0, begin - width * 64)
-    words = _words(text[chunk_start:begin])
+    """The text of the `width` words before `begin`, read from a window that grows until
+    it holds a word more than needed (or reaches the start): scanning whole posts for
+    words cost most of a concordance's time."""
+    size = width * 12
+    while True:
+        chunk_start = max(0, begin - size)
+        words = _words(text[chunk_start:begin])
+        if len(words) > width or chunk_start == 0:
+            break
+        size *= 2
     if not words:
         return ""
     return _clean(text[chunk_start + words[-width:][0].start():begin])
 
 
 def _right(text: str, after: int, width: int) -> str:
-    words = _words(text[after:after + width * 64])
+    """The text of the `width` words after `after` (a window as in _left)."""
+    size = width * 12
+    while True:
+        words = _words(text[after:after + size])
+        if len(words) > width or after + size >= len(text):
+            break
+        size *= 2
     if not words:
         return ""
     return _clean(text[after:after + words[:width][-1].end()])
