@@ -86,8 +86,8 @@ BODY_PAYLOADS = [
     "<svg><script>alert(38)</script></svg>",
     '<img src="/photos/does-not-exist.jpg" onload=alert(39) onerror=alert(39)>',
 ]
-#: The mXSS classic. Sanitised safely, but its unclosed <table> makes bleach drop every
-#: paragraph after it (see test_unclosed_raw_html_does_not_hide_the_rest_of_the_article).
+#: The mXSS classic. Sanitised safely, but its unclosed <table> would make the sanitiser
+#: drop every paragraph after it (see test_unclosed_raw_html_does_not_hide_the_rest_of_the_article).
 MXSS = "<math><mtext><table><mglyph><style><img src=x onerror=alert(9)>"
 
 
@@ -188,7 +188,26 @@ def hostile_posts() -> dict[str, str]:
             ("code", POST_RAW_PHOTO), ("title", "Quokka raw HTML photo"), ("date", "2024-11-07T09:00:00.000Z"),
         ]) + f'\n{LEGIT}, said the photo warden.\n\n<figure><img src="{PHOTO}" alt="A quokka"><figcaption>A quokka (Photo: AFP)</figcaption></figure>\n',
     }
-    return posts
+    return posts | lead_payload_posts()
+
+
+#: Each body payload (and the mXSS one) first in a body of its own, so that it reaches
+#: the table preview; listed in October, after the posts above on the posts page.
+LEAD_PAYLOADS = [*BODY_PAYLOADS, MXSS]
+
+
+def lead_post_id(n: int) -> str:
+    return f"ART241001{n:04d}LEAD"
+
+
+def lead_payload_posts() -> dict[str, str]:
+    return {
+        f"2024-10/lead-{n:02d}.md": frontmatter([
+            ("code", lead_post_id(n)), ("title", f"Quokka lead payload {n}"),
+            ("date", f"2024-10-01T{n // 60:02d}:{n % 60:02d}:00.000Z"),
+        ]) + f"\n{payload}\n\n{LEGIT}, said lead warden {n}.\n"
+        for n, payload in enumerate(LEAD_PAYLOADS)
+    }
 
 
 # --------------------------------------------------------------------------- the hook
@@ -224,7 +243,8 @@ DATASETTE_HANDLERS = InlineScripts(Path(datasette.__file__).parent / "templates"
 
 #: What a live XSS vector would look like in the DOM after parsing (checked in the page,
 #: not in the HTML text): handlers (other than Datasette's own), dangerous resolved URL
-#: schemes, embedding elements, <base>, meta refresh, the hostile <style>.
+#: schemes, embedding elements, <base>, meta refresh, the hostile <style>, scripts other
+#: than Datasette's and the site's own files (/-/static/, /-/news-static/).
 DOM_VECTORS = """(allowedHandlers) => {
     const found = [];
     const describe = el => '<' + el.tagName.toLowerCase() + '>';
@@ -255,7 +275,8 @@ DOM_VECTORS = """(allowedHandlers) => {
     }
     for (const el of document.querySelectorAll('[style*="javascript" i], [id^="xss"]')) found.push(describe(el) + ' ' + el.outerHTML.slice(0, 120));
     for (const el of document.scripts) {
-        if (/alert|confirm|prompt|__xss/.test(el.textContent) || (el.src && !el.src.startsWith(location.origin + '/-/static/'))) {
+        const ours = ['/-/static/', '/-/news-static/'].some(prefix => el.src.startsWith(location.origin + prefix));
+        if (/alert|confirm|prompt|__xss/.test(el.textContent) || (el.src && !ours)) {
             found.push('<script> ' + (el.src || el.textContent.slice(0, 80)));
         }
     }
@@ -593,6 +614,23 @@ def test_normal_pages_have_no_csp_violation_and_codemirror_starts(browse):
 
 
 # --------------------------------------------------------------------------- known gaps
+def test_payloads_first_in_a_body_run_no_script_in_the_preview_or_the_article(hooked, hdb):
+    """The payload is the start of the body, so the table's preview holds it (the
+    stored post_html.preview, shown on the posts page) as well as the article."""
+    ids = [lead_post_id(n) for n in range(len(LEAD_PAYLOADS))]
+    previews = dict(hdb.execute(
+        f"select post_id, preview from post_html where post_id in ({', '.join('?' for _ in ids)})", ids))
+    assert sorted(previews) == ids
+    for n, post_id in enumerate(ids):
+        assert f"said lead warden {n}." in previews[post_id], post_id  # the text after the payload
+    hooked.visit("/news/posts?" + urlencode({"_columns": "all", "_size": 100, "title__startswith": "Quokka lead payload"}),
+                 visible=tuple(f"{LEGIT}, said lead warden {n}." for n in range(len(ids))))
+    for n, post_id in enumerate(ids):
+        hooked.visit(row_path(post_id), visible=(f"{LEGIT}, said lead warden {n}.",))
+    assert not hooked.problems, "\n".join(hooked.problems)
+    hooked.browse.assert_offline()
+
+
 @pytest.fixture
 def enforced(browser, hostile_server):
     with browsing(browser, hostile_server) as browse:
