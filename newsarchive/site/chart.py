@@ -1,5 +1,7 @@
 """The home page's chart of posts per month by category: inline SVG drawn on the
-server, so the page fetches nothing from the internet and runs no script."""
+server, so the page fetches nothing from the internet and runs no script. The
+provenance page draws its credits' shares per month with the same function
+(newsarchive.site.provenance)."""
 from __future__ import annotations
 
 from collections import defaultdict
