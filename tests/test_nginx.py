@@ -21,6 +21,8 @@ from bench.servers import HOST, free_port
 from newsarchive.build.pipeline import build
 from newsarchive.serve import stop_process
 
+from .conftest import DATASETTE_1
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample" / "posts"
 NEW_ID = "ARTSCALEOUT0000001"
@@ -182,7 +184,7 @@ def test_a_replica_that_restarts_costs_no_request(site):
 
 
 def sql(query: str) -> str:
-    return f"/news.json?sql={quote(query)}"
+    return f"{'/news/-/query.json' if DATASETTE_1 else '/news.json'}?sql={quote(query)}"
 
 
 #: Legal SQL that runs until the SQL time limit (3 s) cuts it.
