@@ -51,8 +51,8 @@ def share_chart_svg(lines, width: int = 900, height: int = 300) -> Markup:
     for n, (name, rows) in enumerate(lines):
         parts.extend(_line(n, name, rows, xy, len(months) <= MAX_POINTS))
         y = top_pad + 14 + n * 18
-        colour = PALETTE[n % len(PALETTE)]
-        parts.append(f'<rect x="{width - legend_w + 10}" y="{y - 10}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<line x1="{width - legend_w + 8}" x2="{width - legend_w + 24}" y1="{y - 4}" y2="{y - 4}" '
+                     f'stroke="{PALETTE[n % len(PALETTE)]}" stroke-width="3"{_dash(n)}/>')
         parts.append(f'<text x="{width - legend_w + 28}" y="{y}" font-size="12">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -61,7 +61,8 @@ def share_chart_svg(lines, width: int = 900, height: int = 300) -> Markup:
 def _line(n: int, name: str, rows, xy, points: bool) -> list[str]:
     colour = PALETTE[n % len(PALETTE)]
     coords = " ".join("{:.1f},{:.1f}".format(*xy(i, row.share)) for i, row in enumerate(rows))
-    out = [f'<polyline class="news-trend-line" fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>']
+    out = [f'<polyline class="news-trend-line" fill="none" stroke="{colour}" stroke-width="2"{_dash(n)} '
+           f'points="{coords}"/>']
     if points:
         for i, row in enumerate(rows):
             x, y = xy(i, row.share)
@@ -69,3 +70,8 @@ def _line(n: int, name: str, rows, xy, points: bool) -> list[str]:
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>{escape(name)}, '
                        f'{escape(row.month)}: {row.matches} of {row.posts} posts ({share})</title></circle>')
     return out
+
+
+def _dash(n: int) -> str:
+    """Lines past the palette's colours repeat them dashed, so no two lines look alike."""
+    return ' stroke-dasharray="6 3"' if n >= len(PALETTE) else ""
