@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from newsarchive.build import BuildRefused, build
 from newsarchive.build.scan import scan
@@ -187,23 +189,107 @@ def test_incremental_rebuild_equals_full_build(tmp_path):
     assert dump(db) == dump(full_db)
 
 
-def test_duplicate_ids_keep_the_first_path_in_full_and_incremental(tmp_path):
-    post = '---\ncode: "SAME1"\ntitle: "{}"\n---\n\nBody {}.\n'
-    posts = write_posts(tmp_path / "posts", {"b.md": post.format("B", "b")})
+# ------------------------------------------------------------------ duplicate ids
+
+GOOD = '---\ncode: "ART1"\ntitle: "The real post"\ndate: 2024-03-01\n---\n\nThe real story.\n'
+
+
+def _dup_post(title: str, date: str | None, code: str | None = None) -> str:
+    lines = [f'title: "{title}"'] + ([f"date: {date}"] if date else []) + ([f'code: "{code}"'] if code else [])
+    return "---\n" + "\n".join(lines) + f"\n---\n\nBody of {title}.\n"
+
+
+def _equals_a_full_build(posts, db, tmp_path) -> None:
+    full_db = tmp_path / "full-check.db"
+    full_db.unlink(missing_ok=True)
+    build(posts, full_db, full=True, quiet=True, allow_shrink=True)
+    assert dump(db) == dump(full_db)
+
+
+def test_a_file_sorting_first_with_a_posts_code_does_not_take_it(tmp_path):
+    """`!0000-hijack.md` sorts before the real file and copies its code: both posts are
+    kept, the real one (published earlier) keeps its id, the copy gets its path as id."""
+    posts = write_posts(tmp_path / "posts", {"news/real.md": GOOD})
     db = tmp_path / "news.db"
     build(posts, db, quiet=True)
-    write_posts(posts, {"a.md": post.format("A", "a")})
+    write_posts(posts, {"!0000-hijack.md": _dup_post("Hijack", "2024-06-01", code="ART1")})
     summary = build(posts, db, quiet=True)
-    assert rows(db, "SELECT title, path FROM posts") == [("A", "a.md")]
-    assert [str(p) for p in summary.problems] == [
-        "b.md:2: id 'SAME1' is already used by a.md; every post needs its own id (give one a distinct `code`)"
-    ]
-    full_db = tmp_path / "full.db"
-    build(posts, full_db, full=True, quiet=True)
-    assert dump(db) == dump(full_db)
-    assert rows(full_db, "SELECT path, line, message FROM current_errors") == [
-        ("b.md", 2, "id 'SAME1' is already used by a.md; every post needs its own id (give one a distinct `code`)")
-    ]
+    assert rows(db, "SELECT id, title, path FROM posts ORDER BY path") == [
+        ("!0000-hijack.md", "Hijack", "!0000-hijack.md"), ("ART1", "The real post", "news/real.md")]
+    assert summary.failed == 0
+    assert rows(db, "SELECT path, level, message FROM current_errors") == [
+        ("!0000-hijack.md", "warning", "id 'ART1' is also news/real.md's, which keeps it (the earlier post: "
+         "docs/building.md#duplicate-ids); this post's id is '!0000-hijack.md' (give it a distinct `code`)")]
+    _equals_a_full_build(posts, db, tmp_path)
+
+
+def test_a_code_equal_to_another_posts_path_id_does_not_take_it(tmp_path):
+    """A post without `code` has its path as id; a file whose code copies that id, even
+    published earlier, does not take it."""
+    posts = write_posts(tmp_path / "posts", {"news/real.md": _dup_post("Path post", "2024-05-01")})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    write_posts(posts, {"!0000-hijack.md": _dup_post("Hijack", "2020-01-01", code="news/real")})
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT id, title FROM posts ORDER BY id") == [("!0000-hijack.md", "Hijack"), ("news/real", "Path post")]
+    assert [r[0] for r in rows(db, "SELECT path FROM current_errors WHERE level = 'warning'")] == ["!0000-hijack.md"]
+    _equals_a_full_build(posts, db, tmp_path)
+
+
+def test_an_earlier_file_takes_the_id_and_both_rows_are_rewritten(tmp_path):
+    """The holder loses its id to a new, earlier post, then gets it back when that post goes."""
+    posts = write_posts(tmp_path / "posts", {"b.md": GOOD, "c.md": _dup_post("Other", "2024-01-01")})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    write_posts(posts, {"z.md": _dup_post("Earlier", "2023-01-01", code="ART1")})
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT id, title FROM posts ORDER BY id") == [
+        ("ART1", "Earlier"), ("b.md", "The real post"), ("c", "Other")]
+    _equals_a_full_build(posts, db, tmp_path)
+    (posts / "z.md").unlink()
+    build(posts, db, quiet=True, allow_shrink=True)
+    assert rows(db, "SELECT id, title FROM posts ORDER BY id") == [("ART1", "The real post"), ("c", "Other")]
+    assert rows(db, "SELECT count(*) FROM current_errors") == [(0,)]
+    _equals_a_full_build(posts, db, tmp_path)
+
+
+#: Files that want the id ART1, or one another's ids, in every way: (path, content).
+COLLIDING = [
+    ("!0000-hijack.md", _dup_post("Hijack", "2024-06-01", code="ART1")),
+    ("a.md", _dup_post("Early", "2023-02-01", code="ART1")),
+    ("news/real.md", GOOD),
+    ("news/plain.md", _dup_post("Plain", None, code="ART1")),
+    ("news/path.md", _dup_post("Path id", "2025-01-01")),
+    ("news/path.markdown", _dup_post("Same stem", "2022-01-01")),
+    ("z.md", _dup_post("Wants a path id", "2021-01-01", code="news/path")),
+    ("y.md", _dup_post("Wants a renamed id", "2021-01-01", code="a.md")),
+]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["add", "edit", "remove"]), st.integers(0, len(COLLIDING) - 1),
+                          st.sampled_from(["2020-01-01", "2024-03-01", "2026-01-01", None])), min_size=1, max_size=6))
+def test_any_sequence_of_colliding_files_builds_as_a_full_build(tmp_path_factory, steps):
+    root = tmp_path_factory.mktemp("dup")
+    posts = write_posts(root / "posts", {"anchor1.md": _dup_post("Anchor one", "2024-01-01"),
+                                         "anchor2.md": _dup_post("Anchor two", "2024-01-02")})
+    db = root / "news.db"
+    build(posts, db, quiet=True)
+    for action, index, date in steps:
+        path, content = COLLIDING[index]
+        target = posts / path
+        if action == "remove":
+            target.unlink(missing_ok=True)
+        else:
+            if action == "edit":
+                content = re.sub(r"date: [^\n]*\n", "", content).replace("---\n", f"---\ndate: {date}\n" if date else "---\n", 1)
+            write_posts(posts, {path: content})
+            later = time.time() + len(steps)
+            os.utime(target, (later, later))  # a new size or time, whatever the clock's step
+        build(posts, db, quiet=True, allow_shrink=True)
+        files = sorted(p.relative_to(posts).as_posix() for p in posts.rglob("*") if p.suffix in (".md", ".markdown"))
+        assert sorted(r[0] for r in rows(db, "SELECT path FROM posts")) == files, "every post is kept"
+        _equals_a_full_build(posts, db, root)
 
 
 def test_bad_post_is_recorded_and_the_rest_is_built(tmp_path, specimen_bytes):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..db.bookkeeping import BuildRow, record_build
-from ..db.schema import create_indexes, fill_fts
+from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
 from ..relate.related import find_related, store_related
 from ..relate.reprints import find_reprints, store_reprints
@@ -27,7 +27,7 @@ from .previous import Previous, not_ours, open_previous, outdated, read_previous
 from .scan import SourceFile, scan
 from .summary import BuildRefused, Problem, Summary
 from .workers import ParseFailure, collector_paused, parse_all, start_pool
-from .write import Writer, duplicate_id, open_new_database
+from .write import Writer, id_rank, open_new_database, renamed_id
 
 #: Up to this many files to parse, an update parses them before it copies the
 #: database, to learn whether anything changed at all.
@@ -259,18 +259,21 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
     files, skipped = scan(posts_dir)
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)
-    owners: dict[str, str] = {}  # post id -> the first path that has it
+    owners: dict[str, tuple] = {}  # post id -> (id_rank, line of its code) of the file that keeps it
     tasks = [Task(f.path, f.abspath) for f in files]
     for result in parse_all(tasks, BuildOptions(jobs=jobs).workers, quiet):
         if isinstance(result, ParseFailure):
             summary.fail(result.problem())
-        elif result.post_id in owners:
-            summary.fail(Problem(result.path, result.id_line, duplicate_id(result.post_id, owners[result.post_id])))
-        else:
-            owners[result.post_id] = result.path
-            summary.added += 1
-            summary.warn(result.problems())
-    summary.posts = len(owners)
+            continue
+        summary.added += 1
+        summary.warn(result.problems())
+        claim = (id_rank(result.post_id, result.path, result.post[0][list(POST_COLUMNS).index("published_at")]), result.id_line)
+        held = owners.setdefault(result.post_id, claim)
+        if held is not claim:  # both posts are kept, the other under its path (build.write)
+            (keeper, _), (other, line) = sorted([held, claim])
+            owners[result.post_id] = min(held, claim)
+            summary.warn([Problem(other[2], line, renamed_id(result.post_id, keeper[2], other[2]), "warning")])
+    summary.posts = summary.added
     summary.seconds = time.monotonic() - started
     return summary
 

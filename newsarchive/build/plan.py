@@ -17,6 +17,8 @@ class Task(NamedTuple):
 
     path: str
     abspath: str
+    #: The id the post takes instead of its own: it lost its id to another file (build.write).
+    as_id: str | None = None
 
 
 @dataclass
@@ -53,7 +55,22 @@ def make_plan(files: list[SourceFile], known: dict[str, FileRow]) -> Plan:
         plan.to_parse.append(Task(f.path, f.abspath))
     current = {f.path for f in files}
     plan.removed = [path for path in known if path not in current]
+    if plan.changes:
+        _reread_renamed(plan, files, known)
     return plan
+
+
+def _reread_renamed(plan: Plan, files: list[SourceFile], known: dict[str, FileRow]) -> None:
+    """Posts that lost their id to another file (their id is their path: build.write)
+    are read again whenever anything changed: the file holding their id may have gone
+    or changed, and a full build would give the id back."""
+    renamed = {f.path: f for f in files if f.path in known and known[f.path].post_id == f.path}
+    if not renamed:
+        return
+    plan.unchanged = [path for path in plan.unchanged if path not in renamed]
+    plan.restamped = [(mtime, path) for mtime, path in plan.restamped if path not in renamed]
+    listed = {task.path for task in plan.to_parse}
+    plan.to_parse = sorted(plan.to_parse + [Task(f.path, f.abspath) for f in renamed.values() if f.path not in listed])
 
 
 def file_sha256(abspath: str) -> str | None:

@@ -72,13 +72,16 @@ class ParseFailure(NamedTuple):
 
 def parse_task(task: Task) -> ParseResult | ParseFailure:
     """Read and parse one file. Never raises: a file that is not a post is a ParseFailure."""
-    path, abspath = task
+    path, abspath = task[:2]  # a Task, or a plain (path, abspath)
     try:
         data = _read(abspath)
     except OSError as exc:
         return ParseFailure(path, None, f"cannot read the file ({exc.strerror})")
     try:
         post = read_post(path, data)
+        as_id = getattr(task, "as_id", None)
+        if as_id is not None:  # its own id is another file's (build.write)
+            post.meta = {**post.meta, "code": as_id}
         record = extract(post)
         values = record.post
         return ParseResult(path, values["id"], values["url_key"], values["sha256"], post.key_lines.get("code"),

@@ -1,18 +1,19 @@
-"""The writer: parse results -> rows in the new database, a batch at a time, keeping
-one post per id."""
+"""The writer: parse results -> rows in the new database, a batch at a time, one post
+per id (of two files that want one id, both are kept: see id_rank)."""
 from __future__ import annotations
 
+import posixpath
 import sqlite3
 
 import sqlite_utils
 
 from ..db.bookkeeping import FileRow, forget_files, last_warnings, record_files, restamp_files
-from ..db.schema import add_fts, create_schema
+from ..db.schema import POST_COLUMNS, add_fts, create_schema
 from ..db.write import DeletedRefs, delete_posts, prune_orphans, resolve_link_targets, write_records
-from .plan import Plan
+from .plan import Plan, Task
 from .scan import SourceFile
 from .summary import Problem, Summary
-from .workers import ParseFailure, ParseResult
+from .workers import ParseFailure, ParseResult, parse_task
 
 #: Posts written per executemany.
 BATCH = 500
@@ -55,11 +56,29 @@ def duplicate_id(post_id: str, other: str) -> str:
     return f"id {post_id!r} is already used by {other}; every post needs its own id (give one a distinct `code`)"
 
 
+def renamed_id(post_id: str, holder: str, own: str) -> str:
+    return (f"id {post_id!r} is also {holder}'s, which keeps it (the earlier post: docs/building.md#duplicate-ids);"
+            f" this post's id is {own!r} (give it a distinct `code`)")
+
+
+def id_rank(post_id: str, path: str, published_at: str | None) -> tuple:
+    """Which of the files that want one id keeps it: the lowest rank. A file whose id is
+    its own path (no `code`) first, a file that lost its id and took its path as id
+    last; then the earlier published (undated last), then the path. Only the files
+    decide, so a full build and any sequence of updates agree."""
+    tier = 2 if post_id == path else 0 if post_id == posixpath.splitext(path)[0] else 1
+    return tier, published_at or "\uffff", path
+
+
+_PUBLISHED = list(POST_COLUMNS).index("published_at")
+
+
 class Writer:
     """Writes a build's posts into the new database.
 
-    Of two files with the same post id, the one whose path sorts first is kept, in a
-    full build and an update alike; the other is an error.
+    Of two files that want the same post id, the one of lower id_rank keeps it, in a
+    full build and an update alike; the other is read again with its path as its id,
+    with a warning naming both.
     """
 
     def __init__(self, conn: sqlite3.Connection, summary: Summary, known: dict[str, FileRow],
@@ -70,7 +89,9 @@ class Writer:
         self.files = files  # the files in the folder now, by path
         self.fresh = fresh  # a new database (a full build), not an update
         self.owners: dict[str, str] = {}  # post id -> path, for every post the new database holds
+        self.ranks: dict[str, tuple] = {}  # post id -> id_rank of its owner, once looked at
         self.written_ids: list[str] = []
+        self.written_paths: set[str] = set()
         self.refs = DeletedRefs()
         self._new_keys: set = set()
         # Held for a batch only: at 100,000 posts, lists of every row would cost ~30 MB.
@@ -93,7 +114,8 @@ class Writer:
         self.summary.removed = len(plan.removed)
         self.summary.unchanged = len(plan.unchanged)
 
-    def add(self, result: ParseResult | ParseFailure) -> None:
+    def add(self, result: ParseResult | ParseFailure, renamed_from: tuple[str, str] | None = None) -> None:
+        """Write a post. `renamed_from`: (the id it wanted, the file that keeps it)."""
         if isinstance(result, ParseFailure):
             self.summary.fail(result.problem())
             return
@@ -104,33 +126,63 @@ class Writer:
         else:
             self.summary.added += 1
         self.summary.warn(result.problems())
+        if renamed_from is not None:
+            self.summary.warn([Problem(result.path, result.id_line, renamed_id(*renamed_from, result.post_id), "warning")])
         self._posts.append(result.post)
         if not self.fresh:
             self._new_keys.add(result.url_key)
         self.written_ids.append(result.post_id)
+        self.written_paths.add(result.path)
         found = self.files[result.path]
         self._file_rows.append(FileRow(result.path, found.size, found.mtime_ns, result.sha256, result.post_id, result.id_line))
         if len(self._posts) >= BATCH:
             self.flush()
 
     def _claim(self, result: ParseResult) -> bool:
-        """Give the post its id, unless a file that sorts earlier holds it."""
+        """Give the post its id, unless a file of lower id_rank holds it: then the post is
+        written again under its path (or refused, if that is taken too)."""
         post_id, path = result.post_id, result.path
+        rank = id_rank(post_id, path, result.post[0][_PUBLISHED])
         holder = self.owners.get(post_id)
-        if holder is not None and holder < path:
-            self.summary.fail(Problem(path, result.id_line, duplicate_id(post_id, holder)))
+        if holder is not None and self._rank(post_id, holder) < rank:
+            if post_id == path:  # already its path: nothing left to fall back on
+                self.summary.fail(Problem(path, result.id_line, duplicate_id(post_id, holder)))
+            else:
+                self._rename(path, post_id, holder)
             return False
         if holder is not None:
-            # A file that sorts earlier claims an id an unchanged file held: the
-            # earlier one wins, as it would in a full build.
-            self.flush()
-            delete_posts(self.conn, [post_id], self.refs)
-            forget_files(self.conn, [holder])
-            self.summary.unchanged -= 1
-            self.summary.problems = [p for p in self.summary.problems if p.path != holder]  # its kept warnings
-            self.summary.fail(Problem(holder, self.known[holder].id_line, duplicate_id(post_id, path)))
+            self._evict(post_id, holder, path)
         self.owners[post_id] = path
+        self.ranks[post_id] = rank
         return True
+
+    def _rank(self, post_id: str, holder: str) -> tuple:
+        if post_id not in self.ranks:  # an unchanged file's post, in the database
+            (published,) = self.conn.execute("SELECT published_at FROM posts WHERE id = ?", [post_id]).fetchone()
+            self.ranks[post_id] = id_rank(post_id, holder, published)
+        return self.ranks[post_id]
+
+    def _rename(self, path: str, post_id: str, holder: str) -> None:
+        self.add(parse_task(Task(path, self.files[path].abspath, as_id=path)), renamed_from=(post_id, holder))
+
+    def _evict(self, post_id: str, holder: str, path: str) -> None:
+        """`path` takes the id `holder` held: the holder's post is deleted and written
+        again under its own path, as a full build would have it."""
+        self.flush()
+        delete_posts(self.conn, [post_id], self.refs)
+        forget_files(self.conn, [holder])
+        if holder in self.written_paths:
+            self.written_paths.discard(holder)
+            if holder in self.known:
+                self.summary.updated -= 1
+            else:
+                self.summary.added -= 1
+        else:
+            self.summary.unchanged -= 1
+        self.summary.problems = [p for p in self.summary.problems if p.path != holder]  # written again below
+        del self.owners[post_id]
+        self.ranks.pop(post_id, None)
+        self._rename(holder, post_id, path)
 
     def flush(self) -> None:
         if self._posts:
