@@ -63,16 +63,19 @@ class Signatures(NamedTuple):
 
 
 def read_signatures(conn: sqlite3.Connection) -> Signatures:
-    ids, languages, blobs = [], [], []
-    for post_id, language, blob in conn.execute(
+    """Every stored signature, copied row by row into one array (holding the blobs too
+    would double the stage's memory: 51 MB at 100,000 posts)."""
+    (count,) = conn.execute("SELECT count(*) FROM _post_features").fetchone()
+    matrix = np.empty((count, NUM_PERM), dtype=np.uint32)
+    ids, languages = [], []
+    for row, (post_id, language, blob) in enumerate(conn.execute(
         "SELECT f.post_id, p.language, f.signature FROM _post_features f JOIN posts p ON p.id = f.post_id"
         " ORDER BY f.post_id"
-    ):
+    )):
+        matrix[row] = np.frombuffer(blob, dtype="<u4")
         ids.append(post_id)
         languages.append(language)
-        blobs.append(blob)
-    matrix = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(ids), NUM_PERM)
-    return Signatures(ids, languages, matrix)
+    return Signatures(ids, languages, matrix[: len(ids)])
 
 
 def candidate_pairs(sigs: Signatures, threshold: float) -> np.ndarray:
