@@ -61,8 +61,9 @@ def shingle_keys(hashes: np.ndarray) -> np.ndarray:
 
 
 def shingle_hashes(keys: np.ndarray) -> np.ndarray:
-    """The shingles as the 32-bit values a MinHash takes (the keys' top halves)."""
-    return np.unique((keys >> np.uint64(32)).astype(np.uint32))
+    """The shingles as the 32-bit values a MinHash takes (the keys' top halves; a value
+    repeated changes no minimum)."""
+    return (keys >> np.uint64(32)).astype(np.uint32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
