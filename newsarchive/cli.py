@@ -19,9 +19,10 @@ import click
 from . import __version__
 from .build import CHECKS, BuildRefused, check_folder
 from .build.archive import ArchiveError
+from .build.swap import CannotWrite
 from .build import build as build_database
 
-OK, FAILED, UNUSABLE, REFUSED = 0, 1, 2, 3
+OK, FAILED, UNUSABLE, REFUSED, UNWRITTEN = 0, 1, 2, 3, 4
 EXIT_CODES = {
     OK: "done",
     FAILED: "posts failed (build --strict, check); a database row or metadata.yml could not be "
@@ -30,6 +31,8 @@ EXIT_CODES = {
     "command needs is not installed",
     REFUSED: "build refused: the new database was built but not swapped in (shrink guard, failed "
     "checks, another build running); the old one is untouched",
+    UNWRITTEN: "build could not write: the disk is full or the database's folder is read-only; the "
+    "old database is untouched",
 }
 #: What a mistyped or unreadable path raises.
 PATH_ERRORS = dict.fromkeys((FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError), UNUSABLE)
@@ -148,7 +151,7 @@ def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allo
         raise Failure(f"{db}: is a folder; --db names the database file", UNUSABLE)
     if identity["image_mirror"] is not None:
         identity["image_mirror"] = str(identity["image_mirror"].resolve())
-    with exits({**PATH_ERRORS, ArchiveError: UNUSABLE, BuildRefused: REFUSED}):
+    with exits({**PATH_ERRORS, ArchiveError: UNUSABLE, BuildRefused: REFUSED, CannotWrite: UNWRITTEN}):
         summary = build_database(posts_dir, db, full=full, quiet=quiet, jobs=jobs, max_shrink=max_shrink,
                                  allow_shrink=allow_shrink, checks=checks, identity=identity,
                                  reprint_threshold=reprint_threshold)

@@ -47,9 +47,15 @@ def build(posts_dir, db_path, *, options: BuildOptions | None = None, **settings
     # archive.yml is read first: a mistake in it stops the build before anything is written.
     identity = read_identity(posts_dir, options.identity)
     run = _Run(posts_dir, Path(db_path), options, time.monotonic(), _now(), identity)
-    run.db_path.parent.mkdir(parents=True, exist_ok=True)
-    with build_lock(run.db_path), collector_paused():
-        return _build_locked(run)
+    try:
+        run.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with build_lock(run.db_path), collector_paused():
+            return _build_locked(run)
+    except (OSError, sqlite3.OperationalError) as exc:
+        unwritable = swap.cannot_write(run.db_path, exc)
+        if unwritable is None:
+            raise
+        raise unwritable from exc
 
 
 @dataclass

@@ -6,15 +6,40 @@ SIGKILL or Ctrl-C at any point leaves the last good database as it was.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
+import sqlite3
 import subprocess
 import threading
 from pathlib import Path
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (Btrfs, XFS, bcachefs)
 COPY_CHUNK = 64 * 1024 * 1024
+
+
+class CannotWrite(Exception):
+    """The database's folder takes no new file: full, over a size limit or quota, or
+    read-only. Nothing was replaced."""
+
+
+#: OS errors of a target that takes no more bytes or no writes at all.
+_UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+#: SQLite's primary result codes for the same: SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_UNWRITABLE_SQLITE = frozenset({8, 10, 13, 14})
+
+
+def cannot_write(db_path: Path, exc: BaseException) -> CannotWrite | None:
+    """`exc` as a CannotWrite naming the database, if it says the folder takes no writes."""
+    if isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS:
+        reason = exc.strerror
+    elif isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _UNWRITABLE_SQLITE:
+        reason = str(exc)
+    else:
+        return None
+    return CannotWrite(f"{db_path}: cannot write the new database in {db_path.parent} ({reason}): "
+                       "is the disk full or the folder read-only? Nothing was replaced.")
 
 
 def temp_path(db_path: Path) -> Path:
