@@ -93,7 +93,7 @@ def _build_locked(run: _Run) -> Summary:
     try:
         summary = _build_with(run)
         if changed_schema:
-            summary.notes.append(f"rebuilt in full: {db_path} was built by an earlier version ({changed_schema})")
+            summary.notes.append(f"rebuilt in full: {db_path} could not be updated in place ({changed_schema})")
         return summary
     finally:
         if run.pool is not None:
