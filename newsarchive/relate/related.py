@@ -60,10 +60,12 @@ def read_terms(conn: sqlite3.Connection) -> list[Terms]:
         ids.append(post_id)
         blobs.append(blob)
     found = []
-    for ids, blobs in by_language.values():
-        sizes = np.array([len(blob) // TERM.itemsize for blob in blobs])
-        rows = np.repeat(np.arange(len(ids)), sizes)
-        found.append(Terms(ids, rows, np.frombuffer(b"".join(blobs), dtype=TERM)))
+    for language in list(by_language):
+        ids, blobs = by_language.pop(language)
+        sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // TERM.itemsize
+        terms = np.frombuffer(b"".join(blobs), dtype=TERM)
+        del blobs
+        found.append(Terms(ids, np.repeat(np.arange(len(ids), dtype=np.int32), sizes), terms))
     return found
 
 
@@ -76,19 +78,26 @@ def _ranks(groups: np.ndarray) -> np.ndarray:
 
 
 def vectors(terms: Terms) -> sparse.csr_matrix:
-    """Each post's TF-IDF vector over its TERMS heaviest words, length 1 (one row a post)."""
+    """Each post's TF-IDF vector over its TERMS heaviest words, length 1 (one row a post).
+    32-bit arrays throughout: at 100,000 posts there are 4.8 million stored terms."""
     n = len(terms.ids)
-    vocabulary, column = np.unique(terms.terms["word"], return_inverse=True)
-    df = np.bincount(column, minlength=len(vocabulary))
-    weight = (1 + np.log(terms.terms["count"].astype(np.float64))) * np.log(n / df[column])
-    useful = (df[column] > 1) & (weight > 0)  # a word of one post connects nothing
+    words = terms.terms["word"]
+    vocabulary = np.unique(words)  # np.unique's return_inverse would hold three times as much
+    column = np.searchsorted(vocabulary, words).astype(np.int32)
+    term_df = np.bincount(column, minlength=len(vocabulary)).astype(np.float32)[column]
+    weight = np.log(np.float32(n) / term_df)
+    weight *= 1 + np.log(terms.terms["count"].astype(np.float32))
+    useful = np.flatnonzero((term_df > 1) & (weight > 0))  # a word of one post connects nothing
+    del term_df
     rows, column, weight = terms.rows[useful], column[useful], weight[useful]
+    # Heaviest first within each post (rows are already in order), ties by word.
     order = np.lexsort((column, -weight, rows))
     keep = order[_ranks(rows[order]) < TERMS]
-    matrix = sparse.csr_matrix((weight[keep], (rows[keep], column[keep])), shape=(n, max(len(vocabulary), 1)))
+    matrix = sparse.csr_matrix((weight[keep], (rows[keep], column[keep])), shape=(n, max(len(vocabulary), 1)),
+                               dtype=np.float32)
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sparse.csr_matrix(sparse.diags(1 / norms) @ matrix)
+    return sparse.csr_matrix(sparse.diags(1 / norms) @ matrix, dtype=np.float32)
 
 
 def pruned_postings(matrix: sparse.csr_matrix) -> sparse.csr_matrix:

@@ -30,6 +30,12 @@ from .features import NUM_PERM, jaccard, shingle_keys, word_hashes, words
 DEFAULT_THRESHOLD = 0.6
 #: The least chance that a pair exactly at the threshold becomes a candidate (see banding).
 RECALL_AT_THRESHOLD = 0.98
+#: A band shared by more posts than this is boilerplate (a sign-off or a standard
+#: paragraph many short posts end with), not a group of copies: its posts are paired
+#: each with the next and with the first rather than all with all, which would be
+#: quadratic (one band of a generated 100,000-post corpus holds 569 posts: 161,596
+#: pairs). Copies among them still meet in their other bands.
+LARGE_BUCKET = 32
 #: Candidates whose estimated similarity (the share of equal signature values) falls
 #: this far below the threshold are dropped before the exact comparison: over four
 #: standard deviations of the estimate at 128 values.
@@ -111,6 +117,11 @@ def _equal_key_pairs(keys: np.ndarray) -> np.ndarray:
     pairs = [np.column_stack([order[twos], order[twos + 1]])]  # the usual bucket: one pair, in a vector
     for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
         members = order[start : start + size]
+        if size > LARGE_BUCKET:
+            # Each post with the next and with the first, not every pair: see LARGE_BUCKET.
+            pairs.append(np.column_stack([members[:-1], members[1:]]))
+            pairs.append(np.column_stack([np.repeat(members[0], size - 2), members[2:]]))
+            continue
         a, b = np.triu_indices(size, k=1)
         pairs.append(np.column_stack([members[a], members[b]]))
     pairs = np.concatenate(pairs).astype(np.int64)
