@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from . import config
+from .db import schema
 from .site.identity import read_identity, shown_metadata
 
 #: The formats a table can be written in, in the order their resources are listed.
@@ -61,7 +62,8 @@ def database_metadata(metadata: dict, name: str) -> dict:
 
 def packaged_tables(conn: sqlite3.Connection) -> list[str]:
     """Data tables, in the order the database created them: not SQLite's own, not
-    `_`-prefixed bookkeeping, not full-text indexes.
+    `_`-prefixed bookkeeping, not full-text indexes, not what only the site needs
+    (the stored HTML of post_html: schema.Table.in_package).
 
     FTS5 keeps its index in shadow tables named after the virtual table
     (posts_fts_data, posts_fts_idx, ...); they are derived data in a binary format.
@@ -72,6 +74,7 @@ def packaged_tables(conn: sqlite3.Connection) -> list[str]:
         name for name, _ in rows
         if not name.startswith(("sqlite_", "_"))
         and name not in virtual
+        and (name not in schema.TABLE or schema.TABLE[name].in_package)
         and not any(name.startswith(f"{v}_") for v in virtual)
     ]
 

@@ -63,6 +63,11 @@ EXPECTED_FOREIGN_KEYS = {
 }
 
 
+#: What the site alone needs: the article and preview HTML the build stores for its
+#: pages. docs/data-package.md says the package leaves it out.
+SITE_ONLY = {"post_html"}
+
+
 def data_tables(db: Path) -> list[str]:
     """The tables a package holds, found otherwise than the package finds them: the
     ordinary tables of PRAGMA table_list (which tells full-text indexes' virtual and
@@ -73,7 +78,8 @@ def data_tables(db: Path) -> list[str]:
         created = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
     finally:
         conn.close()
-    return [name for name in created if name in ordinary and not name.startswith(("sqlite_", "_"))]
+    return [name for name in created if name in ordinary and not name.startswith(("sqlite_", "_"))
+            and name not in SITE_ONLY]
 
 
 def frictionless_validate(folder: Path) -> dict:

@@ -35,6 +35,9 @@ class Table:
     #: Columns a row does not carry: SQLite assigns them (a rowid key) or a later step
     #: of the build fills them in (a link's target).
     filled_later: tuple[str, ...] = ()
+    #: False for a table the site needs but a researcher would not: the data package
+    #: (newsarchive.package) leaves it out. It stays in the database.
+    in_package: bool = True
 
     @property
     def inserted(self) -> list[str]:
@@ -130,6 +133,7 @@ TABLES = (
         {"post_id": str, "article": str, "preview": str, "preview_cut": int},
         pk="post_id",
         foreign_keys=(("post_id", "posts", "id"),),
+        in_package=False,
     ),
     Table(
         "builds",
