@@ -5,6 +5,7 @@ against ground truth the test computes itself."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 import re
 import sqlite3
 from pathlib import Path
@@ -252,3 +253,52 @@ def test_words_of_unspaced_scripts_end_at_the_builds_word_marks():
     assert MARK in marked
     # Each word as the build marks it (ICU's breaks), whole, Thai vowel and tone marks included.
     assert words(marked + " Harbour, reopened.") == marked.split(MARK) + ["harbour", "reopened"]
+
+
+def test_posts_sharing_boilerplate_are_grouped_as_all_pairs_would_group_them(tmp_path):
+    """Eighty short posts end with the same long paragraph, so whole bands of their
+    signatures coincide (buckets past reprints.LARGE_BUCKET); the groups are still those
+    of every pair compared exactly."""
+    from newsarchive.relate.reprints import LARGE_BUCKET, banding
+
+    rng = random.Random(5)
+    vocabulary = sorted({_syllable_word(rng) for _ in range(3000)})
+    boilerplate = " ".join(rng.choice(vocabulary) for _ in range(70))
+    posts = [
+        Planted(f"B{i:03d}.md", f"B{i:03d}", f"Notice {i}", f"2024-05-{1 + i % 28:02d}", "en",
+                [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(15, 60))) + ".", boilerplate],
+                None, 0)
+        for i in range(80)
+    ]
+    folder = write_corpus(tmp_path / "posts", posts)
+    db = tmp_path / "news.db"
+    build(folder, db, quiet=True)
+    conn = sqlite3.connect(db)
+    bands, rows = banding(DEFAULT_THRESHOLD)
+    biggest = max(
+        max(Counter(blob[band * rows * 4 : (band + 1) * rows * 4] for (blob,) in conn.execute(
+            "SELECT signature FROM _post_features")).values())
+        for band in range(bands)
+    )
+    conn.close()
+    assert biggest > LARGE_BUCKET
+    parent = {p.post_id: p.post_id for p in posts}
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, a in enumerate(posts):
+        for b in posts[i + 1 :]:
+            if exact_jaccard(a, b) >= DEFAULT_THRESHOLD:
+                parent[root(a.post_id)] = root(b.post_id)
+    groups: dict[str, list[Planted]] = {}
+    for post in posts:
+        groups.setdefault(root(post.post_id), []).append(post)
+    expected = {}
+    for members in groups.values():
+        first = min(members, key=lambda p: (p.date, p.post_id))
+        expected.update({p.post_id: first.post_id for p in members if p is not first})
+    assert len(expected) > 10
+    assert {p: o for p, (o, _) in found_reprints(db).items()} == expected
