@@ -94,15 +94,19 @@ def test_an_update_reports_the_warnings_of_unchanged_files_as_a_full_build_does(
     assert rows(db, "SELECT extra FROM posts WHERE id = 'ART2411200800ESP001'") == [(None,)]
 
 
-def test_a_post_that_loses_its_id_loses_its_warnings_too(tmp_path):
+def test_a_post_that_loses_its_id_keeps_its_warnings_once(tmp_path):
     """An unchanged file with a warning, whose id a new file that sorts first takes:
-    it is refused, and only its refusal is reported, as in a full build."""
+    it is written again under its path, its warnings reported once beside the id's,
+    as in a full build."""
     posts = write_posts(tmp_path / "posts", {"b.md": TRANSLATED})
     db = tmp_path / "news.db"
-    build(posts, db, quiet=True)
+    first = build(posts, db, quiet=True)
     write_posts(posts, {"a.md": TRANSLATED.replace('title: "Harbour reopens after the storm"\n', "")})
     update = build(posts, db, quiet=True)
-    assert [(p.path, p.level) for p in update.problems] == [("b.md", "error")]
+    own = [p.message for p in first.problems]
+    assert own and all(p.path == "b.md" and p.level == "warning" for p in update.problems)
+    assert sorted(p.message for p in update.problems if "is also a.md's" not in p.message) == sorted(own)
+    assert len(update.problems) == len(own) + 1
     full = tmp_path / "full.db"
     build(posts, full, quiet=True)
     assert dump(db) == dump(full)
