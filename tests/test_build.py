@@ -125,7 +125,7 @@ def dump(db: Path) -> dict:
     out = {}
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
     for table in tables:
-        if table in ("builds", "build_errors", "_files", "sqlite_stat1") or table.startswith(tuple(f"{t}_fts" for t in FTS_TABLES)):
+        if table in ("builds", "build_errors", "_files", "_table_rows", "sqlite_stat1") or table.startswith(tuple(f"{t}_fts" for t in FTS_TABLES)):
             continue
         cols = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
         out[table] = sorted(conn.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM [{table}]").fetchall(), key=repr)

@@ -25,6 +25,7 @@ from .options import BuildOptions
 from .plan import Plan, Task, make_plan
 from .previous import Previous, not_ours, open_previous, outdated, read_previous
 from .scan import SourceFile, scan
+from .summaries import store_summaries
 from .summary import BuildRefused, Problem, Summary
 from .workers import ParseFailure, collector_paused, parse_all, start_pool
 from .write import Writer, id_rank, open_new_database, renamed_id
@@ -206,6 +207,8 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],
                      history=run.db_path if run.fresh else None)
         store_identity(conn, run.identity)
+        store_summaries(conn)  # last: it counts the rows of every table, the build's record included
+        clock = summary.lap("summaries", clock)
         conn.execute("COMMIT")
         if run.fresh:
             conn.execute("ANALYZE")

@@ -1,0 +1,91 @@
+"""The summaries stage: what pages show of the whole archive, counted once per build.
+
+The home chart (posts per month by category), the term trends' denominators (posts per
+month, by category or language), the provenance page (photos per month by credit), the
+posts table's facet counts over all posts, and the rows of every table (what
+`news-archive serve` gives Datasette in place of `datasette inspect`). Counted on every
+page they would grow with the archive; here each is one GROUP BY after the writes,
+mostly over an index, and a full build and an update count them the same way, from
+the rows the database holds, so an update equals a full build.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+from ..db.schema import FTS_TABLES
+
+
+class Summary(NamedTuple):
+    """One summary table and the SELECT that fills it, in its column order."""
+
+    table: str
+    select: str
+
+
+#: monthly_posts's two groupings read the (category, published_month) and
+#: (language, published_month) indexes alone.
+MONTHLY_POSTS = [
+    Summary("monthly_posts", f"""
+        SELECT published_month, '{column}', {column}, count(*) FROM posts
+        WHERE published_month IS NOT NULL GROUP BY {column}, published_month""")
+    for column in ("category", "language")
+]
+
+#: What the credit_share view counts: a photo each time a post runs it.
+MONTHLY_CREDITS = Summary("monthly_credits", """
+    SELECT posts.published_month, captions.credit, count(*)
+    FROM post_images
+    JOIN posts ON posts.id = post_images.post_id
+    LEFT JOIN captions ON captions.id = post_images.caption_id
+    WHERE posts.published_month IS NOT NULL
+    GROUP BY posts.published_month, captions.credit""")
+
+#: The posts page's facets as Datasette counts them over the whole table: a column
+#: facet leaves NULL out; an array facet counts a value once per post that holds it
+#: (at its first place in the array), NULL elements included.
+COLUMN_FACETS = ("category", "language", "published_month")
+ARRAY_FACETS = ("authors", "tags")
+FACET_COUNTS = [
+    *(Summary("_facet_counts", f"""
+        SELECT '{column}', {column}, count(*) FROM posts WHERE {column} IS NOT NULL GROUP BY {column}""")
+      for column in COLUMN_FACETS),
+    *(Summary("_facet_counts", f"""
+        SELECT '{column}', j.value, count(*) FROM posts JOIN json_each(posts.{column}) j
+        WHERE j.key = (SELECT min(k.key) FROM json_each(posts.{column}) k WHERE k.value IS j.value)
+        GROUP BY j.value""")
+      for column in ARRAY_FACETS),
+]
+
+SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, *FACET_COUNTS)
+TABLE_ROWS = "_table_rows"
+
+
+def store_summaries(conn: sqlite3.Connection) -> None:
+    """Count every summary afresh, then the rows of every table (the summaries' own included)."""
+    for table in {s.table for s in SUMMARIES}:
+        conn.execute(f"DELETE FROM [{table}]")
+    for summary in SUMMARIES:
+        conn.execute(f"INSERT INTO [{summary.table}] {summary.select}")
+    store_table_rows(conn)
+
+
+def store_table_rows(conn: sqlite3.Connection) -> None:
+    """Each table's row count, as `datasette inspect` would count it.
+
+    A full-text index (a virtual table reading its content table) would be counted
+    by reading every row of that table: its docsize table holds one row per indexed
+    row, so its count is the same, read from a narrow table.
+    """
+    conn.execute(f"DELETE FROM [{TABLE_ROWS}]")
+    names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    # SQLite's own (sqlite_stat1) are left out: a full build writes its statistics after this.
+    counted = [name for name in names if name != TABLE_ROWS and not name.startswith("sqlite_")]
+    rows = [(name, _count(conn, name)) for name in counted]
+    rows.append((TABLE_ROWS, len(rows) + 1))
+    conn.executemany(f"INSERT INTO [{TABLE_ROWS}] (name, rows) VALUES (?, ?)", rows)
+
+
+def _count(conn: sqlite3.Connection, name: str) -> int:
+    fts = f"{name}_docsize" if name in {f"{t}_fts" for t in FTS_TABLES} else name
+    return conn.execute(f"SELECT count(*) FROM [{fts}]").fetchone()[0]
