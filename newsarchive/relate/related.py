@@ -17,6 +17,7 @@ changed are rewritten; `make bench` reports its seconds as the `related` stage.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -108,22 +109,29 @@ def pruned_postings(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.csr_matrix((coo.data[keep], (coo.col[keep], coo.row[keep])), shape=matrix.shape[::-1])
 
 
-def group_numbers(conn: sqlite3.Connection, ids: list[str]) -> np.ndarray:
+def reprint_groups(conn: sqlite3.Connection) -> dict[str, str]:
+    """Post id -> its reprint group's original, for every post in a group."""
+    groups = {}
+    for post_id, original in conn.execute("SELECT post_id, original_post_id FROM reprints"):
+        groups[post_id] = original
+        groups[original] = original
+    return groups
+
+
+def group_numbers(groups: dict[str, str], ids: list[str]) -> np.ndarray:
     """Per post (in `ids` order), a number its reprint group shares, unique otherwise."""
     position = {post_id: i for i, post_id in enumerate(ids)}
-    numbers = np.arange(len(ids), dtype=np.int64)
-    for post_id, original in conn.execute("SELECT post_id, original_post_id FROM reprints"):
-        if post_id in position and original in position:
-            numbers[position[post_id]] = position[original]
-    return numbers
+    return np.array([position.get(groups.get(post_id), i) for i, post_id in enumerate(ids)], dtype=np.int64)
 
 
-def find_related(conn: sqlite3.Connection) -> list[RelatedRow]:
-    found = []
-    for terms in read_terms(conn):
+def find_related(conn: sqlite3.Connection) -> Iterator[RelatedRow]:
+    """Every post's related posts, language by language. Everything is read from the
+    database before the first row comes, so the rows can be written as they come."""
+    everything, groups = read_terms(conn), reprint_groups(conn)
+    while everything:
+        terms = everything.pop()
         if len(terms.ids) > 1:
-            found.extend(_related_in(terms.ids, vectors(terms), group_numbers(conn, terms.ids)))
-    return found
+            yield from _related_in(terms.ids, vectors(terms), group_numbers(groups, terms.ids))
 
 
 def _related_in(ids: list[str], matrix: sparse.csr_matrix, groups: np.ndarray):
@@ -145,18 +153,26 @@ def _related_in(ids: list[str], matrix: sparse.csr_matrix, groups: np.ndarray):
             yield RelatedRow(ids[r], ids[c], k, round(v / 1_000_000, 4))
 
 
-def store_related(conn: sqlite3.Connection, rows: list[RelatedRow]) -> int:
-    """Make related_posts hold exactly `rows`, rewriting only the posts whose list changed."""
-    old: dict[str, list] = {}
-    for row in conn.execute("SELECT post_id, related_post_id, rank, score FROM related_posts ORDER BY post_id, rank"):
-        old.setdefault(row[0], []).append(tuple(row))
-    new: dict[str, list] = {}
-    for row in rows:
-        new.setdefault(row[0], []).append(tuple(row))
-    changed = sorted(post_id for post_id in old.keys() | new.keys() if old.get(post_id) != new.get(post_id))
-    conn.executemany("DELETE FROM related_posts WHERE post_id = ?", [(post_id,) for post_id in changed])
-    conn.executemany(
-        "INSERT INTO related_posts (post_id, related_post_id, rank, score) VALUES (?, ?, ?, ?)",
-        [row for post_id in changed for row in new.get(post_id, [])],
+def store_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
+    """Make related_posts hold exactly `rows`, rewriting only the posts whose list
+    changed. The rows go through a temporary table, so neither they nor the table's
+    old rows are held in Python (500,000 at 100,000 posts)."""
+    conn.execute("CREATE TEMP TABLE related_new (post_id TEXT, related_post_id TEXT, rank INTEGER, score REAL)")
+    conn.executemany("INSERT INTO temp.related_new VALUES (?, ?, ?, ?)", rows)
+    conn.execute(
+        """
+        CREATE TEMP TABLE related_changed AS
+        SELECT post_id FROM (SELECT post_id, related_post_id, rank, score FROM related_posts
+                             EXCEPT SELECT * FROM temp.related_new)
+        UNION
+        SELECT post_id FROM (SELECT * FROM temp.related_new
+                             EXCEPT SELECT post_id, related_post_id, rank, score FROM related_posts)
+        """
     )
-    return len(changed)
+    conn.execute("DELETE FROM related_posts WHERE post_id IN (SELECT post_id FROM temp.related_changed)")
+    conn.execute(
+        "INSERT INTO related_posts (post_id, related_post_id, rank, score) SELECT * FROM temp.related_new"
+        " WHERE post_id IN (SELECT post_id FROM temp.related_changed)"
+    )
+    conn.execute("DROP TABLE temp.related_new")
+    conn.execute("DROP TABLE temp.related_changed")
