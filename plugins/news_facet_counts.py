@@ -1,4 +1,6 @@
-"""Facets: the counts of an immutable database counted once per server process (a
+"""Facets: the posts table's facets over all posts read from the build's counts
+(`_facet_counts`, newsarchive.build.summaries); the counts of a filtered page of an
+immutable database counted once per server process (a
 repeat of one of Datasette's facet queries is answered without SQL; newsarchive.site.memo
 says which are kept, and for how long); array facets counted from the array column
 alone, and a date facet's values in date order, newest first (newsarchive.site.facets)."""

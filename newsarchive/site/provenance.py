@@ -70,7 +70,10 @@ where nearest.depth > 0
 order by nearest.depth, posts.published_at, posts.id
 """
 
-CREDIT_SHARE_SQL = "select month, credit, photos from credit_share order by month"
+#: The build's count of photos per month by credit (newsarchive.build.summaries); the
+#: credit_share view counts the same from every photo, for a database built before it.
+CREDIT_SHARE_SQL = "select month, credit, photos from monthly_credits order by month"
+CREDIT_SHARE_FROM_PHOTOS_SQL = "select month, credit, photos from credit_share order by month"
 
 #: The photos run in the most posts. The images with more than one occurrence come
 #: from the image_id index alone; only their rows are read for the posts they ran in.
@@ -190,7 +193,8 @@ async def provenance_page(db, most_run: int = 20) -> dict:
         return _kept[key]
 
     def read(conn):
-        shares = conn.execute(CREDIT_SHARE_SQL).fetchall()
+        summed = conn.execute("select 1 from sqlite_master where type = 'table' and name = 'monthly_credits'").fetchone()
+        shares = conn.execute(CREDIT_SHARE_SQL if summed else CREDIT_SHARE_FROM_PHOTOS_SQL).fetchall()
         cursor = conn.execute(MOST_RUN_SQL, {"limit": most_run})
         names = [d[0] for d in cursor.description]
         return shares, [dict(zip(names, row)) for row in cursor]

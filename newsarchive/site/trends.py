@@ -114,6 +114,23 @@ def _counts_sql(by: str, matching: bool) -> str:
             f" where published_month between :first and :last{match} group by 1, 2")
 
 
+def _denominators_sql(by: str) -> str:
+    """Posts per month (and group) from the build's monthly_posts: a month's total is
+    the sum of its category rows."""
+    if by:
+        return ("select month, value, posts from monthly_posts"
+                f" where facet = '{by}' and month between :first and :last")
+    return ("select month, null, sum(posts) from monthly_posts"
+            " where facet = 'category' and month between :first and :last group by month")
+
+
+async def posts_per_month(db, by: str, bounds: dict) -> dict:
+    """(month, group) -> posts published, from the build's count where the database has it."""
+    summed = "monthly_posts" in await db.table_names()
+    result = await db.execute(_denominators_sql(by) if summed else _counts_sql(by, False), bounds)
+    return {(m, g): n for m, g, n in result.rows}
+
+
 async def months_of(db, request: TrendRequest) -> list[str]:
     """Every month from the first dated post to the last, within from/to."""
     low, high = (await db.execute("select min(published_month), max(published_month) from posts")).rows[0]
@@ -129,7 +146,7 @@ async def compute(db, request: TrendRequest) -> Trend:
     if not request.terms or not trend.months:
         return trend
     bounds = {"first": trend.months[0], "last": trend.months[-1]}
-    posts = {(m, g): n for m, g, n in (await db.execute(_counts_sql(request.by, False), bounds)).rows}
+    posts = await posts_per_month(db, request.by, bounds)
     groups = sorted({g for _, g in posts}, key=lambda g: (g is None, g or "")) if request.by else [None]
     if len(groups) > MAX_GROUPS:
         raise RequestError(f"by={request.by} splits these months into {len(groups)} groups; a trend shows at most "
