@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
 """How long the build takes to render the hostile bodies that once held the site
-(docs/security.md#what-is-rendered-where), and an ordinary post for scale.
+(docs/security.md#what-is-rendered-where), and what rendering costs a post of the
+benchmark corpus against the rest of its parse.
 
 Usage::
 
-    .venv/bin/python bench/render.py [--runs N]
+    .venv/bin/python bench/render.py [--runs N]              # the hostile bodies
+    .venv/bin/python bench/render.py --posts 2000 [--runs N]  # CPU a post, bench corpus
 
-Each body goes through newsarchive.text.render.render_post, as a parser worker runs
+Each body goes through newsarchive.parse.render.render_post, as a parser worker runs
 it (article and table preview); the best of N runs is printed with the size of what
-the build stores.
+the build stores. With --posts, the first N posts of the benchmark corpus
+(bench/out/nN, as `make bench` generates it) are parsed and rendered, and the CPU a
+post (best of N runs, the variants interleaved so that the machine's load hits all
+alike) is printed for: the parse without rendering, the build's rendering (given the
+events the parse read), and the site's request-time renderer (markdown-it-py) on the
+same posts for scale.
 """
 from __future__ import annotations
 
@@ -19,7 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from newsarchive.text.render import render_post  # noqa: E402
+from newsarchive.parse import read_post  # noqa: E402
+from newsarchive.parse import rows as parse_rows  # noqa: E402
+from newsarchive.parse.body import body_events  # noqa: E402
+from newsarchive.parse.render import RenderedPost, render_post  # noqa: E402
+from newsarchive.text import render as site_render  # noqa: E402
 
 #: The bodies of the hostile visitor (the same as tests/test_stored_html.py builds).
 BODIES = {
@@ -37,10 +48,53 @@ def sample_body() -> str:
     return path.read_text(encoding="utf-8").split("\n---\n", 1)[-1]
 
 
+def per_post(count: int, runs: int) -> None:
+    """CPU a post of the benchmark corpus: parse, build rendering, site rendering."""
+    from bench.run import ensure_corpus
+
+    corpus = ensure_corpus(count)
+    posts = [read_post(str(path.relative_to(corpus.path)), path.read_bytes())
+             for path in sorted(corpus.path.rglob("*.md"))[:count]]
+    records = [parse_rows.extract(post) for post in posts]  # headlines as the build finds them
+    headlines = [r.post["title"] if r.post["title_source"] == "body" else None for r in records]
+    events = [body_events(post.body_lf) for post in posts]
+    real_render = parse_rows.render_post
+
+    def parse_only():
+        parse_rows.render_post = lambda *a, **k: RenderedPost("", "", 0)
+        try:
+            for post in posts:
+                parse_rows.extract(post)
+        finally:
+            parse_rows.render_post = real_render
+
+    variants = {
+        "parse without rendering": parse_only,
+        "build rendering (parse.render)": lambda: [render_post(p.body, h, e) for p, h, e in zip(posts, headlines, events)],
+        "site renderer (markdown-it-py)": lambda: [(site_render.article_html(p.body, h), site_render.preview_html(p.body))
+                                                   for p, h in zip(posts, headlines)],
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(max(1, runs)):
+        for name, run in variants.items():
+            started = time.process_time()
+            run()
+            best[name] = min(best[name], time.process_time() - started)
+    print(f"{len(posts):,} posts of bench/out/n{count}, CPU a post (best of {max(1, runs)} runs)")
+    for name, seconds in best.items():
+        print(f"{name:<32} {seconds / len(posts) * 1000:>7.3f} ms")
+    share = best["build rendering (parse.render)"] / best["parse without rendering"]
+    print(f"build rendering / parse without it: {share:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each body (the best is shown)")
+    parser.add_argument("--posts", type=int, help="measure CPU a post on this many posts of the benchmark corpus")
     args = parser.parse_args()
+    if args.posts:
+        per_post(args.posts, args.runs)
+        return 0
     BODIES["an ordinary post (sample)"] = sample_body()
     print(f"{'body':<28} {'chars':>9} {'best s':>8} {'article':>9} {'preview':>8}")
     for name, body in BODIES.items():

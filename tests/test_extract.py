@@ -17,6 +17,7 @@ from newsarchive.parse.fields import (
     _SIMPLE_URL, code_timestamp, domain_of, iso_utc, normalize_language, normalize_name, parse_date,
     post_site_path, site_path_key, split_list, url_key,
 )
+from newsarchive.parse import render as build_render
 from newsarchive.text import render as web
 from newsarchive.text.credits import collapse, parse_credit
 from newsarchive.text.sitegen import read_templates
@@ -410,12 +411,14 @@ def test_wordpress_caption_gives_the_photo_its_caption_and_credit():
     "<table><tr><td>a cell, no closing tags\n\nThe next paragraph.\n\nThe end.",
     "Before.\n\n<div><span>raw\n\nThe next paragraph.\n\n![A photo (Photo: Reuters)](https://e.test/a.jpg)\n\nThe end.",
 ])
-def test_an_unclosed_tag_stays_in_its_own_block(markdown):
+@pytest.mark.parametrize("article_html", [build_render.article_html, web.article_html], ids=["build", "site"])
+def test_an_unclosed_tag_stays_in_its_own_block(markdown, article_html):
     """Blocks holding raw HTML are sanitised alone, the rest in runs: nothing after an
-    unclosed tag ends up inside it, and the same sanitiser passes each run whole."""
+    unclosed tag ends up inside it, and the same sanitiser passes each run whole; in
+    the build's renderer and in the site's."""
     import re
 
-    html = str(web.article_html(markdown))
+    html = str(article_html(markdown))
     for tag in ("b", "td", "table", "span", "div"):
         opened = re.search(fr"<{tag}\b", html)
         if opened:

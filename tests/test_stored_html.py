@@ -22,6 +22,7 @@ import pytest
 from datasette.utils import tilde_encode
 
 from newsarchive.build.pipeline import build
+from newsarchive.parse import render as build_render
 from newsarchive.site.article import LIVE_ARTICLE_CHARS
 from newsarchive.text import render
 
@@ -178,7 +179,7 @@ def test_a_render_that_runs_out_of_time_keeps_the_post(tmp_path, monkeypatch):
     build_errors names the file."""
     body = "Fish & <chips> paragraph one.\n\n" + "*a* " * 200_000 + "\n\nLast <b>words</b>."
     write_posts(tmp_path / "posts", {"2024/slow.md": post("slow", body), "2024/fine.md": post("fine", PLAIN_BODY)})
-    monkeypatch.setattr(render, "RENDER_SECONDS", 0.05)
+    monkeypatch.setattr(build_render, "RENDER_SECONDS", 0.05)
     db = tmp_path / "news.db"
     summary = build(tmp_path / "posts", db, quiet=True)
     assert summary.failed == 0 and summary.posts == 2

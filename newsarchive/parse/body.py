@@ -315,7 +315,14 @@ class _Walker:
             self.close_link()
 
 
-def walk_body(markdown: str) -> BodyParts:
+def body_events(markdown: str) -> tuple:
+    """A body's events as the build reads it: templates read (text.sitegen), nesting
+    too deep flattened (_flatten_if_deep). The walk and the build's renderer
+    (parse.render) share one parse."""
+    return tuple(pyromark.events(_flatten_if_deep(read_templates(markdown)), options=_OPTIONS))
+
+
+def walk_body(markdown: str, events: tuple | None = None) -> BodyParts:
     """Walk a Markdown body: plain text with each caption once, the first line, photos, links.
 
     pulldown-cmark (through pyromark) parses the body into a flat stream of events,
@@ -329,7 +336,7 @@ def walk_body(markdown: str) -> BodyParts:
     walker = _Walker()
     add_text, append_text, open_links = walker.add_text, walker.current.append, walker.open_links
     on_start, on_end = walker.start, walker.end
-    for event in pyromark.events(_flatten_if_deep(read_templates(markdown)), options=_OPTIONS):
+    for event in body_events(markdown) if events is None else events:
         if event.__class__ is str:  # SoftBreak, HardBreak, Rule
             if event == "Rule":
                 continue

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from ..relate.features import feature_rows
 from ..text.credits import collapse, parse_credit
-from ..text.render import render_post
+from .render import render_post
 from ..text.words import mark_words
-from .body import BodyParts, Image, Link, walk_body
+from .body import BodyParts, Image, Link, body_events, walk_body
 from .bylines import AUTHOR_KEYS, read_bylines
 from .fields import (
     code_timestamp, file_name_date, hash_id, iso_utc, normalize_language, normalize_name, parse_date,
@@ -86,7 +86,8 @@ def extract(post: Post) -> Record:
     fm = _Frontmatter(post)
     post_id = post_id_for(post)
     fm.text("code")  # e.g. `code: [A1]`: the id comes from the path, the value is kept
-    parts = walk_body(post.body_lf)
+    events = body_events(post.body_lf)  # one parse for the walk and the rendering
+    parts = walk_body(post.body_lf, events)
     rows = {table: [] for table in ROW_TABLES}
     title, title_source = _title(fm, parts, post_id)
     description = _description(fm)
@@ -134,12 +135,12 @@ def extract(post: Post) -> Record:
         "frontmatter": post.frontmatter_text,
         "file_format": _file_format(post),
     }
-    return Record(post=record, rows=rows, warnings=_render(rows, post_id, post.body, title, title_source))
+    return Record(post=record, rows=rows, warnings=_render(rows, post_id, post.body, title, title_source, events))
 
 
-def _render(rows: dict, post_id: str, body: str, title: str, title_source: str) -> list:
+def _render(rows: dict, post_id: str, body: str, title: str, title_source: str, events: tuple) -> list:
     """The post's article and table preview as the site serves them (post_html)."""
-    rendered = render_post(body, headline=title if title_source == "body" else None)
+    rendered = render_post(body, headline=title if title_source == "body" else None, events=events)
     rows["post_html"].append((post_id, rendered.article, rendered.preview, rendered.preview_cut))
     return [(None, rendered.warning)] if rendered.warning else []
 

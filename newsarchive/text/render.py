@@ -1,25 +1,26 @@
-"""A post body -> the HTML the site shows: the article (captioned photos as <figure>,
-the headline not repeated) and the table preview (the body's opening).
+"""Markdown -> the HTML the site shows, as far as the site and the build share it: the
+allow-list and sanitiser, the captioned-photo markup, the preview's cut, and the
+site's own renderer for what it renders at request time.
 
-The build renders both for every post (parse.rows.extract, in the parser workers,
-each file with its time limit) and stores them in `post_html`; the site serves them
-as stored, after one linear pass that maps URLs (site.cells.serve_html). What the
-site still renders at request time (Markdown columns of other tables, a database
-without `post_html`) goes through `preview_html` on a cut text, off the event loop.
+Two renderers write this HTML. The build's (newsarchive.parse.render) renders every
+post's article and table preview in the parser workers from pulldown-cmark's events
+(pyromark), at a small part of the parse's cost, and stores them in `post_html`;
+the site serves them as stored, after one linear pass that maps URLs
+(site.cells.serve_html). What the site still renders at request time (Markdown
+columns of other tables, a database without `post_html`) is rendered here with
+markdown-it-py, on a cut text (markdown_preview), in a thread off the event loop:
+the site must not load pyromark or the parser, and the cut keeps that work small.
+Both follow CommonMark with GitHub tables and strikethrough, and sanitise each
+top-level block that holds raw HTML on its own (sanitise_blocks), so the two agree.
 
-Markdown is markdown-it-py (CommonMark, linear in its input) and the sanitiser is
-nh3 (Ammonia, an HTML5 parser in Rust, linear in its input), with the allow-list of
-datasette-render-markdown plus the extra tags of metadata.yml and our figure markup.
-Nothing here imports the parser or YAML: the site may import this module.
+The sanitiser is nh3 (Ammonia, an HTML5 parser in Rust, linear in its input), with
+the allow-list of datasette-render-markdown plus the extra tags of metadata.yml and
+our figure markup. Nothing here imports the parser or YAML: the site imports this module.
 """
 from __future__ import annotations
 
-import contextlib
-import html as html_lib
-import signal
-import threading
-import time
-from typing import NamedTuple
+import functools
+from collections.abc import Iterable
 
 import nh3
 from markdown_it import MarkdownIt
@@ -47,38 +48,63 @@ ATTRIBUTES = {
     "span": {"class"},
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
+ALL_TAGS = BASE_TAGS | EXTRA_TAGS | FIGURE_TAGS
+_ATTRIBUTES = tuple(sorted((tag, frozenset(names)) for tag, names in ATTRIBUTES.items()))
 
 #: How much of a body the table preview shows: at least this many characters, to the
 #: next blank line, and never more than PREVIEW_MAX (a body without blank lines).
 PREVIEW_CHARS = 600
 PREVIEW_MAX = 2400
-#: Seconds one post's rendering may take in the build before it falls back to its
-#: text in paragraphs (the renderers are linear: a 5 MiB body takes about a second).
-RENDER_SECONDS = 20
-
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
-class RenderedPost(NamedTuple):
-    """A post's stored HTML (the row of post_html without its id), and why it fell back."""
-
-    article: str
-    preview: str
-    #: 1 when the preview is the opening of a longer body (the page adds a link to the rest).
-    preview_cut: int
-    warning: str | None = None
+# Strikethrough as <del> (in the allow-list), as the build's renderer writes it; <s> is not.
+_MD.add_render_rule("s_open", lambda self, tokens, idx, options, env: "<del>")
+_MD.add_render_rule("s_close", lambda self, tokens, idx, options, env: "</del>")
 
 
 def sanitise(html: str, tags=None, attributes=None) -> str:
     """HTML reduced to the allow-list: other tags stripped (their text kept, but not that
     of <script>/<style>), other attributes and URL schemes dropped, links given
     rel="noopener noreferrer"."""
-    return nh3.clean(
-        html,
-        tags=set(tags) if tags is not None else set(BASE_TAGS | EXTRA_TAGS | FIGURE_TAGS),
-        attributes={k: set(v) for k, v in (attributes if attributes is not None else ATTRIBUTES).items()},
-        url_schemes=set(URL_SCHEMES),
-    )
+    return _cleaner(
+        frozenset(tags) if tags is not None else ALL_TAGS,
+        tuple(sorted((tag, frozenset(names)) for tag, names in attributes.items())) if attributes is not None else _ATTRIBUTES,
+    ).clean(html)
+
+
+@functools.lru_cache(maxsize=16)
+def _cleaner(tags: frozenset, attributes: tuple) -> nh3.Cleaner:
+    """One nh3 Cleaner per allow-list: building one costs several times the cleaning
+    of a typical post, so they are built once (a Cleaner may be shared by threads)."""
+    return nh3.Cleaner(tags=set(tags), attributes={tag: set(names) for tag, names in attributes},
+                       url_schemes=set(URL_SCHEMES))
+
+
+def sanitise_blocks(blocks: Iterable[tuple[str, bool]], tags=None, attributes=None) -> str:
+    """Top-level blocks, each (html, raw), as sanitised HTML. A block the body wrote raw
+    HTML into is sanitised on its own: an unclosed tag in it (`<table>` without
+    `</table>`, `<b>` in a paragraph) would otherwise swallow every block after it.
+    Runs of blocks without any, whose tags the renderer wrote and closed, are
+    sanitised together (fewer calls)."""
+    parts, run = [], []
+    for html, raw in blocks:
+        if not raw:
+            run.append(html)
+            continue
+        if run:
+            parts.append(sanitise("".join(run), tags, attributes))
+            run = []
+        parts.append(sanitise(html, tags, attributes))
+    if run:
+        parts.append(sanitise("".join(run), tags, attributes))
+    return "".join(parts)
+
+
+def preview_wrap(html: str) -> str:
+    """A sanitised preview as the table cell shows it: photos as wide as the cell at
+    most, as datasette-render-markdown shows them. The sanitiser writes every tag
+    anew, so `<img ` in its output is always a tag."""
+    html = html.replace("<img ", '<img style="max-width: 100%" ')
+    return f'<div style="white-space: normal">{html}</div>'
 
 
 def split_caption(caption: str) -> tuple[str, str | None]:
@@ -156,23 +182,9 @@ def article_html(markdown: str, headline: str | None = None) -> str:
 
 
 def _sanitise_blocks(blocks, tags=None, attributes=None) -> str:
-    """Each top-level block that holds raw HTML is sanitised on its own: an unclosed
-    tag in it (`<table>` without `</table>`, `<b>` in a paragraph) would otherwise
-    swallow every block after it. Runs of blocks without any, whose tags the renderer
-    wrote and closed, are sanitised together (fewer calls)."""
-    parts, run = [], []
-    for block in blocks:
-        html = _MD.renderer.render(block, _MD.options, {})
-        if _closed(block):
-            run.append(html)
-            continue
-        if run:
-            parts.append(sanitise("".join(run), tags, attributes))
-            run = []
-        parts.append(sanitise(html, tags, attributes))
-    if run:
-        parts.append(sanitise("".join(run), tags, attributes))
-    return "".join(parts)
+    """markdown-it's top-level blocks as sanitised HTML (sanitise_blocks)."""
+    return sanitise_blocks(((_MD.renderer.render(block, _MD.options, {}), not _closed(block)) for block in blocks),
+                           tags, attributes)
 
 
 def _closed(block: list[Token]) -> bool:
@@ -223,67 +235,4 @@ def markdown_preview(markdown: str, limit: int = PREVIEW_CHARS, most: int = PREV
 def preview_html(markdown: str, tags=None, attributes=None) -> tuple[str, bool]:
     """The body's opening (markdown_preview) as sanitised HTML, and whether it was cut."""
     text, cut = markdown_preview(markdown)
-    html = _sanitise_blocks(_top_level_blocks(_MD.parse(read_templates(text))), tags, attributes)
-    # Photos as wide as the cell at most, as datasette-render-markdown shows them. The
-    # sanitiser writes every tag anew, so `<img ` in its output is always a tag.
-    html = html.replace("<img ", '<img style="max-width: 100%" ')
-    return f'<div style="white-space: normal">{html}</div>', cut
-
-
-# ----------------------------------------------------------------------------- one post
-
-
-class RenderTimeout(Exception):
-    """A post's rendering ran past RENDER_SECONDS."""
-
-
-def render_post(markdown: str, headline: str | None = None) -> RenderedPost:
-    """Article and preview of one post; when rendering fails or runs out of time, the
-    body's text escaped in paragraphs, with a warning saying why."""
-    try:
-        with _time_limit(RENDER_SECONDS):
-            article = article_html(markdown, headline)
-            preview, cut = preview_html(markdown)
-        return RenderedPost(article, preview, int(cut))
-    except RenderTimeout:
-        why = f"its HTML did not render within {RENDER_SECONDS} s"
-    except RecursionError:
-        why = "its Markdown is nested too deeply to render"
-    except Exception as exc:  # a renderer bug must not cost the post its row
-        why = f"its HTML did not render ({type(exc).__name__}: {exc})"
-    text, cut = markdown_preview(markdown)
-    return RenderedPost(plain_html(markdown), plain_html(text), int(cut), f"{why}: the page shows its text as written")
-
-
-def plain_html(text: str) -> str:
-    """Text as escaped paragraphs, one per blank-line-separated block."""
-    blocks = (b.strip() for b in text.replace("\r\n", "\n").split("\n\n"))
-    return "".join(f"<p>{html_lib.escape(b)}</p>" for b in blocks if b)
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """SIGALRM after `seconds`, in the main thread (a parser worker, or the build parsing
-    in-process). An alarm already set (a test runner's) is put back afterwards with
-    what remained of it; one due sooner than ours is left to fire on its own."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    remaining, interval = signal.getitimer(signal.ITIMER_REAL)
-    if 0 < remaining <= seconds:
-        yield
-        return
-
-    def expire(signum, frame):
-        raise RenderTimeout()
-
-    started = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if remaining > 0:
-            signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - started), 1e-3), interval)
+    return preview_wrap(_sanitise_blocks(_top_level_blocks(_MD.parse(read_templates(text))), tags, attributes)), cut
