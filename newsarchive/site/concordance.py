@@ -2,30 +2,37 @@
 here): every occurrence of a word or phrase in the posts' body text, one row each, with
 `width` words on either side, sorted by date or by the words to its left or right.
 
-Occurrences are where FTS5's highlight() marks the search in body_text, so a
-concordance finds exactly what search finds (other forms of a word, phrases, prefixes,
+Occurrences are where FTS5's highlight() marks the search in body_text, indexed in
+memory with the posts index's tokenizer (local_fts), so a concordance finds exactly
+what search finds (other forms of a word, phrases, prefixes,
 Thai or Chinese word by word). Words of context are split as search splits them: at
 white space, punctuation and the word marks (U+200B) of unspaced scripts
 (newsarchive.text.words), a word keeping its vowel and tone marks.
 
 Bounds: the concordance reads the MAX_POSTS newest matching posts, and stops at the end
 of a batch once it holds MAX_LINES occurrences (the answer says when there are more
-posts, and the filters narrow them); the occurrences of one request are kept
+posts, and the filters narrow them), or once it has read MAX_CHARS characters of body
+text. Of each post it reads the first WINDOW_CHARS characters and at most MAX_PER_POST
+occurrences, and counts the posts it read only in part (`cut`): highlight() in the
+posts index costs the whole body, and a 4 MB post of one word took longer than any
+time limit, in one call SQLite cannot interrupt. The occurrences of one request are kept
 (CACHE_SIZE requests), so paging and re-sorting read the posts once.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from datasette.database import QueryInterrupted
 
 from ..text.words import MARK
 from .instruments import RequestError, whole_number
+from .local_fts import highlighted
 from .search import _COMBINING, SearchSyntaxError, read_search
 from .search_query import DATE_INDEX, Filters, SearchRequestError, _where, date_bounds
 
@@ -39,11 +46,16 @@ BATCH = 200
 #: Occurrences one concordance holds at most (about 300 bytes each): past them it stops
 #: reading posts, and says how many it read.
 MAX_LINES = 50_000
+#: Characters of each post's body text read (cut back to white space), and occurrences
+#: kept of each post: a post longer or fuller than these is read in part, and counted.
+WINDOW_CHARS = 100_000
+MAX_PER_POST = 1_000
+#: Characters of body text one concordance reads at most: past them it stops reading
+#: posts, as at MAX_LINES.
+MAX_CHARS = 20_000_000
 #: Concordances (their every occurrence) kept for paging and sorting.
 CACHE_SIZE = 32
 OPEN, CLOSE = "\x01", "\x02"
-#: The index's column of body_text (newsarchive.db.schema.FTS_TABLES["posts"]).
-BODY_COLUMN = 2
 #: A word as search splits words: a letter or digit, then letters, digits and marks.
 _WORD = re.compile(f"[^\\W_](?:[^\\W_]|[{_COMBINING}])*")
 TOO_LONG = ("The concordance took longer than the time limit ({seconds:g} s): narrow it with a phrase or a "
@@ -82,11 +94,13 @@ class Line:
 
 @dataclass
 class Lines:
-    """Every occurrence in the posts read; `posts` is how many posts match in all."""
+    """Every occurrence in the posts read; `posts` is how many posts match in all, `cut`
+    how many of those read were read only in part (WINDOW_CHARS, MAX_PER_POST)."""
 
     lines: list[Line]
     posts: int
     read: int
+    cut: int = 0
 
 
 def read_request(args: Mapping[str, str], max_size: int) -> ConcordanceRequest:
@@ -129,12 +143,13 @@ def _close_after_marks(text: str, close: int) -> int:
     return end
 
 
-def lines_of(post_id: str, published_at: str | None, marked: str, width: int) -> list[Line]:
-    """The occurrences FTS5 marked in one post's body text."""
+def lines_of(post_id: str, published_at: str | None, marked: str, width: int,
+             most: int | None = None) -> list[Line]:
+    """The occurrences FTS5 marked in one post's body text (the first `most` of them)."""
     out, at = [], 0
     plain = marked.replace(OPEN, "").replace(CLOSE, "")  # context never shows another hit's marks
     removed = 0
-    while (start := marked.find(OPEN, at)) >= 0:
+    while (start := marked.find(OPEN, at)) >= 0 and (most is None or len(out) < most):
         close = marked.find(CLOSE, start)
         if close < 0:
             break
@@ -194,32 +209,77 @@ def count_sql(filters: Filters) -> tuple[str, dict]:
     return f"select count(*) from posts where {conditions}", params
 
 
-#: The posts of a list of rowids, in that order, with body_text's matches marked.
-MARKED_SQL = f"""select posts.id, posts.published_at, highlight(posts_fts, {BODY_COLUMN}, '{OPEN}', '{CLOSE}') as marked
+#: The posts of a list of rowids, in that order, with the opening :window characters
+#: of their body text and whether there is more.
+BODIES_SQL = """select posts.id, posts.published_at, substr(posts.body_text, 1, :window) as body,
+  length(posts.body_text) > :window as longer
 from json_each(:rowids) as listed
-cross join posts_fts on posts_fts.rowid = listed.value
 join posts on posts.rowid = listed.value
-where posts_fts match :fts
 order by listed.key"""
+
+
+class Body(NamedTuple):
+    """The part of one post's body text a concordance reads."""
+
+    post_id: str
+    published_at: str | None
+    text: str
+    longer: bool  # the post goes on past `text`
+
+
+def _window(text: str, longer: bool) -> str:
+    """The text cut back to its last white space when the post goes on (no half word)."""
+    if not longer:
+        return text
+    space = max(text.rfind(" "), text.rfind("\n"))
+    return text[:space] if space > len(text) // 2 else text
+
+
+def mark_bodies(bodies: list[Body], fts: str, width: int) -> list[tuple[list[Line], bool]]:
+    """Each post's occurrences of `fts` in its read text, and whether the post was read
+    only in part; run off the event loop."""
+    marked = highlighted(((i, _window(b.text, b.longer)) for i, b in enumerate(bodies)), fts, OPEN, CLOSE,
+                         column="body_text")
+    out = []
+    for i, body in enumerate(bodies):
+        found = lines_of(body.post_id, body.published_at, marked.get(i) or "", width, MAX_PER_POST + 1)
+        out.append((found[:MAX_PER_POST], body.longer or len(found) > MAX_PER_POST))
+    return out
+
+
+async def _bodies(db, rowids: list[int], budget: int) -> list[Body]:
+    """The posts of `rowids` in order, until `budget` characters are read."""
+    rows = (await db.execute(BODIES_SQL, {"rowids": json.dumps(rowids), "window": WINDOW_CHARS})).rows
+    bodies = []
+    for row in rows:
+        if budget <= 0:
+            break
+        text = row["body"] or ""
+        bodies.append(Body(row["id"], row["published_at"], text, bool(row["longer"])))
+        budget -= len(text)
+    return bodies
 
 
 async def read_lines(db, request: ConcordanceRequest) -> Lines:
     """Every occurrence in the MAX_POSTS newest matching posts (fewer once MAX_LINES
-    are held), newest post first."""
+    are held or MAX_CHARS read), newest post first."""
     sql, params = rowids_sql(request.filters)
     rowids = [r[0] for r in (await db.execute(sql, {**params, "fts": request.fts, "most": MAX_POSTS})).rows]
     posts = len(rowids)
     if posts == MAX_POSTS:
         sql, params = count_sql(request.filters)
         posts = (await db.execute(sql, {**params, "fts": request.fts})).rows[0][0]
-    lines: list[Line] = []
+    out = Lines([], posts, 0)
+    chars, loop = 0, asyncio.get_running_loop()
     for start in range(0, len(rowids), BATCH):
-        batch = json.dumps(rowids[start:start + BATCH])
-        for row in (await db.execute(MARKED_SQL, {"rowids": batch, "fts": request.fts})).rows:
-            lines.extend(lines_of(row["id"], row["published_at"], row["marked"] or "", request.width))
-        if len(lines) >= MAX_LINES:
-            return Lines(lines, posts, min(start + BATCH, len(rowids)))
-    return Lines(lines, posts, len(rowids))
+        bodies = await _bodies(db, rowids[start:start + BATCH], MAX_CHARS - chars)
+        marked = await loop.run_in_executor(None, mark_bodies, bodies, request.fts, request.width)
+        for body, (found, cut) in zip(bodies, marked):
+            out.lines.extend(found)
+            out.read, out.cut, chars = out.read + 1, out.cut + cut, chars + len(body.text)
+            if len(out.lines) >= MAX_LINES or chars >= MAX_CHARS:
+                return out
+    return out
 
 
 def _fold(text: str) -> list[str]:

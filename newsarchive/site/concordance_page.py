@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 
-from .concordance import DEFAULT_SIZE, DEFAULT_WIDTH, MAX_WIDTH, SORTS, Line, Outcome, run
+from .concordance import (DEFAULT_SIZE, DEFAULT_WIDTH, MAX_PER_POST, MAX_WIDTH, SORTS, WINDOW_CHARS, Line, Lines,
+                          Outcome, run)
 from .instruments import csv_text
 from .search_page import page_numbers
 
@@ -36,6 +37,20 @@ class Urls:
         return self.datasette.absolute_url(self.http_request, path) if absolute else path
 
 
+def skipped(lines: Lines | None) -> str | None:
+    """What the concordance did not read, in words (plain ASCII: it is also a CSV's header)."""
+    if lines is None:
+        return None
+    said = []
+    if lines.posts > lines.read:
+        said.append(f"The search matches {lines.posts:,} posts: the concordance read the newest {lines.read:,}; "
+                    "narrow it with from, to, category, language or author to read the others.")
+    if lines.cut:
+        said.append(f"{lines.cut:,} {'post was' if lines.cut == 1 else 'posts were'} read only in part: "
+                    f"the first {WINDOW_CHARS:,} characters and {MAX_PER_POST:,} occurrences of a post.")
+    return " ".join(said) or None
+
+
 def row_values(position: int, line: Line, urls: Urls) -> tuple:
     return (position, line.post_id, urls.post(line.post_id), line.published_at, line.left, line.match, line.right)
 
@@ -51,6 +66,8 @@ async def respond(datasette, http_request, db, fmt: str):
         body = csv_text([COLUMNS, *(row_values(i + 1, line, urls) for i, line in enumerate(outcome.ordered))])
         download = bool(http_request.args.get("_dl"))
         headers = {"content-disposition": 'attachment; filename="concordance.csv"'} if download else {}
+        if note := skipped(outcome.lines):
+            headers["x-concordance-skipped"] = note
         return Response(body, headers=headers,
                         content_type="text/csv; charset=utf-8" if download else "text/plain; charset=utf-8")
     first = outcome.request.offset + 1
@@ -73,7 +90,7 @@ def json_response(outcome: Outcome, urls: Urls, rows: list[dict], array: bool) -
         "ok": True, "q": request.q, "fts_query": request.fts, "sort": request.sort, "width": request.width,
         "filters": request.filters.as_params(), "total": outcome.total,
         "posts": lines.posts if lines else 0, "posts_read": lines.read if lines else 0,
-        "page": page, "pages": outcome.pages, "size": request.size, "rows": rows,
+        "posts_cut": lines.cut if lines else 0, "skipped": skipped(lines), "page": page, "pages": outcome.pages, "size": request.size, "rows": rows,
         "next_url": urls.concordance(outcome, ".json", page + 1, True) if page < outcome.pages else None,
         "previous_url": urls.concordance(outcome, ".json", page - 1, True) if page > 1 else None,
         "csv_url": urls.concordance(outcome, ".csv", absolute=True),
@@ -88,7 +105,8 @@ def page_context(outcome: Outcome, urls: Urls, args) -> dict:
         "form": {n: args.get(n) or "" for n in ("q", "from", "to", "category", "language", "author")},
         "sort": request.sort, "sorts": SORTS, "width": request.width, "max_width": MAX_WIDTH,
         "total": outcome.total if lines else None, "posts": lines.posts if lines else 0,
-        "posts_read": lines.read if lines else 0,
+        "posts_read": lines.read if lines else 0, "posts_cut": lines.cut if lines else 0,
+        "window_chars": WINDOW_CHARS, "max_per_post": MAX_PER_POST,
         "rows": [{"line": line, "url": urls.post(line.post_id, absolute=False)} for line in outcome.page],
         "first": request.offset + 1, "page": page, "pages": outcome.pages,
         "page_links": [(n, urls.concordance(outcome, page=n) if n else None) for n in page_numbers(page, outcome.pages)],

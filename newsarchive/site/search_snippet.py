@@ -5,8 +5,8 @@ grows with the square of the matches in a post times the phrases searched for (a
 post of one word held a CPU for minutes, and 32 phrases over 500 words took seconds),
 and SQLite's time limit cannot stop one call. So a snippet is made here instead, from
 bounded text: the first SCAN_CHARS of each searched column, cut into parts of about
-PART_CHARS and indexed in a private in-memory FTS5 table with the posts index's own
-tokenizer, so a part matches exactly as the post did. The first matching part (the body
+PART_CHARS and indexed in memory (local_fts) with the posts index's own tokenizer, so
+a part matches exactly as the post did. The first matching part (the body
 first) is highlighted by FTS5's highlight() and cut to SNIPPET_WORDS words around its
 first match.
 """
@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from datasette.utils.sqlite import sqlite3
-
+from .local_fts import LocalIndex
 from .search import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, whole_letters
 
 #: Words a snippet holds, and how many of them come before its first matched word.
@@ -31,7 +30,6 @@ PART_CHARS = 1_000
 #: The posts index's columns (db.schema.FTS_TABLES) in the order a passage is looked for
 #: in them: the body first, as the title is shown beside the snippet anyway.
 COLUMNS = ("body_text", "description_words", "description", "title_words", "title")
-TOKENIZER = "porter"  # as db.schema.add_fts makes the posts index
 _WORD = re.compile(r"\S+")
 
 
@@ -52,22 +50,15 @@ class _Part(NamedTuple):
 def passages(posts: list[tuple[str | None, ...]], wanted: str) -> list[Passage]:
     """The snippet of each post, given its columns' text (in COLUMNS order, each at most
     SCAN_CHARS) and `wanted`, the FTS5 query of the phrases searched for."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        # `parts` finds each post's first matching part; `chosen` holds only those, as
+    parts = [_Part(post, *cut) for post, columns in enumerate(posts) for text in columns for cut in _cut(text)]
+    with LocalIndex() as index:
+        # One table finds each post's first matching part; a second holds only those, as
         # highlight() in the big table costs a scan of the phrases' whole lists a row.
-        for table in ("parts", "chosen"):
-            conn.execute(f"create virtual table {table} using fts5(text, tokenize='{TOKENIZER}')")
-        parts = [_Part(post, *cut) for post, columns in enumerate(posts) for text in columns for cut in _cut(text)]
-        conn.executemany("insert into parts(rowid, text) values (?, ?)", ((i, p.text) for i, p in enumerate(parts)))
         first: dict[int, int] = {}
-        for (rowid,) in conn.execute("select rowid from parts where parts match ? order by rowid", (wanted,)):
+        for rowid in index.matching(index.table((i, p.text) for i, p in enumerate(parts)), wanted):
             first.setdefault(parts[rowid].post, rowid)
-        conn.executemany("insert into chosen(rowid, text) values (?, ?)", ((i, parts[i].text) for i in first.values()))
-        marked = dict(conn.execute("select rowid, highlight(chosen, 0, ?, ?) from chosen where chosen match ?",
-                                   (HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE, wanted)))
-    finally:
-        conn.close()
+        chosen = index.table((i, parts[i].text) for i in first.values())
+        marked = index.highlighted(chosen, wanted, HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE)
     return [_passage(parts, first.get(post), marked, columns) for post, columns in enumerate(posts)]
 
 
