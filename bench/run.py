@@ -542,15 +542,23 @@ class ServerRun:
     error: str | None = None
 
 
-def endpoints(post_id: str, terms: list[str], credit: str, canned_sql: str) -> list[Endpoint]:
+def endpoints(post_id: str, terms: list[str], credit: str, canned_sql: str, category: str = "") -> list[Endpoint]:
     from datasette.utils import tilde_encode
 
     q = urllib.parse.quote_plus
     facets = "_facet=category&_facet=language&_facet=published_month"
     sql = f"sql={q(canned_sql)}&credit={q(credit)}"
     return [
+        # The pages that summarise the whole archive, read from the build's summaries.
+        Endpoint("home", "home page (chart of posts per month)", "/", "/"),
+        Endpoint("provenance", "photo provenance page (other: the credit_share view)", f"/{DB_NAME}/provenance",
+                 f"/{DB_NAME}/credit_share"),
         Endpoint("table", "posts table page with 3 facets", f"/{DB_NAME}/posts", f"/{DB_NAME}/posts?{facets}",
                  f"/{DB_NAME}/posts.json", f"/{DB_NAME}/posts.json?{facets}"),
+        Endpoint("facet-click", f"posts page, facet clicked (category={category})",
+                 f"/{DB_NAME}/posts?category={q(category)}", f"/{DB_NAME}/posts?category={q(category)}&{facets}",
+                 f"/{DB_NAME}/posts.json?category={q(category)}",
+                 f"/{DB_NAME}/posts.json?category={q(category)}&{facets}"),
         *(Endpoint(f"search:{term}", f"full-text search '{term}'", f"/{DB_NAME}/search?q={q(term)}",
                    f"/{DB_NAME}/posts?_search={q(term)}",
                    f"/{DB_NAME}/search.json?q={q(term)}", f"/{DB_NAME}/posts.json?_search={q(term)}") for term in terms),
@@ -677,10 +685,18 @@ def sample_post_id(db: Path) -> str:
         return conn.execute("select id from posts order by id limit 1 offset ?", (n // 2,)).fetchone()[0]
 
 
+def common_category(db: Path) -> str:
+    """The category of most posts: the facet a reader clicks first."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        row = conn.execute("select category from posts where category is not null"
+                           " group by category order by count(*) desc limit 1").fetchone()
+        return row[0] if row else ""
+
+
 def compare_serving(db: Path, opts) -> tuple[ServerRun, ServerRun, list[Endpoint]]:
     """Production command, then Datasette defaults, one server at a time on the same file."""
     canned_sql = config.load(config.METADATA, DB_NAME)["databases"][DB_NAME]["queries"]["photos_by_credit"]["sql"]
-    eps = endpoints(sample_post_id(db), opts.search, opts.credit, canned_sql)
+    eps = endpoints(sample_post_id(db), opts.search, opts.credit, canned_sql, common_category(db))
     folder = db.parent
     runs = []
     for label in ("production", "defaults"):

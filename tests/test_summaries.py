@@ -39,8 +39,20 @@ def counted_here(db: Path) -> dict:
             for value in set(json.loads(array or "[]")):
                 facets[(facet, value)] += 1
     credits = Counter((month_of[post], credit_of.get(caption)) for post, caption in runs if month_of[post] is not None)
+    ran_in = {}
+    for post, image in conn_rows(db, "SELECT post_id, image_id FROM post_images"):
+        ran_in.setdefault(image, set()).add(post)
+    reused = {image: len(posts) for image, posts in ran_in.items() if len(posts) > 1}
     return {"monthly_posts": dict(per_month), "monthly_credits": dict(credits), "_facet_counts": dict(facets),
-            "_table_rows": counts}
+            "reused_photos": reused, "_table_rows": counts}
+
+
+def conn_rows(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def stored(db: Path) -> dict:
@@ -49,6 +61,7 @@ def stored(db: Path) -> dict:
         "monthly_posts": {(m, f, v): n for m, f, v, n in conn.execute("SELECT * FROM monthly_posts")},
         "monthly_credits": {(m, c): n for m, c, n in conn.execute("SELECT * FROM monthly_credits")},
         "_facet_counts": {(f, v): n for f, v, n in conn.execute("SELECT * FROM _facet_counts")},
+        "reused_photos": dict(conn.execute("SELECT image_id, posts FROM reused_photos")),
         "_table_rows": dict(conn.execute("SELECT name, rows FROM _table_rows")),
     }
     conn.close()

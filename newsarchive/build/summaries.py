@@ -1,9 +1,9 @@
 """The summaries stage: what pages show of the whole archive, counted once per build.
 
 The home chart (posts per month by category), the term trends' denominators (posts per
-month, by category or language), the provenance page (photos per month by credit), the
-posts table's facet counts over all posts, and the rows of every table (what
-`news-archive serve` gives Datasette in place of `datasette inspect`). Counted on every
+month, by category or language), the provenance page (photos per month by credit, the
+photos run most often), the posts table's facet counts over all posts, and the rows of
+every table (what `news-archive serve` gives Datasette in place of `datasette inspect`). Counted on every
 page they would grow with the archive; here each is one GROUP BY after the writes,
 mostly over an index, and a full build and an update count them the same way, from
 the rows the database holds, so an update equals a full build.
@@ -41,6 +41,14 @@ MONTHLY_CREDITS = Summary("monthly_credits", """
     WHERE posts.published_month IS NOT NULL
     GROUP BY posts.published_month, captions.credit""")
 
+#: Each photo run in more than one post, with how many: from the image_id index, then
+#: only those photos' rows.
+REUSED_PHOTOS = Summary("reused_photos", """
+    SELECT post_images.image_id, count(DISTINCT post_images.post_id) AS posts
+    FROM (SELECT image_id FROM post_images GROUP BY image_id HAVING count(*) > 1) AS multi
+    JOIN post_images ON post_images.image_id = multi.image_id
+    GROUP BY post_images.image_id HAVING posts > 1""")
+
 #: The posts page's facets as Datasette counts them over the whole table: a column
 #: facet leaves NULL out; an array facet counts a value once per post that holds it
 #: (at its first place in the array), NULL elements included.
@@ -57,7 +65,7 @@ FACET_COUNTS = [
       for column in ARRAY_FACETS),
 ]
 
-SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, *FACET_COUNTS)
+SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS)
 TABLE_ROWS = "_table_rows"
 
 
