@@ -13,7 +13,7 @@ PY_V1 := $(VENV_V1)/bin/python
 NEWS_V1 := $(VENV_V1)/bin/news-archive
 DATASETTE_V1 ?= 1.0a41
 # The tests that go through Datasette, run on both versions.
-V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_search_bounded.py tests/test_concordance_bounded.py tests/test_hostile_sql.py tests/test_docs.py tests/test_words.py tests/test_summary_pages.py tests/test_startup.py \
+V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_search_bounded.py tests/test_concordance_bounded.py tests/test_search_common.py tests/test_hostile_sql.py tests/test_docs.py tests/test_words.py tests/test_summary_pages.py tests/test_startup.py \
 	tests/test_serve.py tests/browser/test_pages.py tests/browser/test_xss.py \
 	tests/test_article.py tests/browser/test_article_page.py tests/test_readable_ids.py tests/test_stored_html.py \
 	tests/test_posts_page.py tests/browser/test_posts_page.py tests/test_search.py tests/browser/test_search_page.py \

@@ -19,8 +19,10 @@ from datasette.utils import tilde_encode
 from datasette.utils.asgi import AsgiStream, Response
 
 from .search import Search, SearchSyntaxError, highlight, read_search
+from .search_common import CommonRank, rule_of
 from .search_query import (
-    DEFAULT_SIZE, SORTS, Hit, SearchRequest, SearchRequestError, all_rowids, count, hits, page_rowids, read_request,
+    DEFAULT_SIZE, SORTS, Hit, SearchRequest, SearchRequestError, all_rowids, common_rank, count, hits, page_rowids,
+    read_request,
 )
 
 TEMPLATE = "news_search.html"
@@ -44,6 +46,7 @@ class Outcome:
     error: str | None = None
     total: int | None = None
     hits: list[Hit] = field(default_factory=list)
+    common: CommonRank | None = None  # ranked among its newest matches only (search_common)
 
     @property
     def status(self) -> int:
@@ -91,7 +94,8 @@ async def run(datasette, db, args, marked: bool) -> Outcome:
         return outcome
     try:
         outcome.total = await count(db, fts, request.filters)
-        rowids = await page_rowids(db, fts, request) if request.offset < outcome.total else []
+        outcome.common = await common_rank(db, fts, request, outcome.total, rule_of(datasette))
+        rowids = await page_rowids(db, fts, request, outcome.common) if request.offset < outcome.total else []
         outcome.hits = await hits(db, outcome.search.wanted, rowids, request.offset + 1, marked)
     except QueryInterrupted:
         outcome.error = TOO_LONG.format(seconds=datasette.setting("sql_time_limit_ms") / 1000)
@@ -134,6 +138,7 @@ def json_response(outcome: Outcome, urls: Urls, array: bool) -> Response:
         "sort": request.sort,
         "filters": request.filters.as_params(),
         "total": outcome.total or 0,
+        "ranked_among_newest": outcome.common.as_json() if outcome.common else None,
         "page": page,
         "pages": outcome.pages,
         "size": request.size,
@@ -150,7 +155,7 @@ async def csv_response(db, outcome: Outcome, urls: Urls, download: bool):
     if outcome.error:
         return Response.text(outcome.error + "\n", status=400)
     fts, request = outcome.search.fts, outcome.request
-    rowids = await all_rowids(db, fts, request) if fts else []
+    rowids = await all_rowids(db, fts, request, outcome.common) if fts else []
 
     async def stream(writer):
         await writer.write(_csv_lines([CSV_COLUMNS]))
@@ -193,6 +198,7 @@ async def page_context(db, outcome: Outcome, urls: Urls, args) -> dict:
         "notes": outcome.search.notes,
         "fts_query": outcome.search.fts,
         "total": outcome.total,
+        "common": outcome.common,
         "results": [
             {"hit": hit, "url": urls.post(hit.id), "snippet": highlight(hit.marked or "", hit.snippet)}
             for hit in outcome.hits

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .search_common import CommonRank, CommonRule
 from .search_snippet import COLUMNS as SNIPPET_COLUMNS, SCAN_CHARS, passages
 
 #: `relevance`: FTS5's bm25 rank, best first; `date`: newest first (undated posts last).
@@ -194,18 +195,73 @@ join posts on posts.rowid = listed.value
 order by listed.key"""
 
 
+def common_sql(filters: Filters, part: str) -> tuple[str, dict]:
+    """SQL of a common search (search_common) with the filters: `floor`, the rowid of the
+    :skip+1-th most recently added match; `ranked`, the matches from :floor on by bm25
+    rank, then rowid; `rest`, the matches before :floor, most recently added first."""
+    where, params = _where(filters)
+    if part == "ranked":
+        hits = "(select rowid, rank as score from posts_fts where posts_fts match :fts and rowid >= :floor) as hits"
+        if not where:
+            return f"select rowid from {hits} order by score, rowid", params
+        return (f"select hits.rowid from {hits} join posts on posts.rowid = hits.rowid"
+                f" where {' and '.join(where)} order by hits.score, hits.rowid"), params
+    join = " join posts on posts.rowid = posts_fts.rowid" if where else ""
+    conditions = " and ".join(["posts_fts match :fts", *(["posts_fts.rowid < :floor"] if part == "rest" else []), *where])
+    window = " limit 1 offset :skip" if part == "floor" else ""
+    return f"select posts_fts.rowid from posts_fts{join} where {conditions} order by posts_fts.rowid desc{window}", params
+
+
 async def count(db, fts: str, filters: Filters) -> int:
     sql, params = count_sql(filters)
     return (await db.execute(sql, {**params, "fts": fts})).rows[0][0]
 
 
-async def page_rowids(db, fts: str, request: SearchRequest) -> list[int]:
+async def common_rank(db, fts: str, request: SearchRequest, total: int, rule: CommonRule) -> CommonRank | None:
+    """How a search by relevance is ranked: None for every match by bm25, else a
+    CommonRank (its words are in more posts of the archive than the rule ranks whole).
+    `total` is the matches the filters keep; the rule weighs those of the whole archive."""
+    if request.sort != "relevance":
+        return None
+    matches = total if not any(vars(request.filters).values()) else await count(db, fts, Filters())
+    posts = (await db.execute("select count(*) from posts")).rows[0][0]
+    if not rule.applies(matches, posts) or total <= rule.candidates:
+        return None
+    return CommonRank(matches, posts, rule)
+
+
+async def _rows(db, sql: str, params: dict) -> list[int]:
+    return [row[0] for row in (await db.execute(sql, params)).rows]
+
+
+async def _common_rowids(db, fts: str, filters: Filters, common: CommonRank, limit: int | None, offset: int) -> list[int]:
+    """A window of a common search's order: the ranked candidates, then the rest."""
+    sql, params = common_sql(filters, "floor")
+    floor = await _rows(db, sql, {**params, "fts": fts, "skip": common.rule.candidates - 1})
+    params.update(fts=fts, floor=floor[0] if floor else 0)
+    out: list[int] = []
+    if offset < common.rule.candidates:
+        take = common.rule.candidates - offset if limit is None else min(limit, common.rule.candidates - offset)
+        sql, _ = common_sql(filters, "ranked")
+        out = await _rows(db, f"{sql} limit {take} offset {offset}", params)
+    if limit is None or len(out) < limit:
+        sql, _ = common_sql(filters, "rest")
+        more = -1 if limit is None else limit - len(out)
+        out += await _rows(db, f"{sql} limit {more} offset {max(offset - common.rule.candidates, 0)}", params)
+    return out
+
+
+async def page_rowids(db, fts: str, request: SearchRequest, common: CommonRank | None = None) -> list[int]:
+    if common is not None:
+        return await _common_rowids(db, fts, request.filters, common, request.size, request.offset)
     sql, params = order_sql(request.sort, request.filters, paged=True)
     params.update(fts=fts, limit=request.size, offset=request.offset)
     return [row[0] for row in (await db.execute(sql, params)).rows]
 
 
-async def all_rowids(db, fts: str, request: SearchRequest) -> list[int]:
+async def all_rowids(db, fts: str, request: SearchRequest, common: CommonRank | None = None) -> list[int]:
+    if common is not None:
+        return await _common_rowids(db, fts, request.filters, common, None, 0)
     sql, params = order_sql(request.sort, request.filters, paged=False)
     return [row[0] for row in (await db.execute(sql, {**params, "fts": fts})).rows]
 
