@@ -3,9 +3,12 @@ another sort is picked (newsarchive.site.search_rank)."""
 import weakref
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
+from datasette.utils.sqlite import sqlite3
 
 from newsarchive.site.columns import table_options
-from newsarchive.site.search_rank import rank_searches, ranked_execute, ranking, unsorted
+from newsarchive.site.search_common import rule_of
+from newsarchive.site.search_rank import common_note, rank_searches, ranked_execute, ranking, unsorted
 
 
 class _Ranked:
@@ -82,4 +85,27 @@ def asgi_wrapper(datasette):
                 return "_" + name, options[name]
         return None
 
-    return rank_searches(default_sort)
+    async def common(path: str, args: dict) -> str | None:
+        """Why the search in `args` is too common to rank (search_common), or None."""
+        db = datasette.get_database(route=path.split("/")[1])
+        match = "posts_fts match :search" if args.get("_searchmode") == "raw" else "posts_fts match escape_fts(:search)"
+        try:
+            matches = (await db.execute(f"select count(*) from posts_fts where {match}", {"search": args["_search"]})).rows[0][0]
+            posts = (await db.execute("select count(*) from posts")).rows[0][0]
+        except (sqlite3.OperationalError, QueryInterrupted):  # Datasette's own page says why
+            return None
+        rule = rule_of(datasette)
+        if not rule.applies(matches, posts):
+            return None
+        return (f"These words are in {matches:,} of {posts:,} posts, too many to rank whole: the matches are listed"
+                f" newest first. A phrase or a rarer word is listed best match first.")
+
+    return rank_searches(default_sort, common)
+
+
+@hookimpl
+def extra_template_vars(request, view_name, table, datasette):
+    note = common_note()
+    if view_name == "table" and table == "posts" and note and request is not None:
+        datasette.add_message(request, note)
+    return {}

@@ -131,3 +131,37 @@ def test_bad_settings_say_which(given, message):
 
 def test_unset_settings_are_the_defaults():
     assert read_rule({}) == CommonRule() and read_rule({"search": {"candidates": 9}}) == CommonRule(candidates=9)
+
+
+def table_ids(app, word: str, size: int = 7) -> tuple[list[str], dict]:
+    """The ids of every row of the posts table's search, page by page, and the first
+    answer's headers."""
+    first = response = get(app, f"/news/posts.json?_search={word}&_size={size}&_shape=objects")
+    out = []
+    while True:
+        data = response.json()
+        out += [row["id"] for row in data["rows"]]
+        if not data.get("next_url"):
+            return out, dict(first.headers)
+        response = get(app, data["next_url"].split("localhost", 1)[-1])
+
+
+def test_the_table_search_box_lists_a_common_word_newest_first_and_says_so(ds):
+    app, db = ds
+    matches = set(holders(db, COMMON))
+    posts = sorted(((post_id, published) for rowid, post_id, published in
+                    rows(db, "select rowid, id, published_at from posts") if rowid in matches))
+    expected = [post_id for post_id, _ in sorted(posts, key=lambda p: p[1], reverse=True)]
+    ids, headers = table_ids(app, COMMON)
+    assert ids == expected
+    assert headers["x-search-order"].startswith("date; These words are in 30 of 40 posts")
+    assert "too many to rank whole" in get(app, f"/news/posts?_search={COMMON}").text
+
+
+def test_the_table_search_box_ranks_a_rarer_word_by_bm25(ds):
+    app, db = ds
+    ids_of = dict(rows(db, "select rowid, id from posts"))
+    ids, headers = table_ids(app, RARE, size=2)
+    assert ids == [ids_of[r] for r in bm25_order(db, RARE, holders(db, RARE))]
+    assert "x-search-order" not in headers
+    assert "too many to rank whole" not in get(app, f"/news/posts?_search={RARE}").text

@@ -13,6 +13,11 @@ own is ranked:
 - rank_sql() turns that query's `order by id` into FTS5's rank (bm25, as on the search
   page), then id, and its `id > :p0` into "after that post in rank order". Every
   page follows on from the one before, so the pages hold each match once.
+
+A search whose words are in too many posts to rank whole (search_common's rule, as on
+the search page) is not ranked: it keeps the table's own sort (newest first), the page
+says why (common_note(), shown as a message) and every answer carries the
+COMMON_HEADER header.
 """
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ from urllib.parse import parse_qsl, urlencode
 TABLE_PAGE = re.compile(r"^/[^/]+/posts(?:\.\w+)?$")
 #: Whether the request in progress is a ranked search of the posts table.
 _RANKED: ContextVar[bool] = ContextVar("news_ranked_search", default=False)
+#: Why the search in progress is not ranked (its words are common), or None.
+_COMMON: ContextVar[str | None] = ContextVar("news_common_search", default=None)
+COMMON_HEADER = "x-search-order"
 #: Fields only the table page's form sends: its filter row and its sort checkbox.
 _FORM_FIELDS = ("_filter_column", "_filter_op", "_filter_value", "_sort_by_desc")
 _SORTS = ("_sort", "_sort_desc", "_sort_by_desc")
@@ -79,6 +87,11 @@ def ranking() -> bool:
     return _RANKED.get()
 
 
+def common_note() -> str | None:
+    """Why the request in progress, a search of the posts table, is not ranked; None if it is."""
+    return _COMMON.get()
+
+
 def unsorted(table_options: dict) -> dict:
     """The posts table's options without their default sort, for a ranked request."""
     return {name: value for name, value in table_options.items() if name not in ("sort", "sort_desc")}
@@ -117,10 +130,21 @@ def ranked_execute(execute):
     return ranked
 
 
-def rank_searches(default_sort):
+def _with_header(send, note: str):
+    async def sending(message):
+        if message.get("type") == "http.response.start":
+            value = ("date; " + note).encode("ascii", "replace")
+            message = dict(message, headers=[*message.get("headers", []), (COMMON_HEADER.encode(), value)])
+        await send(message)
+
+    return sending
+
+
+def rank_searches(default_sort, common=None):
     """An asgi_wrapper: posts page requests go through relevance_request; `await
     default_sort(path)` gives the table's configured sort, or False where the database's
-    posts cannot be ranked."""
+    posts cannot be ranked; `await common(path, args)` why a search is too common to
+    rank (None when it is not)."""
 
     def wrap(app):
         async def ranked(scope, receive, send):
@@ -133,6 +157,13 @@ def rank_searches(default_sort):
             changed, is_ranked = relevance_request(query_string, default)
             if not is_ranked:
                 return await app(dict(scope, query_string=changed), receive, send)
+            note = await common(scope["path"], dict(parse_qsl(query_string.decode("utf-8")))) if common else None
+            if note is not None:
+                token = _COMMON.set(note)
+                try:
+                    return await app(scope, receive, _with_header(send, note))
+                finally:
+                    _COMMON.reset(token)
             token = _RANKED.set(True)
             try:
                 await app(dict(scope, query_string=changed), receive, send)
