@@ -10,15 +10,24 @@ matrix product, scipy) whose lists keep only each word's POSTINGS heaviest posts
 a common word does not make the work quadratic. The method compares words, so it
 works within one language: a translation is not found.
 
+Memory is bounded by the vocabulary, not by the archive: a language's posts are read
+from `_post_features` READ_CHUNK at a time in three passes (the words' document
+counts; the inverted index, merged chunk by chunk; the products), and what is held
+for the whole language is 16 bytes a post (its rowid and reprint group), the
+vocabulary with its counts and the index (at most POSTINGS entries a word).
+
 The table is recomputed in full each build that changed something (a new post may
 be closer to an old one than anything it had), and only the posts whose list
 changed are rewritten; `make bench` reports its seconds as the `related` stage.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from itertools import islice
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -33,41 +42,79 @@ TERMS = 12
 POSTINGS = 24
 #: Rows multiplied at once: bounds the product held in memory.
 CHUNK = 1000
+#: Posts read from the database at once (each pass; a multiple of CHUNK).
+READ_CHUNK = 20_000
 
 
 class RelatedRow(NamedTuple):
-    post_id: str
-    related_post_id: str
+    """A related post, its posts named by their `_post_features` rowid (store_related
+    writes their ids)."""
+
+    post_rowid: int
+    related_rowid: int
     rank: int
     score: float
 
 
-class Terms(NamedTuple):
-    """The stored terms of one language's posts: ids sorted, and one TERM array with
-    the row (post) of each entry."""
+class TermChunk(NamedTuple):
+    """The stored terms of READ_CHUNK posts of one language: their rowids, one TERM
+    array, and the row (post, 0-based in the chunk) of each entry."""
 
-    ids: list[str]
+    rowids: np.ndarray
     rows: np.ndarray
     terms: np.ndarray
 
 
-def read_terms(conn: sqlite3.Connection) -> list[Terms]:
-    """Per language, its posts' stored terms."""
-    by_language: dict[str, tuple[list, list]] = {}
-    for post_id, language, blob in conn.execute(
-        "SELECT f.post_id, p.language, f.terms FROM _post_features f JOIN posts p ON p.id = f.post_id ORDER BY f.post_id"
-    ):
-        ids, blobs = by_language.setdefault(language or "", ([], []))
-        ids.append(post_id)
-        blobs.append(blob)
-    found = []
-    for language in list(by_language):
-        ids, blobs = by_language.pop(language)
+class Vocabulary(NamedTuple):
+    """A language's words (sorted CRC-32s), how many of its posts keep each (df), and
+    its posts' rowids in post_id order (a post's place there is its number)."""
+
+    words: np.ndarray
+    df: np.ndarray
+    rowids: np.ndarray
+
+
+def languages(conn: sqlite3.Connection) -> Iterator[np.ndarray]:
+    """Per language, its posts' rowids in post_id order (one pass over the posts; the
+    other passes read `_post_features` alone, by rowid)."""
+    codes: dict[str, int] = {}
+    rowids, languages = [], []
+    cursor = conn.execute(
+        "SELECT f.rowid, coalesce(p.language, '') FROM _post_features f CROSS JOIN posts p ON p.id = f.post_id"
+        " ORDER BY f.post_id"
+    )
+    while batch := cursor.fetchmany(READ_CHUNK):
+        rowids.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
+        languages.append(np.fromiter((codes.setdefault(row[1], len(codes)) for row in batch), dtype=np.int32,
+                                     count=len(batch)))
+    if not rowids:
+        return
+    rowids, languages = np.concatenate(rowids), np.concatenate(languages)
+    for code in sorted(codes.values(), key=list(codes).__getitem__):
+        yield rowids[languages == code]
+
+
+def term_chunks(conn: sqlite3.Connection, rowids: np.ndarray) -> Iterator[TermChunk]:
+    """The posts' terms, in the order of `rowids`, READ_CHUNK posts at a time."""
+    for start in range(0, len(rowids), READ_CHUNK):
+        wanted = rowids[start : start + READ_CHUNK]
+        blobs = [row[0] for row in conn.execute(
+            "SELECT f.terms FROM json_each(?) j CROSS JOIN _post_features f ON f.rowid = j.value ORDER BY j.key",
+            (json.dumps(wanted.tolist()),),
+        )]
         sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // TERM.itemsize
         terms = np.frombuffer(b"".join(blobs), dtype=TERM)
-        del blobs
-        found.append(Terms(ids, np.repeat(np.arange(len(ids), dtype=np.int32), sizes), terms))
-    return found
+        yield TermChunk(wanted, np.repeat(np.arange(len(blobs), dtype=np.int32), sizes), terms)
+
+
+def vocabulary(conn: sqlite3.Connection, rowids: np.ndarray) -> Vocabulary:
+    """First pass: the language's words and their document counts."""
+    words, df = np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
+    for chunk in term_chunks(conn, rowids):
+        found, counts = np.unique(chunk.terms["word"], return_counts=True)
+        words, where = np.unique(np.r_[words, found], return_inverse=True)
+        df = np.bincount(where, weights=np.r_[df, counts], minlength=len(words)).astype(np.int64)
+    return Vocabulary(words, df, rowids)
 
 
 def _ranks(groups: np.ndarray) -> np.ndarray:
@@ -78,87 +125,124 @@ def _ranks(groups: np.ndarray) -> np.ndarray:
     return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
 
 
-def vectors(terms: Terms) -> sparse.csr_matrix:
-    """Each post's TF-IDF vector over its TERMS heaviest words, length 1 (one row a post).
-    32-bit arrays throughout: at 100,000 posts there are 4.8 million stored terms."""
-    n = len(terms.ids)
-    words = terms.terms["word"]
-    vocabulary = np.unique(words)  # np.unique's return_inverse would hold three times as much
-    column = np.searchsorted(vocabulary, words).astype(np.int32)
-    term_df = np.bincount(column, minlength=len(vocabulary)).astype(np.float32)[column]
+def vectors(chunk: TermChunk, vocab: Vocabulary) -> sparse.csr_matrix:
+    """The chunk's posts' TF-IDF vectors over their TERMS heaviest words, length 1 (one
+    row a post, a column a word of the vocabulary). 32-bit arrays throughout."""
+    n = len(vocab.rowids)
+    column = np.searchsorted(vocab.words, chunk.terms["word"]).astype(np.int32)
+    term_df = vocab.df[column].astype(np.float32)
     weight = np.log(np.float32(n) / term_df)
-    weight *= 1 + np.log(terms.terms["count"].astype(np.float32))
+    weight *= 1 + np.log(chunk.terms["count"].astype(np.float32))
     useful = np.flatnonzero((term_df > 1) & (weight > 0))  # a word of one post connects nothing
-    del term_df
-    rows, column, weight = terms.rows[useful], column[useful], weight[useful]
+    rows, column, weight = chunk.rows[useful], column[useful], weight[useful]
     # Heaviest first within each post (rows are already in order), ties by word.
     order = np.lexsort((column, -weight, rows))
     keep = order[_ranks(rows[order]) < TERMS]
-    matrix = sparse.csr_matrix((weight[keep], (rows[keep], column[keep])), shape=(n, max(len(vocabulary), 1)),
-                               dtype=np.float32)
+    matrix = sparse.csr_matrix((weight[keep], (rows[keep], column[keep])),
+                               shape=(len(chunk.rowids), max(len(vocab.words), 1)), dtype=np.float32)
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     return sparse.csr_matrix(sparse.diags(1 / norms) @ matrix, dtype=np.float32)
 
 
-def pruned_postings(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
-    """The word × post index, each word's list cut to its POSTINGS heaviest posts."""
-    coo = matrix.tocoo()
-    order = np.lexsort((coo.row, -coo.data, coo.col))
-    keep = order[_ranks(coo.col[order]) < POSTINGS]
-    return sparse.csr_matrix((coo.data[keep], (coo.col[keep], coo.row[keep])), shape=matrix.shape[::-1])
+def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO) -> sparse.csr_matrix:
+    """Second pass: the word × post index, each word's list cut to its POSTINGS heaviest
+    posts (ties by post), merged chunk by chunk: the best of a word's kept entries and
+    a chunk's are its best overall. Each chunk's vectors go to `spill` (96 bytes a
+    post, on disk) for the third pass."""
+    word, weight, post = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int64)
+    start = 0
+    for chunk in term_chunks(conn, vocab.rowids):
+        matrix = vectors(chunk, vocab)
+        for part in (matrix.indptr, matrix.indices, matrix.data):
+            np.save(spill, part)
+        coo = matrix.tocoo()
+        word, weight = np.r_[word, coo.col.astype(np.int32)], np.r_[weight, coo.data]
+        post = np.r_[post, coo.row.astype(np.int64) + start]
+        order = np.lexsort((post, -weight, word))
+        keep = order[_ranks(word[order]) < POSTINGS]
+        word, weight, post = word[keep], weight[keep], post[keep]
+        start += len(chunk.rowids)
+    shape = (max(len(vocab.words), 1), len(vocab.rowids))
+    return sparse.csr_matrix((weight, (word, post)), shape=shape, dtype=np.float32)
 
 
-def reprint_groups(conn: sqlite3.Connection) -> dict[str, str]:
-    """Post id -> its reprint group's original, for every post in a group."""
-    groups = {}
-    for post_id, original in conn.execute("SELECT post_id, original_post_id FROM reprints"):
-        groups[post_id] = original
-        groups[original] = original
+def spilled(spill: BinaryIO, vocab: Vocabulary) -> Iterator[tuple[int, sparse.csr_matrix]]:
+    """(first post's number, vectors) of each chunk `postings` spilled."""
+    spill.seek(0)
+    columns = max(len(vocab.words), 1)
+    for start in range(0, len(vocab.rowids), READ_CHUNK):
+        indptr, indices, data = np.load(spill), np.load(spill), np.load(spill)
+        yield start, sparse.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, columns))
+
+
+def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
+    """Per post (by number), a number its reprint group shares (its original's), its own
+    otherwise."""
+    groups = np.arange(len(rowids), dtype=np.int64)
+    pairs = np.array(conn.execute(
+        "SELECT a.rowid, b.rowid FROM reprints r JOIN _post_features a ON a.post_id = r.post_id"
+        " JOIN _post_features b ON b.post_id = r.original_post_id"
+    ).fetchall(), dtype=np.int64).reshape(-1, 2)
+    sorter = np.argsort(rowids)
+    place = np.minimum(np.searchsorted(rowids, pairs, sorter=sorter), max(len(rowids) - 1, 0))
+    number = sorter[place] if len(rowids) else place
+    here = (rowids[number] == pairs).all(axis=1) if len(rowids) else np.zeros(len(pairs), bool)
+    groups[number[here, 0]] = number[here, 1]
+    groups[number[here, 1]] = number[here, 1]
     return groups
 
 
-def group_numbers(groups: dict[str, str], ids: list[str]) -> np.ndarray:
-    """Per post (in `ids` order), a number its reprint group shares, unique otherwise."""
-    position = {post_id: i for i, post_id in enumerate(ids)}
-    return np.array([position.get(groups.get(post_id), i) for i, post_id in enumerate(ids)], dtype=np.int64)
-
-
 def find_related(conn: sqlite3.Connection) -> Iterator[RelatedRow]:
-    """Every post's related posts, language by language. Everything is read from the
-    database before the first row comes, so the rows can be written as they come."""
-    everything, groups = read_terms(conn), reprint_groups(conn)
-    while everything:
-        terms = everything.pop()
-        if len(terms.ids) > 1:
-            yield from _related_in(terms.ids, vectors(terms), group_numbers(groups, terms.ids))
+    """Every post's related posts, language by language."""
+    for rowids in languages(conn):
+        if len(rowids) > 1:
+            yield from _related_in(conn, vocabulary(conn, rowids))
 
 
-def _related_in(ids: list[str], matrix: sparse.csr_matrix, groups: np.ndarray):
-    postings = pruned_postings(matrix)
-    for start in range(0, len(ids), CHUNK):
-        scores = (matrix[start : start + CHUNK] @ postings).tocoo()
-        row = scores.row.astype(np.int64) + start
-        col = scores.col.astype(np.int64)
-        micros = np.rint(scores.data * 1_000_000).astype(np.int64)  # the score, to 6 decimals
-        keep = (groups[row] != groups[col]) & (micros > 0)  # itself and its reprints are out
-        row, col, micros = row[keep], col[keep], micros[keep]
-        # Best first within each post; equal scores by id (ids are sorted, so by column):
-        # one key, as lexsort over millions of entries is several times slower.
-        order = np.argsort(((row - start) * 1_000_001 + (1_000_000 - micros)) * len(ids) + col)
-        row, col, micros = row[order], col[order], micros[order]
-        rank = _ranks(row) + 1
-        best = rank <= RELATED
-        for r, c, k, v in zip(row[best].tolist(), col[best].tolist(), rank[best].tolist(), micros[best].tolist()):
-            yield RelatedRow(ids[r], ids[c], k, round(v / 1_000_000, 4))
+def _related_in(conn: sqlite3.Connection, vocab: Vocabulary) -> Iterator[RelatedRow]:
+    """Third pass: each chunk's products with the index, best first."""
+    groups = group_numbers(conn, vocab.rowids)
+    with tempfile.TemporaryFile() as spill:
+        index = postings(conn, vocab, spill)
+        for first, matrix in spilled(spill, vocab):
+            for offset in range(0, matrix.shape[0], CHUNK):
+                yield from _best(vocab.rowids, groups, first + offset, matrix[offset : offset + CHUNK] @ index)
+
+
+def _best(rowids: np.ndarray, groups: np.ndarray, start: int, product) -> Iterator[RelatedRow]:
+    scores = product.tocoo()
+    row = scores.row.astype(np.int64) + start
+    col = scores.col.astype(np.int64)
+    micros = np.rint(scores.data * 1_000_000).astype(np.int64)  # the score, to 6 decimals
+    keep = (groups[row] != groups[col]) & (micros > 0)  # itself and its reprints are out
+    row, col, micros = row[keep], col[keep], micros[keep]
+    # Best first within each post; equal scores by id (numbers follow post_id): one
+    # key, as lexsort over millions of entries is several times slower.
+    order = np.argsort(((row - start) * 1_000_001 + (1_000_000 - micros)) * len(rowids) + col)
+    row, col, micros = row[order], col[order], micros[order]
+    rank = _ranks(row) + 1
+    best = rank <= RELATED
+    for r, c, k, v in zip(rowids[row[best]].tolist(), rowids[col[best]].tolist(), rank[best].tolist(),
+                          micros[best].tolist()):
+        yield RelatedRow(r, c, k, round(v / 1_000_000, 4))
 
 
 def store_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
     """Make related_posts hold exactly `rows`, rewriting only the posts whose list
     changed. The rows go through a temporary table, so neither they nor the table's
     old rows are held in Python (500,000 at 100,000 posts)."""
-    conn.execute("CREATE TEMP TABLE related_new (post_id TEXT, related_post_id TEXT, rank INTEGER, score REAL)")
-    conn.executemany("INSERT INTO temp.related_new VALUES (?, ?, ?, ?)", rows)
+    conn.execute("CREATE TEMP TABLE related_rowids (post_rowid INTEGER, related_rowid INTEGER, rank INTEGER,"
+                 " score REAL)")
+    rows = iter(rows)
+    while batch := list(islice(rows, 10_000)):  # the rows' source reads the database too
+        conn.executemany("INSERT INTO temp.related_rowids VALUES (?, ?, ?, ?)", batch)
+    conn.execute(
+        "CREATE TEMP TABLE related_new AS SELECT a.post_id, b.post_id AS related_post_id, r.rank, r.score"
+        " FROM temp.related_rowids r JOIN _post_features a ON a.rowid = r.post_rowid"
+        " JOIN _post_features b ON b.rowid = r.related_rowid"
+    )
+    conn.execute("DROP TABLE temp.related_rowids")
     conn.execute(
         """
         CREATE TEMP TABLE related_changed AS
