@@ -87,10 +87,12 @@ group by multi.image_id having posts > 1
 order by posts desc, images.url limit :limit
 """
 
-#: The same from the build's count (reused_photos, newsarchive.build.summaries).
+#: The same from the build's count (reused_photos, newsarchive.build.summaries). The
+#: cross join reads the reused photos first and looks each one up: left to itself,
+#: SQLite may scan every image and look each up in reused_photos.
 MOST_RUN_SUMMED_SQL = """
 select images.id as image_id, images.url as image_url, reused_photos.posts
-from reused_photos join images on images.id = reused_photos.image_id
+from reused_photos cross join images on images.id = reused_photos.image_id
 order by reused_photos.posts desc, images.url limit :limit
 """
 
