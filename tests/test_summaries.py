@@ -115,19 +115,26 @@ def test_the_summaries_equal_a_fresh_count_after_full_and_incremental_builds(tmp
     text = moved.read_text(encoding="utf-8")
     text = "\n".join(line for line in text.splitlines() if not line.startswith(("category:", "date:")))
     moved.write_text(text.replace("---\n", "---\ncategory: \"Moved\"\ndate: 2023-02-01\n", 1), encoding="utf-8")
+    # A credit changed in an existing post (its photos move to another credit that month).
+    credited = next(p for p in files[1:5] + files[6:-1] if "(Photo by " in p.read_text(encoding="utf-8"))
+    credited.write_text(credited.read_text(encoding="utf-8").replace("(Photo by ", "(Photo by Lee Park, after "),
+                        encoding="utf-8")
     later = time.time() + 5
-    os.utime(moved, (later, later))
+    for path in (moved, credited):
+        os.utime(path, (later, later))
     files[5].unlink()
     files[-1].unlink()
 
     second = build(posts, db, quiet=True)
-    assert (second.added, second.updated, second.removed) == (3, 1, 2)
+    assert (second.added, second.updated, second.removed) == (3, 2, 2)
     assert_summaries_are_fresh(db)
     after = stored(db)
     assert ("2025-01", "category", "harbour") in after["monthly_posts"]
     assert ("2023-02", "category", "moved") in after["monthly_posts"]
     assert ("2025-01", "Jo Park") in after["monthly_credits"] and ("2025-01", "Jo Park") not in before["monthly_credits"]
     assert after["_facet_counts"][("tags", "boats")] == 2
+    assert {c for _, c in after["monthly_credits"]} - {c for _, c in before["monthly_credits"]} >= {"Jo Park", "Kim Lee"}
+    assert any(c and c.startswith("Lee Park") for _, c in after["monthly_credits"])
 
     full = tmp_path / "full.db"
     build(posts, full, full=True, quiet=True)
