@@ -119,12 +119,30 @@ def rank_sql(sql: str, params) -> str:
     return _PAGE.sub(lambda m: f"order by news_ranked.news_rank, id limit {m[1]}", sql)
 
 
+#: Datasette's page of posts newest first (the table's own sort), and the index that
+#: holds that order (search_query.DATE_INDEX).
+_NEWEST_PAGE = re.compile(r"\border by published_at desc(?:, id)? limit \d+\s*$")
+_DATE_INDEX = "idx_posts_published_at_id"
+
+
+def date_sql(sql: str, params) -> str:
+    """Datasette's page of posts matching `:search` newest first, walking the date index
+    and stopping at the page's end; any other SQL as it is. SQLite's planner read and
+    sorted every matching row instead (seconds for a word in most of 100,000 posts)."""
+    if not (_NEWEST_PAGE.search(sql) and _MATCH.search(sql) and _FROM_POSTS.search(sql) and "search" in (params or {})):
+        return sql
+    return _FROM_POSTS.sub(f"from posts indexed by {_DATE_INDEX} where", sql, count=1)
+
+
 def ranked_execute(execute):
-    """A Database.execute that runs rank_sql on the SQL of a ranked request."""
+    """A Database.execute that runs rank_sql on the SQL of a ranked request, and
+    date_sql on that of a search too common to rank."""
 
     async def ranked(sql, params=None, *args, **kwargs):
         if _RANKED.get():
             sql = rank_sql(sql, params)
+        elif _COMMON.get():
+            sql = date_sql(sql, params)
         return await execute(sql, params, *args, **kwargs)
 
     return ranked
