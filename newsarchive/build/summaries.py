@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ..db.schema import FTS_TABLES
 
 
-class Summary(NamedTuple):
+class SummaryQuery(NamedTuple):
     """One summary table and the SELECT that fills it, in its column order."""
 
     table: str
@@ -26,14 +26,14 @@ class Summary(NamedTuple):
 #: monthly_posts's two groupings read the (category, published_month) and
 #: (language, published_month) indexes alone.
 MONTHLY_POSTS = [
-    Summary("monthly_posts", f"""
+    SummaryQuery("monthly_posts", f"""
         SELECT published_month, '{column}', {column}, count(*) FROM posts
         WHERE published_month IS NOT NULL GROUP BY {column}, published_month""")
     for column in ("category", "language")
 ]
 
 #: What the credit_share view counts: a photo each time a post runs it.
-MONTHLY_CREDITS = Summary("monthly_credits", """
+MONTHLY_CREDITS = SummaryQuery("monthly_credits", """
     SELECT posts.published_month, captions.credit, count(*)
     FROM post_images
     JOIN posts ON posts.id = post_images.post_id
@@ -43,7 +43,7 @@ MONTHLY_CREDITS = Summary("monthly_credits", """
 
 #: Each photo run in more than one post, with how many: from the image_id index, then
 #: only those photos' rows.
-REUSED_PHOTOS = Summary("reused_photos", """
+REUSED_PHOTOS = SummaryQuery("reused_photos", """
     SELECT post_images.image_id, count(DISTINCT post_images.post_id) AS posts
     FROM (SELECT image_id FROM post_images GROUP BY image_id HAVING count(*) > 1) AS multi
     JOIN post_images ON post_images.image_id = multi.image_id
@@ -55,10 +55,10 @@ REUSED_PHOTOS = Summary("reused_photos", """
 COLUMN_FACETS = ("category", "language", "published_month")
 ARRAY_FACETS = ("authors", "tags")
 FACET_COUNTS = [
-    *(Summary("_facet_counts", f"""
+    *(SummaryQuery("_facet_counts", f"""
         SELECT '{column}', {column}, count(*) FROM posts WHERE {column} IS NOT NULL GROUP BY {column}""")
       for column in COLUMN_FACETS),
-    *(Summary("_facet_counts", f"""
+    *(SummaryQuery("_facet_counts", f"""
         SELECT '{column}', j.value, count(*) FROM posts JOIN json_each(posts.{column}) j
         WHERE j.key = (SELECT min(k.key) FROM json_each(posts.{column}) k WHERE k.value IS j.value)
         GROUP BY j.value""")
