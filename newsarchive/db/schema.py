@@ -300,8 +300,9 @@ FTS_HASHSIZE = 16 * 1024 * 1024
 #: old rows of every unchanged file, so such a database is rebuilt in full, once.
 #: 0 (SQLite's default): before it was kept; 1: word marks in body_text (newsarchive.text.words);
 #: 2: lookups keyed by their text, authors, a duplicate frontmatter key's last value kept;
-#: 3: post_html, each post's article and preview rendered by the build.
-PARSER_VERSION = 3
+#: 3: post_html, each post's article and preview rendered by the build;
+#: 4: post_html from pulldown-cmark's events (strikethrough kept, alt text as shown).
+PARSER_VERSION = 4
 
 # --------------------------------------------------------------------------- derived
 
