@@ -16,8 +16,12 @@ post gets a row with its exact similarity to the original.
 """
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -60,131 +64,178 @@ class ReprintRow(NamedTuple):
     similarity: float
 
 
-class Signatures(NamedTuple):
-    """Every compared post: ids, language, and signatures as one (n, NUM_PERM) array."""
-
-    ids: list[str]
-    languages: list[str | None]
-    matrix: np.ndarray
-
-
-def read_signatures(conn: sqlite3.Connection) -> Signatures:
-    """Every stored signature, copied row by row into one array (holding the blobs too
-    would double the stage's memory: 51 MB at 100,000 posts)."""
-    (count,) = conn.execute("SELECT count(*) FROM _post_features").fetchone()
-    matrix = np.empty((count, NUM_PERM), dtype=np.uint32)
-    ids, languages = [], []
-    for row, (post_id, language, blob) in enumerate(conn.execute(
-        "SELECT f.post_id, p.language, f.signature FROM _post_features f JOIN posts p ON p.id = f.post_id"
-        " ORDER BY f.post_id"
-    )):
-        matrix[row] = np.frombuffer(blob, dtype="<u4")
-        ids.append(post_id)
-        languages.append(language)
-    return Signatures(ids, languages, matrix[: len(ids)])
+#: Band-key records (18 bytes each, NUM_PERM / rows of them a post) a partition holds:
+#: one partition is sorted in memory at a time.
+PARTITION_RECORDS = 1_000_000
+#: Posts read from the database at once.
+READ_CHUNK = 20_000
+#: Candidate pairs whose signatures are compared at once (read from the spilled
+#: signatures: at most two pages of the file a pair).
+PAIR_CHUNK = 4096
+#: A band-key record: the band's key, which band, the post's number (its place in
+#: post_id order).
+RECORD = np.dtype([("key", "<u8"), ("band", "<u2"), ("post", "<i8")])
+_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+                        dtype=np.uint64)
 
 
-def candidate_pairs(sigs: Signatures, threshold: float) -> np.ndarray:
-    """(i, j) index pairs, i < j, of the same language sharing a band: an (m, 2) array."""
-    if len(sigs.ids) < 2:
-        return np.empty((0, 2), dtype=np.int64)
-    bands, rows = banding(threshold)
-    _, language = np.unique(np.array([l or "" for l in sigs.languages], dtype=object), return_inverse=True)
-    # A band's values and the language as one 64-bit key (odd multipliers, wrapping):
-    # an accidental equal key only adds a candidate, which the estimate then drops.
-    multipliers = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-                           dtype=np.uint64)
-    found = []
+class Spill(NamedTuple):
+    """What one pass over the signatures leaves on disk and in memory: the signatures in
+    post order (a file of NUM_PERM uint32 a post), the band-key records split into
+    partitions by key, and each post's `_post_features` rowid (8 bytes a post)."""
+
+    signatures: str
+    partitions: list[str]
+    rowids: np.ndarray
+
+
+def band_keys(matrix: np.ndarray, language: np.ndarray, bands: int, rows: int) -> list[np.ndarray]:
+    """Each band's 64-bit key of each post: the band's values and the language
+    (odd multipliers, wrapping). An accidental equal key only adds a candidate, which
+    the estimate then drops."""
+    keys = []
     with np.errstate(over="ignore"):
         for band in range(bands):
-            keys = language.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
+            key = language.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
             for k in range(rows):
-                column = sigs.matrix[:, band * rows + k].astype(np.uint64)
-                keys = (keys ^ column) * multipliers[k % 4] + np.uint64(k + 1)
-            found.append(_equal_key_pairs(keys))
-    n = np.int64(len(sigs.ids))
-    codes = np.unique(np.concatenate([pairs[:, 0] * n + pairs[:, 1] for pairs in found]))
-    return np.column_stack([codes // n, codes % n])
+                key = (key ^ matrix[:, band * rows + k].astype(np.uint64)) * _MULTIPLIERS[k % 4] + np.uint64(k + 1)
+            keys.append(key)
+    return keys
 
 
-def _equal_key_pairs(keys: np.ndarray) -> np.ndarray:
-    """Every pair of positions with the same key, lower position first."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    sizes = np.diff(np.r_[starts, len(keys)])
+def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float) -> Spill:
+    """One pass over the stored signatures in post_id order, READ_CHUNK at a time: each
+    chunk's signatures appended to a file, its band keys to the partitions."""
+    (count,) = conn.execute("SELECT count(*) FROM _post_features").fetchone()
+    bands, rows = banding(threshold)
+    paths = [os.path.join(folder, f"bands{p}") for p in range(max(1, -(-count * bands // PARTITION_RECORDS)))]
+    outputs = [open(path, "wb") for path in paths]
+    codes: dict[str, int] = {}
+    rowids, start = [], 0
+    cursor = conn.execute(
+        "SELECT f.rowid, coalesce(p.language, ''), f.signature FROM _post_features f"
+        " CROSS JOIN posts p ON p.id = f.post_id ORDER BY f.post_id"
+    )
+    with open(os.path.join(folder, "signatures"), "wb") as signatures:
+        while batch := cursor.fetchmany(READ_CHUNK):
+            matrix = np.frombuffer(b"".join(row[2] for row in batch), dtype="<u4").reshape(len(batch), NUM_PERM)
+            signatures.write(matrix.tobytes())
+            language = np.array([codes.setdefault(row[1], len(codes)) for row in batch], dtype=np.int64)
+            rowids.append(np.array([row[0] for row in batch], dtype=np.int64))
+            records = np.empty((bands, len(batch)), dtype=RECORD)
+            records["key"] = band_keys(matrix, language, bands, rows)
+            records["band"] = np.arange(bands, dtype=np.uint16)[:, None]
+            records["post"] = np.arange(start, start + len(batch))
+            records = records.ravel()
+            where = records["key"] % np.uint64(len(paths))
+            for p, output in enumerate(outputs):
+                output.write(records[where == p].tobytes())
+            start += len(batch)
+    for output in outputs:
+        output.close()
+    return Spill(os.path.join(folder, "signatures"), paths,
+                 np.concatenate(rowids) if rowids else np.empty(0, dtype=np.int64))
+
+
+def candidate_pairs(records: np.ndarray) -> np.ndarray:
+    """(i, j) post pairs, i < j, sharing a band's key among one partition's records,
+    distinct: an (m, 2) array."""
+    records = records[np.lexsort((records["post"], records["key"], records["band"]))]
+    bucket = np.c_[records["band"].astype(np.uint64), records["key"]]
+    starts = np.flatnonzero(np.r_[True, (bucket[1:] != bucket[:-1]).any(axis=1)])
+    pairs = _bucket_pairs(records["post"], starts)
+    codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
+    return np.column_stack([codes >> 32, codes & (2**32 - 1)])
+
+
+def _bucket_pairs(members: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Every pair of positions within each bucket (members[starts[k]:starts[k+1]], in
+    post order), lower position first."""
+    sizes = np.diff(np.r_[starts, len(members)])
     twos = starts[sizes == 2]
-    pairs = [np.column_stack([order[twos], order[twos + 1]])]  # the usual bucket: one pair, in a vector
+    pairs = [np.column_stack([members[twos], members[twos + 1]]), np.empty((0, 2), dtype=np.int64)]
     for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
-        members = order[start : start + size]
+        bucket = members[start : start + size]
         if size > LARGE_BUCKET:
             # Each post with the next and with the first, not every pair: see LARGE_BUCKET.
-            pairs.append(np.column_stack([members[:-1], members[1:]]))
-            pairs.append(np.column_stack([np.repeat(members[0], size - 2), members[2:]]))
+            pairs.append(np.column_stack([bucket[:-1], bucket[1:]]))
+            pairs.append(np.column_stack([np.repeat(bucket[0], size - 2), bucket[2:]]))
             continue
         a, b = np.triu_indices(size, k=1)
-        pairs.append(np.column_stack([members[a], members[b]]))
-    pairs = np.concatenate(pairs).astype(np.int64)
-    return np.sort(pairs, axis=1)
+        pairs.append(np.column_stack([bucket[a], bucket[b]]))
+    return np.sort(np.concatenate(pairs).astype(np.int64), axis=1)
 
 
-def likely_pairs(sigs: Signatures, pairs: np.ndarray, threshold: float) -> np.ndarray:
-    """The candidates whose estimated similarity is within ESTIMATE_MARGIN of the threshold."""
-    keep = []
-    for start in range(0, len(pairs), 20_000):  # 20,000 pairs of signatures: 20 MB
-        chunk = pairs[start : start + 20_000]
-        estimate = (sigs.matrix[chunk[:, 0]] == sigs.matrix[chunk[:, 1]]).mean(axis=1)
+def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarray:
+    """The candidates whose estimated similarity is within ESTIMATE_MARGIN of the
+    threshold. The signatures file is mapped afresh for each PAIR_CHUNK pairs, so the
+    pages read stay resident for one chunk only."""
+    keep = [np.empty((0, 2), dtype=np.int64)]
+    for start in range(0, len(pairs), PAIR_CHUNK):
+        chunk = pairs[start : start + PAIR_CHUNK]
+        matrix = np.memmap(spill.signatures, dtype="<u4", mode="r", shape=(len(spill.rowids), NUM_PERM))
+        estimate = (matrix[chunk[:, 0]] == matrix[chunk[:, 1]]).mean(axis=1)
+        del matrix
         keep.append(chunk[estimate >= threshold - ESTIMATE_MARGIN])
-    return np.concatenate(keep) if keep else pairs
+    return np.concatenate(keep)
+
+
+#: Posts whose shingle keys are kept for the exact comparisons (a few MB).
+BODIES_KEPT = 2048
 
 
 class _Bodies:
-    """Shingle keys of the posts the exact comparison needs, read once each (8 bytes a
-    shingle: a group of thousands of wire copies holds a few MB)."""
+    """Shingle keys of a post by its rowid, the BODIES_KEPT last used kept (pairs come
+    in post order, so a post's pairs come together)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self.cache: dict[str, np.ndarray] = {}
+        self.keys = lru_cache(maxsize=BODIES_KEPT)(self._keys)
 
-    def __getitem__(self, post_id: str) -> np.ndarray:
-        if post_id not in self.cache:
-            (text,) = self.conn.execute("SELECT body_text FROM posts WHERE id = ?", (post_id,)).fetchone()
-            self.cache[post_id] = shingle_keys(word_hashes(words(text)))
-        return self.cache[post_id]
+    def _keys(self, rowid: int) -> np.ndarray:
+        (text,) = self.conn.execute(
+            "SELECT p.body_text FROM _post_features f JOIN posts p ON p.id = f.post_id WHERE f.rowid = ?", (rowid,)
+        ).fetchone()
+        return shingle_keys(word_hashes(words(text)))
 
 
 def find_reprints(conn: sqlite3.Connection, threshold: float = DEFAULT_THRESHOLD) -> list[ReprintRow]:
-    """Every reprint of the database's posts, by post_id."""
-    sigs = read_signatures(conn)
-    bodies = _Bodies(conn)
-    parent = list(range(len(sigs.ids)))
-    for i, j in likely_pairs(sigs, candidate_pairs(sigs, threshold), threshold).tolist():
-        if jaccard(bodies[sigs.ids[i]], bodies[sigs.ids[j]]) >= threshold:
+    """Every reprint of the database's posts, by post_id. Memory: 8 bytes a post, one
+    partition of band keys, and the pairs that pass the estimate."""
+    with tempfile.TemporaryDirectory(prefix="news-reprints-") as folder:
+        spill = spill_signatures(conn, folder, threshold)
+        likely = [likely_pairs(spill, candidate_pairs(np.fromfile(path, dtype=RECORD)), threshold)
+                  for path in spill.partitions]
+    codes = np.unique(np.concatenate(likely or [np.empty((0, 2), np.int64)]) @ np.array([2**32, 1], np.int64))
+    bodies, parent = _Bodies(conn), {}
+    for i, j in spill.rowids[np.column_stack([codes >> 32, codes & (2**32 - 1)])].tolist():
+        if jaccard(bodies.keys(i), bodies.keys(j)) >= threshold:
             parent[_root(parent, i)] = _root(parent, j)
-    return sorted(_group_rows(conn, sigs.ids, parent, bodies))
+    return sorted(_group_rows(conn, parent, bodies))
 
 
-def _root(parent: list[int], i: int) -> int:
-    while parent[i] != i:
+def _root(parent: dict[int, int], i: int) -> int:
+    while parent.setdefault(i, i) != i:
         parent[i] = parent[parent[i]]
         i = parent[i]
     return i
 
 
-def _group_rows(conn, ids: list[str], parent: list[int], bodies: _Bodies) -> Iterator[ReprintRow]:
-    groups: dict[int, list[str]] = {}
-    for i in range(len(ids)):
-        groups.setdefault(_root(parent, i), []).append(ids[i])
+def _group_rows(conn, parent: dict[int, int], bodies: _Bodies) -> Iterator[ReprintRow]:
+    groups: dict[int, list[int]] = {}
+    for rowid in list(parent):
+        groups.setdefault(_root(parent, rowid), []).append(rowid)
     for members in groups.values():
         if len(members) < 2:
             continue
-        marks = ", ".join("?" for _ in members)
-        ordered = [r[0] for r in conn.execute(
-            f"SELECT id FROM posts WHERE id IN ({marks}) ORDER BY published_at IS NULL, published_at, id", members
-        )]
-        original = ordered[0]
-        for post_id in ordered[1:]:
-            yield ReprintRow(post_id, original, round(jaccard(bodies[post_id], bodies[original]), 4))
+        ordered = conn.execute(
+            "SELECT f.rowid, f.post_id FROM _post_features f JOIN posts p ON p.id = f.post_id"
+            " WHERE f.rowid IN (SELECT value FROM json_each(?))"
+            " ORDER BY p.published_at IS NULL, p.published_at, p.id", (json.dumps(members),)
+        ).fetchall()
+        original, original_id = ordered[0]
+        for rowid, post_id in ordered[1:]:
+            yield ReprintRow(post_id, original_id, round(jaccard(bodies.keys(rowid), bodies.keys(original)), 4))
 
 
 def store_reprints(conn: sqlite3.Connection, rows: list[ReprintRow]) -> int:
