@@ -28,7 +28,7 @@ PORT ?= 8001
 # serve and publish write their generated files beside the database, in .NAME-serve/ and .NAME-publish/.
 SIDE = $(dir $(DB)).$(basename $(notdir $(DB)))
 
-.PHONY: run run-v1 setup setup-v1 build serve test test-v1 browser nginx bench clean
+.PHONY: run run-v1 setup setup-v1 build serve test test-v1 browser nginx bench bench-scale clean
 
 run: build
 	$(NEWS) serve $(DB) --port $(PORT)
@@ -82,6 +82,12 @@ test-v1: setup-v1 browser
 
 bench: setup
 	$(PY) bench/run.py
+
+# Figures 2-4 at 100,000 and at SCALE_POSTS posts, row beside row; the table says how long the run took
+# (make bench-scale SCALE_POSTS=200000 for a shorter run).
+SCALE_POSTS ?= 1000000
+bench-scale: setup
+	$(PY) bench/run.py --scale $(SCALE_POSTS)
 
 clean:
 	rm -rf $(VENV) $(VENV_V1) $(DB) $(DB).lock $(SIDE)-serve $(SIDE)-publish .pytest_cache artifacts

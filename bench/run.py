@@ -5,6 +5,7 @@ rebuilds, and serving with our production settings against Datasette's defaults.
     .venv/bin/python bench/run.py                 # 10,000 and 100,000 posts (`make bench`)
     .venv/bin/python bench/run.py --quick         # 2,000 and 10,000 posts: a few minutes
     .venv/bin/python bench/run.py --posts-small N --posts-large N
+    .venv/bin/python bench/run.py --scale 1000000   # 100,000 and 1,000,000 side by side (`make bench-scale`)
 
 Prints one Markdown table (and writes the same text to bench/results.md). Every
 comparison is measured side by side in the same run on the same corpus:
@@ -894,13 +895,18 @@ def parse_args(argv=None):
     )
     parser.add_argument("--credit", default="Reuters", help="credit for the canned query (default Reuters)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the table (default bench/results.md)")
+    parser.add_argument(
+        "--scale", type=int, metavar="N",
+        help="figures 2 to 4 for --posts-large posts and for N posts, each row beside its other size (no figure 1); "
+        "`make bench-scale` runs it with N = 1,000,000",
+    )
     opts = parser.parse_args(argv)
     opts.search = opts.search or ["ferry", "heritage"]
     opts.posts_small = opts.posts_small or (2_000 if opts.quick else 10_000)
     opts.posts_large = opts.posts_large or (10_000 if opts.quick else 100_000)
     opts.peer_budget = opts.peer_budget if opts.peer_budget is not None else (90 if opts.quick else 600)
     opts.csv_budget = opts.csv_budget if opts.csv_budget is not None else (60 if opts.quick else 300)
-    if min(opts.posts_small, opts.posts_large, opts.runs, opts.requests) < 1:
+    if min(opts.posts_small, opts.posts_large, opts.runs, opts.requests, opts.scale or 1) < 1:
         parser.error("counts must be at least 1")
     return opts
 
@@ -920,6 +926,26 @@ class Steps:
             return None
 
 
+def large_figures(steps: "Steps", count: int, opts) -> tuple[list[Row], list[Endpoint] | None]:
+    """Figures 2 to 4 (large build, serving, rebuilds) on a corpus of `count` posts."""
+    large = steps.run(f"corpus of {count:,}", ensure_corpus, count)
+    if not large:
+        return [], None
+    big = steps.run("figure 2 (large full build)", large_build, large, opts.runs)
+    if not big:
+        return [Row(f"2. Full build, {large.posts:,} posts", "failed")], None
+    rows, eps = rows_large_build(big), None
+    served = steps.run("figure 4 (serving)", compare_serving, big.db, opts)
+    if served:
+        prod, dflt, eps = served
+        steps.failures += [f"serving with {r.label} settings: {r.error}" for r in (prod, dflt) if r.error]
+        rows += rows_serving(prod, dflt, eps, big.posts)
+    rebuilds = steps.run("figure 3 (rebuilds)", measure_rebuilds, large, big.db, opts.runs)
+    if rebuilds:
+        rows += rows_rebuilds(rebuilds, large)
+    return rows, eps
+
+
 def main(argv=None) -> int:
     opts = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -935,28 +961,24 @@ def main(argv=None) -> int:
     mode = f"{'--quick' if opts.quick else 'full'} run: {opts.posts_small:,} / {opts.posts_large:,} posts"
     log(mode)
 
+    started = time.monotonic()
     rows: list[Row] = []
     eps = None
-    small = steps.run(f"corpus of {opts.posts_small:,}", ensure_corpus, opts.posts_small)
-    large = steps.run(f"corpus of {opts.posts_large:,}", ensure_corpus, opts.posts_large)
+    small = None if opts.scale else steps.run(f"corpus of {opts.posts_small:,}", ensure_corpus, opts.posts_small)
     if small:
         comparison = steps.run("figure 1 (full build comparison)", compare_full_builds, small, opts.runs, peer_cli, opts.peer_budget)
         rows += rows_build_comparison(comparison) if comparison else [Row(f"1. Full build, {small.posts:,} posts", "failed")]
-    if large:
-        big = steps.run("figure 2 (large full build)", large_build, large, opts.runs)
-        if big:
-            rows += rows_large_build(big)
-            served = steps.run("figure 4 (serving)", compare_serving, big.db, opts)
-            if served:
-                prod, dflt, eps = served
-                steps.failures += [f"serving with {r.label} settings: {r.error}" for r in (prod, dflt) if r.error]
-                rows += rows_serving(prod, dflt, eps, big.posts)
-            rebuilds = steps.run("figure 3 (rebuilds)", measure_rebuilds, large, big.db, opts.runs)
-            if rebuilds:
-                rows += rows_rebuilds(rebuilds, large)
-        else:
-            rows.append(Row(f"2. Full build, {large.posts:,} posts", "failed"))
-    rows.sort(key=lambda r: r.figure.split(".")[0])  # stable: figures 1, 2, 3, 4 in their own order
+    for count in [opts.posts_large] + ([opts.scale] if opts.scale else []):
+        large_rows, large_eps = large_figures(steps, count, opts)
+        rows += large_rows
+        eps = eps or large_eps
+    # Stable: figures 1, 2, 3, 4 in their own order; with --scale each row beside the same row at the other size.
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(re.sub(r"[\d,]+ posts", "", row.figure) if opts.scale else "", len(first))
+    rows.sort(key=lambda r: (r.figure.split(".")[0], first[re.sub(r"[\d,]+ posts", "", r.figure) if opts.scale else ""]))
+    if opts.scale:
+        mode = f"scale run: {opts.posts_large:,} and {opts.scale:,} posts, which took {fmt_seconds(time.monotonic() - started)}"
 
     report = render(machine, mode, rows, eps, steps.failures)
     opts.results.write_text(report, encoding="utf-8")
