@@ -168,15 +168,19 @@ def _bucket_pairs(members: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarray:
     """The candidates whose estimated similarity is within ESTIMATE_MARGIN of the
-    threshold. The signatures file is mapped afresh for each PAIR_CHUNK pairs, so the
-    pages read stay resident for one chunk only."""
+    threshold. The signatures are read from the spilled file, PAIR_CHUNK pairs at a time,
+    with one read a post (a mapped file would keep every page it touched resident)."""
     keep = [np.empty((0, 2), dtype=np.int64)]
-    for start in range(0, len(pairs), PAIR_CHUNK):
-        chunk = pairs[start : start + PAIR_CHUNK]
-        matrix = np.memmap(spill.signatures, dtype="<u4", mode="r", shape=(len(spill.rowids), NUM_PERM))
-        estimate = (matrix[chunk[:, 0]] == matrix[chunk[:, 1]]).mean(axis=1)
-        del matrix
-        keep.append(chunk[estimate >= threshold - ESTIMATE_MARGIN])
+    size = NUM_PERM * 4
+    with open(spill.signatures, "rb") as file:
+        for start in range(0, len(pairs), PAIR_CHUNK):
+            chunk = pairs[start : start + PAIR_CHUNK]
+            posts, where = np.unique(chunk, return_inverse=True)
+            blob = b"".join(os.pread(file.fileno(), size, post * size) for post in posts.tolist())
+            matrix = np.frombuffer(blob, dtype="<u4").reshape(len(posts), NUM_PERM)
+            where = where.reshape(chunk.shape)
+            estimate = (matrix[where[:, 0]] == matrix[where[:, 1]]).mean(axis=1)
+            keep.append(chunk[estimate >= threshold - ESTIMATE_MARGIN])
     return np.concatenate(keep)
 
 
