@@ -302,3 +302,29 @@ def test_posts_sharing_boilerplate_are_grouped_as_all_pairs_would_group_them(tmp
         expected.update({p.post_id: first.post_id for p in members if p is not first})
     assert len(expected) > 10
     assert {p: o for p, (o, _) in found_reprints(db).items()} == expected
+
+
+def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, tmp_path, monkeypatch):
+    """The relations stages bound their memory by reading a few posts at a time and
+    sorting band keys a partition at a time: chunks of a handful of posts, many
+    partitions and tiny pair batches give the same tables as one chunk does."""
+    from newsarchive.relate import related, reprints
+
+    posts, db = planted
+    assert len(posts) > 3 * 7, "the planted corpus spans several chunks"
+    monkeypatch.setattr(reprints, "READ_CHUNK", 7)
+    monkeypatch.setattr(reprints, "PARTITION_RECORDS", 50)
+    monkeypatch.setattr(reprints, "PAIR_CHUNK", 3)
+    monkeypatch.setattr(reprints, "BODIES_KEPT", 2)
+    monkeypatch.setattr(related, "READ_CHUNK", 6)
+    monkeypatch.setattr(related, "CHUNK", 3)
+    small = tmp_path / "news.db"
+    build(write_corpus(tmp_path / "posts", posts), small, quiet=True)
+    for sql in ("SELECT post_id, original_post_id, similarity FROM reprints ORDER BY post_id",
+                "SELECT post_id, related_post_id, rank, score FROM related_posts ORDER BY post_id, rank"):
+        assert rows_of(small, sql) == rows_of(db, sql) and rows_of(db, sql), sql
+
+
+def rows_of(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
