@@ -59,8 +59,8 @@ class CommonRank:
         share = f"{self.matches / self.posts:.0%}" if self.posts else "all"
         return (f"These words are in {self.matches:,} of {self.posts:,} posts ({share}), too many to rank whole: "
                 f"the {self.rule.candidates:,} most recently added matches come first, best match first, "
-                f"then the others, most recently added first. A phrase, another word or a filter ranks "
-                f"fewer posts; sort by date for the newest first.")
+                f"then the others, most recently added first. A phrase or a rarer word is ranked whole; "
+                f"sort by date for the newest first.")
 
 
 def read_rule(config: Mapping | None) -> CommonRule:
