@@ -2,7 +2,7 @@
 """The search page and the posts table's search box, with every match ranked by bm25
 and with the common-word rule of metadata.yml (docs/browsing.md#common-words).
 
-    .venv/bin/python bench/search_common.py bench/out/news-100000.db --term ferry --term heritage
+    .venv/bin/python bench/search_common.py news.db --term ferry --term heritage
 
 Both run in this process through Datasette's own client, configured as `news-archive
 serve` configures it; "ranked whole" is the same site with the rule set past any
