@@ -16,10 +16,17 @@ _ODD_FIRST = frozenset(".#~")
 
 @dataclass(slots=True)
 class SourceFile:
+    """A post file. The build holds one a file for its whole run (32 MiB at 100,000
+    files with the full path stored in each), so the folder is one string all share."""
+
     path: str  # relative, POSIX separators
-    abspath: str
+    root: str  # the posts folder, real path
     size: int
     mtime_ns: int
+
+    @property
+    def abspath(self) -> str:
+        return f"{self.root}/{self.path}"
 
 
 def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[list[SourceFile], list[Problem]]:
@@ -81,7 +88,7 @@ def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[li
             if not stat.S_ISREG(st.st_mode):
                 skipped.append(_skipped(path, "not a regular file"))
                 continue
-            found = SourceFile(path, entry.path, st.st_size, st.st_mtime_ns)
+            found = SourceFile(path, root, st.st_size, st.st_mtime_ns)
             files.append(found)
             if seen is not None and found.mtime_ns >= since_ns:
                 seen(found)
