@@ -318,6 +318,7 @@ def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, 
     monkeypatch.setattr(reprints, "BODIES_KEPT", 2)
     monkeypatch.setattr(related, "READ_CHUNK", 6)
     monkeypatch.setattr(related, "CHUNK", 3)
+    monkeypatch.setattr(related, "STORE_BATCH", 2)
     small = tmp_path / "news.db"
     build(write_corpus(tmp_path / "posts", posts), small, quiet=True)
     for sql in ("SELECT post_id, original_post_id, similarity FROM reprints ORDER BY post_id",

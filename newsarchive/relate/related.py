@@ -26,7 +26,8 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import groupby
+from operator import itemgetter
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
@@ -42,6 +43,8 @@ TERMS = 12
 POSTINGS = 24
 #: Rows multiplied at once: bounds the product held in memory.
 CHUNK = 1000
+#: Posts whose rows store_related compares and rewrites at once.
+STORE_BATCH = 1000
 #: Posts read from the database at once (each pass; a multiple of CHUNK).
 READ_CHUNK = 20_000
 
@@ -229,34 +232,42 @@ def _best(rowids: np.ndarray, groups: np.ndarray, start: int, product) -> Iterat
 
 
 def store_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
-    """Make related_posts hold exactly `rows`, rewriting only the posts whose list
-    changed. The rows go through a temporary table, so neither they nor the table's
-    old rows are held in Python (500,000 at 100,000 posts)."""
-    conn.execute("CREATE TEMP TABLE related_rowids (post_rowid INTEGER, related_rowid INTEGER, rank INTEGER,"
-                 " score REAL)")
-    rows = iter(rows)
-    while batch := list(islice(rows, 10_000)):  # the rows' source reads the database too
-        conn.executemany("INSERT INTO temp.related_rowids VALUES (?, ?, ?, ?)", batch)
-    conn.execute(
-        "CREATE TEMP TABLE related_new AS SELECT a.post_id, b.post_id AS related_post_id, r.rank, r.score"
-        " FROM temp.related_rowids r JOIN _post_features a ON a.rowid = r.post_rowid"
-        " JOIN _post_features b ON b.rowid = r.related_rowid"
-    )
-    conn.execute("DROP TABLE temp.related_rowids")
-    conn.execute(
-        """
-        CREATE TEMP TABLE related_changed AS
-        SELECT post_id FROM (SELECT post_id, related_post_id, rank, score FROM related_posts
-                             EXCEPT SELECT * FROM temp.related_new)
-        UNION
-        SELECT post_id FROM (SELECT * FROM temp.related_new
-                             EXCEPT SELECT post_id, related_post_id, rank, score FROM related_posts)
-        """
-    )
-    conn.execute("DELETE FROM related_posts WHERE post_id IN (SELECT post_id FROM temp.related_changed)")
-    conn.execute(
-        "INSERT INTO related_posts (post_id, related_post_id, rank, score) SELECT * FROM temp.related_new"
-        " WHERE post_id IN (SELECT post_id FROM temp.related_changed)"
-    )
-    conn.execute("DROP TABLE temp.related_new")
-    conn.execute("DROP TABLE temp.related_changed")
+    """Make related_posts hold exactly `rows` (a post's rows together, as find_related
+    gives them), rewriting only the posts whose list changed, STORE_BATCH posts at a
+    time: neither the new rows nor the old are held whole, in Python or in SQLite's
+    temporary store (in memory on the build's connection)."""
+    (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM _post_features").fetchone()
+    seen = bytearray(top + 1)  # posts given rows, by rowid
+    batch: list[tuple[int, list[RelatedRow]]] = []
+    for post, group in groupby(rows, key=itemgetter(0)):
+        seen[post] = 1
+        batch.append((post, list(group)))
+        if len(batch) == STORE_BATCH:
+            _store_batch(conn, batch)
+            batch = []
+    _store_batch(conn, batch)
+    stale = [(post_id,) for post_id, rowid in conn.execute(
+        "SELECT DISTINCT r.post_id, f.rowid FROM related_posts r LEFT JOIN _post_features f ON f.post_id = r.post_id"
+    ) if rowid is None or not seen[rowid]]
+    conn.executemany("DELETE FROM related_posts WHERE post_id = ?", stale)
+
+
+def _store_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRow]]]) -> None:
+    old: dict[int, list[RelatedRow]] = {}
+    for row in conn.execute(
+        "SELECT f.rowid, coalesce(g.rowid, -1), r.rank, r.score FROM json_each(?) j"
+        " CROSS JOIN _post_features f ON f.rowid = j.value JOIN related_posts r ON r.post_id = f.post_id"
+        " LEFT JOIN _post_features g ON g.post_id = r.related_post_id ORDER BY f.rowid, r.rank",
+        (json.dumps([post for post, _ in batch]),),
+    ):
+        old.setdefault(row[0], []).append(RelatedRow(*row))
+    changed = [(post, group) for post, group in batch if old.get(post) != group]
+    conn.executemany("DELETE FROM related_posts WHERE post_id = (SELECT post_id FROM _post_features WHERE rowid = ?)",
+                     [(post,) for post, _ in changed])
+    new = [r for _, group in changed for r in group]
+    ids = dict(conn.execute(
+        "SELECT rowid, post_id FROM _post_features WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted({rowid for r in new for rowid in r[:2]})),),
+    ))
+    conn.executemany("INSERT INTO related_posts (post_id, related_post_id, rank, score) VALUES (?, ?, ?, ?)",
+                     [(ids[r.post_rowid], ids[r.related_rowid], r.rank, r.score) for r in new])
