@@ -185,7 +185,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         writer.start(plan)
         for result in results:
             writer.add(result)
-        writer.flush()
+        writer.finish()
         run.options.reached("inserted")
         clock = summary.lap("parse+insert", clock)
         if run.fresh:

@@ -63,10 +63,11 @@ def renamed_id(post_id: str, holder: str, own: str) -> str:
 
 def id_rank(post_id: str, path: str, published_at: str | None) -> tuple:
     """Which of the files that want one id keeps it: the lowest rank. A file whose id is
-    its own path (no `code`) first, a file that lost its id and took its path as id
-    last; then the earlier published (undated last), then the path. Only the files
-    decide, so a full build and any sequence of updates agree."""
-    tier = 2 if post_id == path else 0 if post_id == posixpath.splitext(path)[0] else 1
+    its own path (it has no `code`, or it lost its id and took its path) first, so that
+    a `code` copying a path can never leave that file without an id; then the earlier
+    published (undated last), then the path. Only the files decide, so a full build and
+    any sequence of updates agree."""
+    tier = 0 if post_id in (path, posixpath.splitext(path)[0]) else 1
     return tier, published_at or "\uffff", path
 
 
@@ -90,6 +91,10 @@ class Writer:
         self.fresh = fresh  # a new database (a full build), not an update
         self.owners: dict[str, str] = {}  # post id -> path, for every post the new database holds
         self.ranks: dict[str, tuple] = {}  # post id -> id_rank of its owner, once looked at
+        # path -> (line, the id it wanted, its own id) of each post that lost its id: its
+        # warning names the file that keeps the id once every file is written, so that
+        # the order in which files arrive cannot change it.
+        self.renamed: dict[str, tuple[int | None, str, str]] = {}
         self.written_ids: list[str] = []
         self.written_paths: set[str] = set()
         self.refs = DeletedRefs()
@@ -127,7 +132,7 @@ class Writer:
             self.summary.added += 1
         self.summary.warn(result.problems())
         if renamed_from is not None:
-            self.summary.warn([Problem(result.path, result.id_line, renamed_id(*renamed_from, result.post_id), "warning")])
+            self.renamed[result.path] = (result.id_line, renamed_from[0], result.post_id)
         self._posts.append(result.post)
         if not self.fresh:
             self._new_keys.add(result.url_key)
@@ -180,9 +185,16 @@ class Writer:
         else:
             self.summary.unchanged -= 1
         self.summary.problems = [p for p in self.summary.problems if p.path != holder]  # written again below
+        self.renamed.pop(holder, None)
         del self.owners[post_id]
         self.ranks.pop(post_id, None)
         self._rename(holder, post_id, path)
+
+    def finish(self) -> None:
+        """Write what is held, and warn each post that lost its id of the file that keeps it."""
+        self.flush()
+        self.summary.warn([Problem(path, line, renamed_id(wanted, self.owners.get(wanted), own), "warning")
+                           for path, (line, wanted, own) in self.renamed.items()])
 
     def flush(self) -> None:
         if self._posts:
