@@ -126,7 +126,7 @@ TABLES = (
         foreign_keys=(("post_id", "posts", "id"), ("author", "authors", "name")),
     ),
     # Derived, not read from the file: each post's body as the site shows it, rendered
-    # and sanitised by the build (newsarchive.text.render), so no page renders Markdown
+    # and sanitised by the build (newsarchive.parse.render), so no page renders Markdown
     # while a reader waits. Apart from posts, whose rows stay narrow.
     Table(
         "post_html",
