@@ -3,7 +3,7 @@
 The Content-Security-Policy allows scripts only from the site itself plus the exact
 inline scripts Datasette's own templates contain (by SHA-256 hash). An inline script
 or event handler that slipped into a post would therefore not run even if sanitising
-missed it: defence in depth behind bleach.
+missed it: defence in depth behind the sanitiser (nh3).
 """
 from __future__ import annotations
 
