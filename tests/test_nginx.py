@@ -196,6 +196,14 @@ def test_each_visitor_is_counted_apart_and_cannot_spoof_its_address(site):
     """metadata.yml lets one client run one SQL query at a time (per replica): behind
     nginx the replicas must see each visitor's own address, not nginx's, and not one
     the visitor wrote into a header."""
+    # nginx takes the replicas in turn once both are up: a replica an earlier test
+    # restarted may still be set aside for its fail_timeout.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pair = [fetch(site.port, "/-/versions.json").upstream for _ in range(2)]
+        if len(set(pair)) == 2:
+            break
+        time.sleep(0.5)
     slow: list[Answer] = []
     threads = [threading.Thread(target=lambda: slow.append(fetch(site.port, sql(SLOW), client="127.0.0.2")))
                for _ in range(2)]

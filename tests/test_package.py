@@ -60,6 +60,7 @@ EXPECTED_FOREIGN_KEYS = {
     ("reprints", "original_post_id"): ("posts", "id"),
     ("related_posts", "post_id"): ("posts", "id"),
     ("related_posts", "related_post_id"): ("posts", "id"),
+    ("reused_photos", "image_id"): ("images", "id"),
 }
 
 

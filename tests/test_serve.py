@@ -171,7 +171,9 @@ def test_builds_swap_in_with_no_refused_or_failed_request(posts_and_db):
                 # For a moment both servers accept: the old one may answer once more.
                 wait_for(lambda: f"Post {n} of the late news" in server.late(), timeout=5)
         assert probes.failures == [], f"{len(probes.failures)} of {probes.answered + len(probes.failures)} failed"
-        assert probes.answered > 200
+        # A floor, not a rate: the probes kept asking through all three swaps (each build's
+        # count was seen above); how many they fit in depends on the machine.
+        assert probes.answered > 50
         assert probes.counts == {0, 1, 2, 3}
         assert server.output().count("now serving") == 4, server.output()
         server.process.send_signal(signal.SIGTERM)
