@@ -140,6 +140,8 @@ BOMBS = {
         "with v(x) as (select hex(zeroblob(800000))) select "
         + " + ".join(["(x like '%'||substr(x, 1, 9)||'_1')"] * 100) + " as n from v", None, "took too long"),
     "printf padding": ("select length(printf('%.*c', 1000000000, 'x')) as n", None, "not authorized"),
+    "snippet": ("select snippet(posts_fts, 2, '[', ']', '', 64) as n from posts_fts where posts_fts match 'the'",
+                None, "not authorized"),
 }
 
 

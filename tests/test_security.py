@@ -174,9 +174,14 @@ def test_csp_allows_datasettes_data_scripts_but_no_other_script(tmp_path):
     assert "'unsafe-inline'" not in script_src and "'unsafe-hashes'" in script_src
 
 
-@pytest.mark.parametrize("sql", ["select length(printf('%.*c', 1000000000, 'x')) as n", "select format('%d', 1) as n", "select PRINTF('x') as n"])
-def test_printf_and_format_are_refused(ds, sql):
-    """printf's padding is one step the time limit cannot interrupt: refused outright."""
+@pytest.mark.parametrize("sql", [
+    "select length(printf('%.*c', 1000000000, 'x')) as n", "select format('%d', 1) as n", "select PRINTF('x') as n",
+    "select snippet(posts_fts, 2, '[', ']', '...', 10) as n from posts_fts where posts_fts match 'harbour'",
+    "select \"HIGHLIGHT\"(posts_fts, 2, '[', ']') as n from posts_fts where posts_fts match 'harbour'",
+])
+def test_functions_the_time_limit_cannot_stop_are_refused(ds, sql):
+    """printf's padding, and FTS5's snippet() and highlight() over a whole column, are each
+    one step the time limit cannot interrupt: refused outright."""
     started = time.monotonic()
     response = get(ds, "/news.json?_shape=array&sql=" + quote(sql))
     assert time.monotonic() - started < 2

@@ -290,10 +290,13 @@ def _is_html(event) -> bool:
     return any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in event.get("headers", []))
 
 
-#: SQL functions refused on a public instance. printf()/format() pad to any width in
-#: one step: `printf('%.*c', 1000000000, 'x')` holds a CPU for seconds, and Datasette's
-#: time limit, which interrupts between steps, cannot stop it.
-DENIED_FUNCTIONS = frozenset({"printf", "format"})
+#: SQL functions refused on a public instance, each a single step Datasette's time
+#: limit (which interrupts between steps) cannot stop. printf()/format() pad to any
+#: width: `printf('%.*c', 1000000000, 'x')` holds a CPU for seconds. FTS5's snippet()
+#: and highlight() work over a row's whole column, snippet() in time that grows with
+#: the square of its matches (a 4 MB post of one word: over five minutes); the search
+#: page and the concordance make theirs from a bounded window (site.local_fts).
+DENIED_FUNCTIONS = frozenset({"printf", "format", "snippet", "highlight"})
 
 
 #: sqlite3_limit() categories (sqlite3.h; the same numbers in every SQLite version).
