@@ -223,6 +223,23 @@ def test_a_file_sorting_first_with_a_posts_code_does_not_take_it(tmp_path):
     _equals_a_full_build(posts, db, tmp_path)
 
 
+def test_links_stay_with_the_earlier_post_when_a_copy_takes_its_origin_url(tmp_path):
+    """A file sorting first that copies a post's code and origin_url: links naming that
+    URL still point at the post published first, in an update and a full build."""
+    url = "https://example.test/news/1/the-real-story"
+    real = GOOD.replace("date: 2024-03-01\n", f"date: 2024-03-01\norigin_url: {url}\n")
+    citing = f'---\ncode: "ART2"\ntitle: "Citing"\ndate: 2024-04-01\n---\n\nAs [reported]({url}).\n'
+    posts = write_posts(tmp_path / "posts", {"news/real.md": real, "news/citing.md": citing})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    copy = _dup_post("Hijack", "2024-06-01", code="ART1").replace("---\n", f"---\norigin_url: {url}\n", 1)
+    write_posts(posts, {"!0000-hijack.md": copy})
+    build(posts, db, quiet=True)
+    by_date = rows(db, "SELECT id FROM posts WHERE origin_url = ? ORDER BY published_at LIMIT 1", [url])
+    assert rows(db, "SELECT target_post_id FROM links WHERE post_id = 'ART2'") == by_date == [("ART1",)]
+    _equals_a_full_build(posts, db, tmp_path)
+
+
 def test_a_code_equal_to_another_posts_path_id_does_not_take_it(tmp_path):
     """A post without `code` has its path as id; a file whose code copies that id, even
     published earlier, does not take it."""

@@ -136,14 +136,20 @@ def resolve_fresh_link_targets(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
         UPDATE links SET target_post_id = targets.id
-        FROM (SELECT url_key, min(id) AS id FROM posts WHERE url_key IS NOT NULL GROUP BY url_key) AS targets
+        FROM (SELECT url_key, id FROM (
+                SELECT url_key, id, row_number() OVER (
+                    PARTITION BY url_key ORDER BY published_at IS NULL, published_at, id) AS n
+                FROM posts WHERE url_key IS NOT NULL)
+              WHERE n = 1) AS targets
         WHERE links.target_key = targets.url_key
         """
     )
 
 
 def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> None:
-    """Point each link at the post whose origin_url it names (by url_key), if any.
+    """Point each link at the post whose origin_url it names (by url_key), if any: of
+    posts that share one, the earliest published, then the lowest id (as duplicate
+    ids are settled, so a copy that sorts first by path does not take the links).
 
     With `post_ids`/`keys` (an incremental build), only links of those posts and
     links naming those keys are looked at; otherwise every link.
@@ -160,12 +166,11 @@ def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> 
             " AND (post_id IN (SELECT id FROM temp._changed_posts)"
             " OR target_key IN (SELECT key FROM temp._changed_keys))"
         )
+    target = """(SELECT posts.id FROM posts WHERE posts.url_key = links.target_key
+                 ORDER BY posts.published_at IS NULL, posts.published_at, posts.id LIMIT 1)"""
     conn.execute(
         f"""
-        UPDATE links SET target_post_id = (
-            SELECT min(posts.id) FROM posts WHERE posts.url_key = links.target_key
-        )
-        WHERE target_key IS NOT NULL{scope}
-          AND target_post_id IS NOT (SELECT min(posts.id) FROM posts WHERE posts.url_key = links.target_key)
+        UPDATE links SET target_post_id = {target}
+        WHERE target_key IS NOT NULL{scope} AND target_post_id IS NOT {target}
         """
     )
