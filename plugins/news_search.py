@@ -4,19 +4,8 @@ result linking to its post."""
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound
 
+from newsarchive.site.instruments import ensure_can_view_posts
 from newsarchive.site.search_page import respond
-
-
-async def _ensure_can_view_posts(datasette, actor, database):
-    """The permission the posts table's own page asks for, in each Datasette's terms."""
-    try:
-        from datasette.resources import TableResource  # Datasette 1.0
-    except ImportError:
-        await datasette.ensure_permissions(
-            actor, [("view-table", (database, "posts")), ("view-database", database), "view-instance"])
-    else:
-        await datasette.ensure_permission(
-            action="view-table", resource=TableResource(database=database, table="posts"), actor=actor)
 
 
 async def search(datasette, request):
@@ -26,7 +15,7 @@ async def search(datasette, request):
         raise NotFound("Database not found") from None
     if not await db.table_exists("posts_fts"):
         raise NotFound(f"{db.name} has no posts to search")
-    await _ensure_can_view_posts(datasette, request.actor, db.name)
+    await ensure_can_view_posts(datasette, request.actor, db.name)
     return await respond(datasette, request, db.name, request.url_vars.get("format") or "")
 
 
