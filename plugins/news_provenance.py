@@ -5,31 +5,28 @@ the photos per month as a chart, with the credits and the photos run most often.
 from urllib.parse import urlencode
 
 from datasette import hookimpl
-from datasette.utils import tilde_encode, urlsafe_components
 from datasette.utils.asgi import NotFound, Response
 
 from newsarchive.site.provenance import SiteUrls, post_provenance, provenance_page
+from newsarchive.site.row_page import post_url, shown_post_id
 
 TEMPLATE = "news_provenance.html"
 
 
 def site_urls(datasette, database: str) -> SiteUrls:
     return SiteUrls(
-        row=lambda pk: datasette.urls.row(database, "posts", tilde_encode(pk)),
+        row=post_url(datasette, database),
         query=lambda name, params: f"{datasette.urls.query(database, name)}?{urlencode(params)}",
     )
 
 
 @hookimpl
 def extra_template_vars(view_name, table, database, request, datasette):
-    if view_name != "row" or table != "posts" or request is None:
+    post_id = shown_post_id(view_name, table, request)
+    if post_id is None:
         return {}
 
     async def inner():
-        pks = request.url_vars.get("pks")
-        if pks is None:
-            return {"provenance": {}}
-        (post_id,) = urlsafe_components(pks)
         db = datasette.get_database(database)
         return {"provenance": await post_provenance(db, post_id, site_urls(datasette, database))}
 
