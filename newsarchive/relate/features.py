@@ -5,12 +5,19 @@ words (related posts). Pure functions of body_text.
 Words are runs of letters, digits and combining marks; body_text carries U+200B
 between the words of Thai and other scripts written without spaces
 (newsarchive.text.words), which ends a word here as a space does.
+
+`words` reads them with a regular expression, the reference; `feature_rows`, run for
+every post, reads the same words in one pass of numpy over the text's code points
+and hashes their UTF-8 bytes, and computes the MinHash in numpy with datasketch's
+permutations, so that a worker loads neither datasketch nor the scipy it imports.
+tests/test_features.py holds both paths equal, word for word and value for value.
 """
 from __future__ import annotations
 
 import re
 import zlib
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,6 +27,8 @@ import numpy as np
 SHINGLE_WORDS = 5
 #: MinHash permutations: the signature is NUM_PERM 32-bit values (512 bytes a post).
 NUM_PERM = 128
+#: The seed datasketch draws the permutations from (MinHash(seed=...)).
+SEED = 1
 #: Bodies shorter than this are not compared: "See the photos above" in two posts is
 #: not a reprint.
 MIN_WORDS = 25
@@ -27,7 +36,10 @@ MIN_WORDS = 25
 #: for related posts; words most posts use get little weight there (see related.py).
 TERMS_KEPT = 48
 
-_WORD = re.compile(r"[\w\u0300-\u036f\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+")
+#: What a word is made of besides \w: combining marks, and the vowel and tone marks of
+#: Indic, Thai, Lao, Myanmar and Khmer script (marks, not letters, to Unicode).
+_MARKS = "\u0300-\u036f\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_WORD = re.compile(f"[\\w{_MARKS}]+")
 
 
 def words(text: str | None) -> list[str]:
@@ -45,19 +57,26 @@ def word_hashes(word_list: list[str]) -> np.ndarray:
     return np.fromiter(map(zlib.crc32, map(str.encode, word_list)), dtype=np.uint64, count=len(word_list))
 
 
-def shingle_keys(hashes: np.ndarray) -> np.ndarray:
-    """A 64-bit key of each shingle (SHINGLE_WORDS words in a row), distinct keys only,
-    sorted: its words' hashes, each times its place's multiplier, summed (wrapping).
-    One numpy pass, where a string per shingle cost a third of a post's time. Two
-    different shingles share a key with odds of about 1 in 10^16 per pair: the
-    similarity of two such sets is the similarity of the texts."""
+def _shingle_sums(hashes: np.ndarray) -> np.ndarray:
+    """A 64-bit key of each shingle, in order, repeats kept: its words' hashes, each
+    times its place's multiplier, summed (wrapping)."""
     k = SHINGLE_WORDS
     n = len(hashes) - k + 1
-    total = np.zeros(max(n, 0), dtype=np.uint64)
+    if n <= 0:
+        return np.empty(0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for place in range(k):
+        total = hashes[:n] * _PLACES[0]
+        for place in range(1, k):
             total += hashes[place : place + n] * _PLACES[place]
-    return np.unique(total)
+    return total
+
+
+def shingle_keys(hashes: np.ndarray) -> np.ndarray:
+    """A 64-bit key of each shingle (SHINGLE_WORDS words in a row), distinct keys only,
+    sorted. One numpy pass, where a string per shingle cost a third of a post's time.
+    Two different shingles share a key with odds of about 1 in 10^16 per pair: the
+    similarity of two such sets is the similarity of the texts."""
+    return np.unique(_shingle_sums(hashes))
 
 
 def shingle_hashes(keys: np.ndarray) -> np.ndarray:
@@ -75,20 +94,43 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return common / (len(a) + len(b) - common)
 
 
-@cache
-def _template():
-    # datasketch draws the permutations from its seed: made once a process, copied per post.
-    from datasketch import MinHash
+# ----------------------------------------------------------------------------- the MinHash
 
-    return MinHash(num_perm=NUM_PERM, seed=1, hashfunc=int)
+
+@cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """datasketch 2.0's permutations of MinHash(num_perm=NUM_PERM, seed=SEED) in its
+    default scheme (affine32): h -> a * h + b mod 2^32, with `a` odd, both drawn from
+    numpy's RandomState(SEED). Made here rather than taken from a datasketch MinHash
+    because importing datasketch loads scipy.integrate: 39 MB and 0.25 s in each
+    parser process."""
+    draw = np.random.RandomState(SEED)
+    a = draw.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = draw.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a.reshape(-1, 1), b.reshape(-1, 1)
+
+
+def _premix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, which datasketch applies to each value before
+    permuting (a bijection that spreads similar inputs)."""
+    h = values ^ (values >> np.uint32(16))
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    return h
 
 
 def signature(hashes: np.ndarray) -> bytes:
-    """The MinHash signature of a post's shingle hashes: NUM_PERM uint32, little-endian
-    (datasketch premixes each hash with MurmurHash3's finalizer, then permutes)."""
-    minhash = _template().copy()
-    minhash.update_batch(hashes.tolist())
-    return minhash.hashvalues.astype("<u4").tobytes()
+    """The MinHash signature of a post's shingle hashes (uint32): NUM_PERM uint32,
+    little-endian, the values datasketch's MinHash(seed=SEED).update_batch gives. One
+    NUM_PERM x len(hashes) product, whose minimum along each row is the value."""
+    if len(hashes) == 0:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype="<u4").tobytes()
+    a, b = _permutations()
+    permuted = a * _premix(hashes.astype(np.uint32))
+    permuted += b
+    return permuted.min(axis=1).astype("<u4").tobytes()
 
 
 def unpack(blob: bytes) -> np.ndarray:
@@ -99,13 +141,12 @@ def unpack(blob: bytes) -> np.ndarray:
 TERM = np.dtype([("word", "<u4"), ("count", "<u2")])
 
 
-def top_terms(word_list: list[str], hashes: np.ndarray) -> bytes:
-    """The post's TERMS_KEPT most frequent words of 3 letters or more, each as its
-    CRC-32 and count (TERM), most frequent first, ties by the CRC. As numbers, the
-    relations stage reads every post's terms into one array without a Python loop
-    over words; two words sharing a CRC-32 count as one, rare enough not to move a
-    ranking."""
-    long_enough = np.fromiter(map(len, word_list), dtype=np.int32, count=len(word_list)) >= 3
+def top_terms(hashes: np.ndarray, long_enough: np.ndarray) -> bytes:
+    """The post's TERMS_KEPT most frequent words of 3 letters or more (`long_enough`),
+    each as its CRC-32 and count (TERM), most frequent first, ties by the CRC. As
+    numbers, the relations stage reads every post's terms into one array without a
+    Python loop over words; two words sharing a CRC-32 count as one, rare enough not
+    to move a ranking."""
     values, counts = np.unique(hashes[long_enough], return_counts=True)
     best = np.lexsort((values, -counts))[:TERMS_KEPT]
     terms = np.empty(len(best), dtype=TERM)
@@ -114,10 +155,75 @@ def top_terms(word_list: list[str], hashes: np.ndarray) -> bytes:
     return terms.tobytes()
 
 
+# ----------------------------------------------------------------------------- words in numpy
+
+
+#: ASCII bytes as the tokeniser reads them: letters, digits and _ kept, every other
+#: ASCII byte a space; bytes of UTF-8 sequences (0x80 and up) kept.
+_ASCII = bytes(c if c >= 0x80 or chr(c).isalnum() or c == 0x5F else 0x20 for c in range(256))
+_SPACE = 0x20
+
+
+@cache
+def _in_word() -> np.ndarray:
+    """For each code point of the Basic Multilingual Plane, itself when it is part of
+    a word (as _WORD reads it) and a space when not (uint16). 128 KiB, ~10 ms once a
+    process."""
+    table = np.arange(0x10000, dtype=np.uint16)
+    word = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=bool, count=0x10000)
+    word[ord("_")] = True
+    for first, last in re.findall(r"(.)-(.)", _MARKS):
+        word[ord(first) : ord(last) + 1] = True
+    table[~word] = _SPACE
+    return table
+
+
+class Words(NamedTuple):
+    """A body's words as the features take them, in order."""
+
+    #: Each word's CRC-32 (of its UTF-8 bytes, lowercased), as word_hashes gives it.
+    hashes: np.ndarray
+    #: Whether the word has 3 characters or more.
+    long: np.ndarray
+
+
+def read_words(text: str) -> Words:
+    """The words `words(text)` finds, hashed. Most characters are told apart by a table
+    lookup in numpy and the words are split by bytes.split, with no regex match or
+    string a word beyond the bytes hashed. A text with a character beyond the BMP
+    (an emoji) is read by the regex."""
+    lower = text.lower()
+    if lower.isascii():
+        cleaned = lower.encode().translate(_ASCII)
+        in_word = np.frombuffer(cleaned, dtype=np.uint8) != _SPACE
+    else:
+        # surrogatepass: a lone surrogate (not a word character) reads as a space, as in _WORD.
+        points = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        if points.max() > 0xFFFF:
+            listed = _WORD.findall(lower)
+            return Words(word_hashes(listed), np.fromiter(map(len, listed), np.int64, len(listed)) >= 3)
+        kept = _in_word()[points]
+        in_word = kept != _SPACE
+        cleaned = kept.tobytes().decode("utf-16-le").encode()
+    pieces = cleaned.split()
+    hashes = np.fromiter(map(zlib.crc32, pieces), dtype=np.uint64, count=len(pieces))
+    return Words(hashes, _run_lengths(in_word) >= 3)
+
+
+def _run_lengths(flags: np.ndarray) -> np.ndarray:
+    """The length of each run of True in `flags`, in order."""
+    padded = np.zeros(len(flags) + 2, dtype=bool)
+    padded[1:-1] = flags
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return edges[1::2] - edges[::2]
+
+
 def feature_rows(post_id: str, body_text: str | None) -> list[tuple]:
     """The post's `_post_features` row, or none for a body under MIN_WORDS words."""
-    word_list = words(body_text)
-    if len(word_list) < MIN_WORDS:
+    if not body_text:
         return []
-    hashes = word_hashes(word_list)
-    return [(post_id, signature(shingle_hashes(shingle_keys(hashes))), top_terms(word_list, hashes))]
+    found = read_words(body_text)
+    if len(found.hashes) < MIN_WORDS:
+        return []
+    sums = _shingle_sums(found.hashes)
+    return [(post_id, signature(shingle_hashes(sums)), top_terms(found.hashes, found.long))]
