@@ -14,6 +14,7 @@ from .concordance import (DEFAULT_SIZE, DEFAULT_WIDTH, MAX_PER_POST, MAX_WIDTH, 
 from .instruments import csv_text
 from .search_page import page_numbers
 
+SORT_NAMES = {"date": "date, newest first", "left": "words to the left", "right": "words to the right"}
 COLUMNS = ("position", "post_id", "url", "published_at", "left", "match", "right")
 
 
@@ -42,8 +43,8 @@ def skipped(lines: Lines | None) -> str | None:
     if lines is None:
         return None
     said = []
-    if lines.posts > lines.read:
-        said.append(f"The search matches {lines.posts:,} posts: the concordance read the newest {lines.read:,}; "
+    if lines.posts > lines.reach:
+        said.append(f"The search matches {lines.posts:,} posts: the concordance reads the newest {lines.reach:,}; "
                     "narrow it with from, to, category, language or author to read the others.")
     if lines.cut:
         said.append(f"{lines.cut:,} {'post was' if lines.cut == 1 else 'posts were'} read only in part: "
@@ -57,7 +58,7 @@ def row_values(position: int, line: Line, urls: Urls) -> tuple:
 
 async def respond(datasette, http_request, db, fmt: str):
     """The response for `/<database>/concordance{fmt}` (fmt "", ".json" or ".csv")."""
-    outcome = await run(datasette, db, http_request.args)
+    outcome = await run(datasette, db, http_request.args, every=fmt == ".csv")
     urls = Urls(datasette, http_request, db.name)
     status = 400 if outcome.error else 200
     if fmt == ".csv":
@@ -85,13 +86,15 @@ def json_response(outcome: Outcome, urls: Urls, rows: list[dict], array: bool) -
     if array:
         return Response.json(rows)
     request, page = outcome.request, outcome.request.page
-    lines = outcome.lines
+    lines, complete = outcome.lines, outcome.complete
     return Response.json({
         "ok": True, "q": request.q, "fts_query": request.fts, "sort": request.sort, "width": request.width,
-        "filters": request.filters.as_params(), "total": outcome.total,
+        "filters": request.filters.as_params(), "total": outcome.total if complete else None,
+        "found": outcome.total, "complete": complete,
         "posts": lines.posts if lines else 0, "posts_read": lines.read if lines else 0,
-        "posts_cut": lines.cut if lines else 0, "skipped": skipped(lines), "page": page, "pages": outcome.pages, "size": request.size, "rows": rows,
-        "next_url": urls.concordance(outcome, ".json", page + 1, True) if page < outcome.pages else None,
+        "posts_cut": lines.cut if lines else 0, "skipped": skipped(lines), "page": page,
+        "pages": outcome.pages if complete else None, "size": request.size, "rows": rows,
+        "next_url": urls.concordance(outcome, ".json", page + 1, True) if outcome.has_next else None,
         "previous_url": urls.concordance(outcome, ".json", page - 1, True) if page > 1 else None,
         "csv_url": urls.concordance(outcome, ".csv", absolute=True),
     })
@@ -103,15 +106,17 @@ def page_context(outcome: Outcome, urls: Urls, args) -> dict:
     return {
         "database": urls.database, "action": f"{urls.base}/concordance", "error": outcome.error,
         "form": {n: args.get(n) or "" for n in ("q", "from", "to", "category", "language", "author")},
-        "sort": request.sort, "sorts": SORTS, "width": request.width, "max_width": MAX_WIDTH,
-        "total": outcome.total if lines else None, "posts": lines.posts if lines else 0,
+        "sort": request.sort, "sorts": SORTS, "sort_options": [(s, SORT_NAMES[s]) for s in SORTS], "width": request.width, "max_width": MAX_WIDTH,
+        "total": outcome.total if lines else None, "complete": outcome.complete,
+        "posts": lines.posts if lines else 0, "posts_reach": lines.reach if lines else 0,
         "posts_read": lines.read if lines else 0, "posts_cut": lines.cut if lines else 0,
         "window_chars": WINDOW_CHARS, "max_per_post": MAX_PER_POST,
         "rows": [{"line": line, "url": urls.post(line.post_id, absolute=False)} for line in outcome.page],
         "first": request.offset + 1, "page": page, "pages": outcome.pages,
-        "page_links": [(n, urls.concordance(outcome, page=n) if n else None) for n in page_numbers(page, outcome.pages)],
+        "page_links": [(n, urls.concordance(outcome, page=n) if n else None) for n in page_numbers(page, outcome.pages)]
+        + ([] if outcome.complete else [(None, None)]),
         "previous_url": urls.concordance(outcome, page=page - 1) if page > 1 else None,
-        "next_url": urls.concordance(outcome, page=page + 1) if page < outcome.pages else None,
+        "next_url": urls.concordance(outcome, page=page + 1) if outcome.has_next else None,
         "sort_urls": {s: urls.concordance(_with_sort(outcome, s)) for s in SORTS},
         "json_url": urls.concordance(outcome, ".json", page),
         "csv_url": urls.concordance(outcome, ".csv") + "&_dl=1",

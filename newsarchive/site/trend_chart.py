@@ -8,16 +8,25 @@ from markupsafe import Markup, escape
 
 from .chart import PALETTE, y_ticks
 
-#: Most lines one chart draws; the table and downloads hold every series.
+#: Most lines one chart draws, those with the most matches; the table and downloads
+#: hold every series.
 MAX_LINES = 10
 #: Months up to which each point is drawn (with its figures as a tooltip).
 MAX_POINTS = 240
 
 
+def most_matched(lines, most: int = MAX_LINES) -> list:
+    """The `most` lines with the most matches over all their months, in their own order
+    (of equal lines, the earlier)."""
+    ranked = sorted(range(len(lines)), key=lambda i: (-sum(row.matches for row in lines[i][1]), i))
+    return [lines[i] for i in sorted(ranked[:most])]
+
+
 def share_chart_svg(lines, width: int = 900, height: int = 300) -> Markup:
     """`lines`: (name, rows) with rows of one series per month (TrendRow), all of the
-    same months. The y axis is the share of posts, in percent."""
-    lines = lines[:MAX_LINES]
+    same months; the MAX_LINES with the most matches are drawn. The y axis is the share
+    of posts, in percent."""
+    lines = most_matched(lines)
     if not lines or not lines[0][1]:
         return Markup('<p class="news-chart-empty">Nothing to draw.</p>')
     months = [row.month for row in lines[0][1]]
@@ -53,7 +62,8 @@ def share_chart_svg(lines, width: int = 900, height: int = 300) -> Markup:
         y = top_pad + 14 + n * 18
         parts.append(f'<line x1="{width - legend_w + 8}" x2="{width - legend_w + 24}" y1="{y - 4}" y2="{y - 4}" '
                      f'stroke="{PALETTE[n % len(PALETTE)]}" stroke-width="3"{_dash(n)}/>')
-        parts.append(f'<text x="{width - legend_w + 28}" y="{y}" font-size="12">{escape(name)}</text>')
+        parts.append(f'<text class="news-trend-legend" x="{width - legend_w + 28}" y="{y}" font-size="12">'
+                     f'{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
