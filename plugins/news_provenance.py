@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
+from newsarchive.site.instruments import ensure_can_view_table
 from newsarchive.site.provenance import SiteUrls, post_provenance, provenance_page
 from newsarchive.site.row_page import post_url, shown_post_id
 
@@ -33,18 +34,6 @@ def extra_template_vars(view_name, table, database, request, datasette):
     return inner
 
 
-async def _ensure_can_view(datasette, actor, database: str):
-    """The permission the photos view's own page asks for, in each Datasette's terms."""
-    try:
-        from datasette.resources import TableResource  # Datasette 1.0
-    except ImportError:
-        await datasette.ensure_permissions(
-            actor, [("view-table", (database, "photos")), ("view-database", database), "view-instance"])
-    else:
-        await datasette.ensure_permission(
-            action="view-table", resource=TableResource(database=database, table="photos"), actor=actor)
-
-
 async def provenance(datasette, request):
     try:
         db = datasette.get_database(route=request.url_vars["database"])
@@ -52,7 +41,7 @@ async def provenance(datasette, request):
         raise NotFound("Database not found") from None
     if "credit_share" not in await db.view_names():
         raise NotFound(f"{db.name} has no photo credits to chart")
-    await _ensure_can_view(datasette, request.actor, db.name)
+    await ensure_can_view_table(datasette, request.actor, db.name, "photos")
     context = await provenance_page(db)
     urls = site_urls(datasette, db.name)
     context |= {

@@ -4,7 +4,7 @@ result linking to its post."""
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound
 
-from newsarchive.site.instruments import ensure_can_view_posts
+from newsarchive.site.instruments import ensure_can_view_table
 from newsarchive.site.search_page import respond
 
 
@@ -15,7 +15,7 @@ async def search(datasette, request):
         raise NotFound("Database not found") from None
     if not await db.table_exists("posts_fts"):
         raise NotFound(f"{db.name} has no posts to search")
-    await ensure_can_view_posts(datasette, request.actor, db.name)
+    await ensure_can_view_table(datasette, request.actor, db.name, "posts")
     return await respond(datasette, request, db.name, request.url_vars.get("format") or "")
 
 

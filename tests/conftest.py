@@ -7,7 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 
+from newsarchive import config
 from newsarchive.build.pipeline import build
 from newsarchive.serve import datasette_major
 
@@ -45,10 +47,12 @@ def rows(db: Path, sql: str, params=()):
         conn.close()
 
 
-def get(ds, path):
+def get(ds, path, actor: dict | None = None):
     """GET through Datasette's test client as a browser or `curl -L` would: Datasette 1.0
-    answers `/news.json?sql=` and `/news?sql=` with a redirect to `/news/-/query...`."""
-    return asyncio.run(ds.client.get(path, follow_redirects=True))
+    answers `/news.json?sql=` and `/news?sql=` with a redirect to `/news/-/query...`.
+    With an actor, signed in as that actor (Datasette's own ds_actor cookie)."""
+    cookies = {"ds_actor": ds.sign({"a": actor}, "actor")} if actor else None
+    return asyncio.run(ds.client.get(path, follow_redirects=True, cookies=cookies))
 
 
 def close_app(app) -> None:
@@ -79,6 +83,26 @@ def app_for():
     yield make
     for app in apps:
         close_app(app)
+
+
+#: The one actor a table restricted by `restricted_app` lets in.
+EDITOR = {"id": "editor"}
+
+
+@pytest.fixture
+def restricted_app(app_for, tmp_path, monkeypatch):
+    """restricted_app(db, table): a Datasette of db configured as metadata.yml has it, but
+    for `table`, which only EDITOR may view (an `allow` block, as a publisher would write)."""
+
+    def make(db: Path, table: str):
+        meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
+        meta["databases"]["news"]["tables"].setdefault(table, {})["allow"] = EDITOR
+        restricted = tmp_path / "metadata.yml"
+        restricted.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+        monkeypatch.setattr(config, "METADATA", restricted)
+        return app_for(db, workdir=tmp_path / "serve")
+
+    return make
 
 
 def write_posts(folder: Path, posts: dict[str, bytes | str]) -> Path:

@@ -26,7 +26,7 @@ from newsarchive.build.pipeline import build
 from newsarchive.package import package
 from newsarchive.serve import datasette_app
 
-from .conftest import CORPUS_18F, close_app, get
+from .conftest import CORPUS_18F, EDITOR, close_app, get
 
 HOST = "https://www.plant.test"
 IMG = "https://img.plant.test/"
@@ -422,3 +422,12 @@ def test_the_provenance_page_charts_each_credit(ds):
         share = expected[(month, None if credit == "(no credit)" else credit)][1]
         assert int(percent) == round(100 * share)
     assert "Photos run most often" in html and f"{IMG}a.jpg" in html
+
+
+def test_the_provenance_page_is_shown_to_whoever_may_see_the_photos(planted_db, restricted_app):
+    """The page charts the photos table: a visitor the table refuses is refused the page,
+    the one it lets in sees both; the posts stay open to everyone."""
+    app = restricted_app(planted_db, "photos")
+    for path in ("/news/photos", "/news/provenance"):
+        assert (get(app, path).status_code, get(app, path, EDITOR).status_code) == (403, 200), path
+    assert get(app, "/news/posts").status_code == 200

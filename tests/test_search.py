@@ -22,7 +22,7 @@ from newsarchive.site.search_page import page_numbers
 from newsarchive.site.search_query import Filters, SearchRequestError, date_bounds, read_request
 from newsarchive.site.search_rank import rank_sql, relevance_request
 
-from .conftest import CORPUS_18F, DATASETTE_1, close_app, get, write_posts
+from .conftest import CORPUS_18F, DATASETTE_1, EDITOR, close_app, get, write_posts
 
 # ------------------------------------------------------------------ the planted posts
 
@@ -382,6 +382,14 @@ def test_a_bad_parameter_is_a_message_too(ds):
     response = get(ds, "/news/search.json?q=zephyrine&from=2024-13")
     assert response.status_code == 400 and "from is a date" in response.json()["error"]
     assert "from is a date" in get(ds, "/news/search?q=zephyrine&from=2024-13").text
+
+
+def test_the_search_is_shown_to_whoever_may_see_the_posts(planted_db, restricted_app):
+    """The search reads the posts table: a visitor the table refuses is refused the
+    search in each format, the one it lets in gets every one."""
+    app = restricted_app(planted_db, "posts")
+    for path in ("/news/posts", "/news/search?q=zephyrine", "/news/search.json?q=zephyrine", "/news/search.csv?q=zephyrine"):
+        assert (get(app, path).status_code, get(app, path, EDITOR).status_code) == (403, 200), path
 
 
 @pytest.mark.parametrize("q", ["", "   ", "-", "*", "\u0e49", "\u200b", "title:zephyrine"])

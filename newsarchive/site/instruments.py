@@ -25,20 +25,21 @@ async def posts_database(datasette, request):
         raise NotFound("Database not found") from None
     if not await db.table_exists("posts_fts"):
         raise NotFound(f"{db.name} has no posts")
-    await ensure_can_view_posts(datasette, request.actor, db.name)
+    await ensure_can_view_table(datasette, request.actor, db.name, "posts")
     return db
 
 
-async def ensure_can_view_posts(datasette, actor, database: str) -> None:
-    """The permission the posts table's own page asks for, in each Datasette's terms."""
+async def ensure_can_view_table(datasette, actor, database: str, table: str) -> None:
+    """The permission the table's own page asks for, in each Datasette's terms: a page
+    built from a table shows no more than the table does to the same visitor."""
     try:
         from datasette.resources import TableResource  # Datasette 1.0
     except ImportError:
         await datasette.ensure_permissions(
-            actor, [("view-table", (database, "posts")), ("view-database", database), "view-instance"])
+            actor, [("view-table", (database, table)), ("view-database", database), "view-instance"])
     else:
         await datasette.ensure_permission(
-            action="view-table", resource=TableResource(database=database, table="posts"), actor=actor)
+            action="view-table", resource=TableResource(database=database, table=table), actor=actor)
 
 
 def read_month(args: Mapping[str, str], name: str, end: bool) -> str | None:
