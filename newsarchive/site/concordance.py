@@ -221,15 +221,33 @@ def rowids_sql(filters: Filters) -> tuple[str, dict]:
             f" order by published_at desc, id limit :most"), params
 
 
+#: Covering indexes (db/schema.py INDEXES) a filtered count reads, by the filter they
+#: hold: each entry has the date and the rowid, so no post is opened to count it.
+CATEGORY_DATE_INDEX = "idx_posts_category_published_at_id"
+LANGUAGE_DATE_INDEX = "idx_posts_language_published_at_id"
+
+
 def count_sql(filters: Filters) -> tuple[str, dict]:
-    """How many posts match; without a filter, from the index alone (FTS5 walks its lists
-    without opening a post: 4 ms for a word in half of 100,000 posts, against 50 ms
-    for each match looked up in the posts table)."""
+    """How many posts match. Without a filter, from the full-text index alone (FTS5
+    walks its lists without opening a post); with one, through the covering index of
+    that filter and the date. Left to itself SQLite looked each match up in the posts
+    table: 50 to 105 ms for a word in half of 100,000 posts, against 4 ms unfiltered
+    and 20 to 40 ms through the indexes."""
     where, params = _where(filters)
     if not where:
         return "select count(*) from posts_fts where posts_fts match :fts", params
     conditions = " and ".join([*where, "rowid in (select rowid from posts_fts where posts_fts match :fts)"])
-    return f"select count(*) from posts where {conditions}", params
+    return f"select count(*) from posts{_count_index(filters)} where {conditions}", params
+
+
+def _count_index(filters: Filters) -> str:
+    if filters.category:
+        return f" indexed by {CATEGORY_DATE_INDEX}"
+    if filters.language:
+        return f" indexed by {LANGUAGE_DATE_INDEX}"
+    if filters.date_from or filters.date_to:
+        return f" indexed by {DATE_INDEX}"
+    return ""  # an author alone: SQLite starts from post_authors
 
 
 #: The posts of a list of rowids, in that order, with the opening :window characters
