@@ -1,9 +1,11 @@
-"""Shared fixtures: real folders of posts and real databases built from them."""
+"""Shared fixtures: real folders of posts, real databases built from them, and Datasette
+serving them as production does."""
 from __future__ import annotations
 
 import asyncio
 import shutil
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,17 @@ def sample_db(tmp_path_factory) -> Path:
     """news.db built once from sample/posts/ for read-only tests."""
     db = tmp_path_factory.mktemp("sample") / "news.db"
     build(SAMPLE, db, quiet=True)
+    return db
+
+
+@pytest.fixture(scope="session")
+def blog_db(tmp_path_factory) -> Path:
+    """news.db built once from the 18F blog's 509 posts, for read-only tests; skipped
+    where the corpus is not beside the checkout."""
+    if not CORPUS_18F.is_dir():
+        pytest.skip(f"no 18F corpus at {CORPUS_18F}")
+    db = tmp_path_factory.mktemp("blog") / "news.db"
+    build(CORPUS_18F, db, quiet=True)
     return db
 
 
@@ -85,6 +98,38 @@ def app_for():
         close_app(app)
 
 
+@contextmanager
+def served(db: Path):
+    """A Datasette of db configured as production configures it, closed when the block ends."""
+    from newsarchive.serve import datasette_app
+
+    app = datasette_app(db)
+    try:
+        yield app
+    finally:
+        close_app(app)
+
+
+@pytest.fixture(scope="module")
+def ds(planted_db):
+    """The module's own `planted_db` served (each module that asks for `ds` plants its posts)."""
+    with served(planted_db) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def sample_ds(sample_db):
+    with served(sample_db) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def blog_ds(blog_db):
+    """(app, path) of the 18F blog served."""
+    with served(blog_db) as app:
+        yield app, blog_db
+
+
 #: The one actor a table restricted by `restricted_app` lets in.
 EDITOR = {"id": "editor"}
 
@@ -112,6 +157,15 @@ def write_posts(folder: Path, posts: dict[str, bytes | str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return folder
+
+
+def build_planted(root: Path, posts: dict[str, str]) -> Path:
+    """root/news.db built from `posts` (file name -> text) written into root/posts; each
+    of them must be added, with nothing to report."""
+    db = root / "news.db"
+    summary = build(write_posts(root / "posts", posts), db, quiet=True)
+    assert summary.added == len(posts) and not summary.problems, summary.problems
+    return db
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

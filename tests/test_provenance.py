@@ -22,11 +22,9 @@ from urllib.parse import urlencode
 import networkx as nx
 import pytest
 
-from newsarchive.build.pipeline import build
 from newsarchive.package import package
-from newsarchive.serve import datasette_app
 
-from .conftest import CORPUS_18F, EDITOR, close_app, get
+from .conftest import EDITOR, build_planted, get
 
 HOST = "https://www.plant.test"
 IMG = "https://img.plant.test/"
@@ -77,22 +75,7 @@ def post_text(post: Planted) -> str:
 
 @pytest.fixture(scope="module")
 def planted_db(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("provenance")
-    posts = folder / "posts"
-    posts.mkdir()
-    for post in POSTS:
-        (posts / f"{post.code}.md").write_text(post_text(post), encoding="utf-8")
-    db = folder / "news.db"
-    summary = build(posts, db, quiet=True)
-    assert summary.failed == 0, summary.problems
-    return db
-
-
-@pytest.fixture(scope="module")
-def ds(planted_db):
-    app = datasette_app(planted_db)
-    yield app
-    close_app(app)
+    return build_planted(tmp_path_factory.mktemp("provenance"), {f"{p.code}.md": post_text(p) for p in POSTS})
 
 
 def rows_of(db: Path, sql: str, params=()) -> list[dict]:
@@ -372,17 +355,6 @@ def test_the_graph_files_load_with_networkx(packaged, name, read):
 
 
 # --------------------------------------------------------------------------- the 18F blog
-
-
-@pytest.fixture(scope="module")
-def blog_ds(tmp_path_factory):
-    if not CORPUS_18F.is_dir():
-        pytest.skip(f"no 18F corpus at {CORPUS_18F}")
-    db = tmp_path_factory.mktemp("blog") / "news.db"
-    build(CORPUS_18F, db, quiet=True)
-    app = datasette_app(db)
-    yield app, db
-    close_app(app)
 
 
 def test_the_18f_blog_reuse_and_citations_equal_its_rows(blog_ds):

@@ -14,15 +14,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from newsarchive.build.pipeline import build
-from newsarchive.serve import datasette_app
 from newsarchive.site.search import SearchSyntaxError, fts_query, read_search
 from newsarchive.site import search_page
 from newsarchive.site.search_page import page_numbers
 from newsarchive.site.search_query import Filters, SearchRequestError, date_bounds, read_request
 from newsarchive.site.search_rank import rank_sql, relevance_request
 
-from .conftest import CORPUS_18F, DATASETTE_1, EDITOR, close_app, get, write_posts
+from .conftest import DATASETTE_1, EDITOR, build_planted, get
 
 # ------------------------------------------------------------------ the planted posts
 
@@ -102,19 +100,7 @@ def markdown(post: Planted) -> str:
 
 @pytest.fixture(scope="module")
 def planted_db(tmp_path_factory):
-    folder = write_posts(tmp_path_factory.mktemp("planted") / "posts",
-                         {f"plant-{p.id.lower()}.md": markdown(p) for p in POSTS})
-    db = folder.parent / "news.db"
-    summary = build(folder, db, quiet=True)
-    assert summary.added == COUNT and not summary.problems
-    return db
-
-
-@pytest.fixture(scope="module")
-def ds(planted_db):
-    app = datasette_app(planted_db)
-    yield app
-    close_app(app)
+    return build_planted(tmp_path_factory.mktemp("planted"), {f"plant-{p.id.lower()}.md": markdown(p) for p in POSTS})
 
 
 def by_date(posts):
@@ -402,13 +388,6 @@ def test_nothing_to_search_for_finds_nothing_without_an_error(ds, q):
 # ------------------------------------------------------------------ the sample and the 18F blog
 
 
-@pytest.fixture(scope="module")
-def sample_ds(sample_db):
-    app = datasette_app(sample_db)
-    yield app
-    close_app(app)
-
-
 def test_search_finds_a_thai_word_inside_a_sentence(sample_ds):
     """ผลไม้ (fruit) stands inside a run of Thai letters with no space around it; the
     search page, its JSON and a table's search box all find it, highlighted whole."""
@@ -438,17 +417,6 @@ def test_harbour_or_fisheries_finds_posts_with_either(sample_ds, sample_db):
     either = {i for i, text in texts.items() if holds(text, "harbour") or holds(text, "fisher")}
     found = {r["id"] for r in get(sample_ds, "/news/search.json?_shape=array&size=100&q=harbour+OR+fisheries").json()}
     assert found == either and len(found) > len({i for i, t in texts.items() if holds(t, "harbour")})
-
-
-@pytest.fixture(scope="module")
-def blog_ds(tmp_path_factory):
-    if not CORPUS_18F.exists():
-        pytest.skip(f"real corpus not found at {CORPUS_18F}")
-    db = tmp_path_factory.mktemp("18f") / "news.db"
-    build(CORPUS_18F, db, quiet=True)
-    app = datasette_app(db)
-    yield app, db
-    close_app(app)
 
 
 def test_accessibility_on_the_18f_blog_pages_through_every_match(blog_ds):

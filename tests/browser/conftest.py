@@ -7,6 +7,7 @@ blocks (and records) any request whose host is not 127.0.0.1.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -37,6 +38,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+#: The widths the page tests look at: a laptop's window and a phone's.
+WIDTHS = (1400, 390)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -56,6 +61,14 @@ def browser_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("browser") / "news.db"
     build(SAMPLE, db, quiet=True)
     return db
+
+
+@pytest.fixture(scope="session")
+def browser_conn(browser_db):
+    """A read-only connection to browser_db, for what the pages are expected to show."""
+    conn = sqlite3.connect(f"file:{browser_db}?mode=ro", uri=True)
+    yield conn
+    conn.close()
 
 
 @contextmanager
@@ -150,9 +163,10 @@ class Browse:
 
 
 @contextmanager
-def browsing(browser, base: str, **context_options):
-    """A fresh browser context whose page can only reach 127.0.0.1; yields a Browse."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+def browsing(browser, base: str, width: int = 1280, **context_options):
+    """A fresh browser context, its window `width` px wide, whose page can only reach
+    127.0.0.1; yields a Browse."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, **context_options)
     context.set_default_timeout(10_000)
     result = Browse(page=None, base=base)
 
@@ -187,3 +201,9 @@ def browse(browser, server):
     """A fresh browser context whose page can only reach 127.0.0.1."""
     with browsing(browser, server) as result:
         yield result
+
+
+def assert_fits(page) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling)."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths

@@ -9,35 +9,28 @@ Screenshots: artifacts/screenshots/provenance-article-{1400,390}.png, provenance
 """
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
 
 import pytest
 
 from ..test_provenance import bfs_chain
-from .conftest import browsing
+from .conftest import WIDTHS, assert_fits, browsing
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (1400, 390)
-
 
 @pytest.fixture(scope="module")
-def sample_rows(browser_db):
-    conn = sqlite3.connect(f"file:{browser_db}?mode=ro", uri=True)
-    try:
-        published = dict(conn.execute("select id, published_at from posts"))
-        titles = dict(conn.execute("select id, title from posts"))
-        runs = defaultdict(set)
-        for post_id, url in conn.execute(
-                "select post_images.post_id, images.url from post_images join images on images.id = image_id"):
-            runs[url].add(post_id)
-        edges = conn.execute("select post_id, target_post_id from links where target_post_id is not null").fetchall()
-        credits = Counter(conn.execute(
-            "select posts.published_month, captions.credit from post_images join posts on posts.id = post_id "
-            "left join captions on captions.id = caption_id where published_month is not null").fetchall())
-    finally:
-        conn.close()
+def sample_rows(browser_conn):
+    published = dict(browser_conn.execute("select id, published_at from posts"))
+    titles = dict(browser_conn.execute("select id, title from posts"))
+    runs = defaultdict(set)
+    for post_id, url in browser_conn.execute(
+            "select post_images.post_id, images.url from post_images join images on images.id = image_id"):
+        runs[url].add(post_id)
+    edges = browser_conn.execute("select post_id, target_post_id from links where target_post_id is not null").fetchall()
+    credits = Counter(browser_conn.execute(
+        "select posts.published_month, captions.credit from post_images join posts on posts.id = post_id "
+        "left join captions on captions.id = caption_id where published_month is not null").fetchall())
     order = lambda c: (published[c] is None, published[c] or "", c)  # noqa: E731
     shared = {url: sorted(posts, key=order) for url, posts in runs.items() if len(posts) > 1}
     return {"published": published, "titles": titles, "shared": shared, "edges": edges, "credits": credits}
@@ -49,19 +42,13 @@ def watch_console(page) -> list[str]:
     return messages
 
 
-def assert_fits(page):
-    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], widths
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_article_page_shows_where_its_photo_also_ran_and_who_cites_it(browser, server, sample_rows, width):
     (photo, posts), = sample_rows["shared"].items()  # the one photo the sample runs twice
     first = posts[0]
     chain = bfs_chain(first, sample_rows["edges"])
     assert max(depth for depth, _ in chain.values()) >= 2, "the sample has a chain two steps long"
-    with browsing(browser, server) as browse:
-        browse.page.set_viewport_size({"width": width, "height": 900})
+    with browsing(browser, server, width) as browse:
         console = watch_console(browse.page)
         browse.goto(f"/news/posts/{first}")
         section = browse.page.locator("section.news-provenance")
@@ -95,8 +82,7 @@ def test_the_article_page_shows_where_its_photo_also_ran_and_who_cites_it(browse
 def test_the_provenance_page_draws_each_credits_share_as_svg(browser, server, sample_rows, width):
     credits = sample_rows["credits"]
     months = {month for month, _ in credits}
-    with browsing(browser, server) as browse:
-        browse.page.set_viewport_size({"width": width, "height": 900})
+    with browsing(browser, server, width) as browse:
         console = watch_console(browse.page)
         browse.goto("/news/provenance")
         chart = browse.page.locator("svg.news-chart")

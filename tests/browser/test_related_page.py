@@ -16,11 +16,9 @@ import pytest
 from newsarchive.build import build
 
 from ..test_relations import exact_jaccard, expected_reprints, planted_corpus, write_corpus
-from .conftest import browsing, running_server
+from .conftest import WIDTHS, assert_fits, browsing, running_server
 
 pytestmark = pytest.mark.browser
-
-WIDTHS = (1400, 390)
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +34,6 @@ def planted_site(tmp_path_factory):
     conn.close()
     with running_server(db) as base:
         yield base, posts, related
-
-
-def assert_fits(page):
-    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], widths
 
 
 def check_related(section, post_id, by_id, related):
@@ -60,8 +53,7 @@ def test_an_originals_page_lists_its_copies_and_related_posts(browser, planted_s
     expected = expected_reprints(posts)
     original = next(p for p in posts if p.post_id.endswith("original") and p.post_id not in expected)
     copies = sorted((p for p, o in expected.items() if o == original.post_id), key=lambda p: (by_id[p].date, p))
-    with browsing(browser, base) as browse:
-        browse.page.set_viewport_size({"width": width, "height": 900})
+    with browsing(browser, base, width) as browse:
         browse.goto(f"/news/posts/{original.post_id}")
         section = browse.page.locator("section.news-related")
         section.scroll_into_view_if_needed()
@@ -90,8 +82,7 @@ def test_a_copys_page_says_what_it_reprints(browser, planted_site, width):
     copy = next(p for p in posts if p.post_id.endswith("cut"))
     original = by_id[expected[copy.post_id]]
     others = [p for p, o in expected.items() if o == original.post_id and p != copy.post_id]
-    with browsing(browser, base) as browse:
-        browse.page.set_viewport_size({"width": width, "height": 900})
+    with browsing(browser, base, width) as browse:
         browse.goto(f"/news/posts/{copy.post_id}")
         section = browse.page.locator("section.news-related")
         section.scroll_into_view_if_needed()

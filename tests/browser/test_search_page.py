@@ -5,31 +5,17 @@ search-390.png, search-page2-1400.png, search-page2-390.png and search-error-390
 from __future__ import annotations
 
 import re
-import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import browsing
+from .conftest import WIDTHS, assert_fits, browsing
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = (1400, 390)
 
-
-@pytest.fixture(scope="module")
-def db(browser_db):
-    conn = sqlite3.connect(f"file:{browser_db}?mode=ro", uri=True)
-    yield conn
-    conn.close()
-
-
-def matches(db, fts: str) -> int:
-    return db.execute("select count(*) from posts_fts where posts_fts match ?", [fts]).fetchone()[0]
-
-
-def page_fits(page) -> dict:
-    return page.evaluate("""() => ({scroll: document.documentElement.scrollWidth, viewport: window.innerWidth})""")
+def matches(conn, fts: str) -> int:
+    return conn.execute("select count(*) from posts_fts where posts_fts match ?", [fts]).fetchone()[0]
 
 
 def within(page, selector: str, width: int) -> None:
@@ -38,12 +24,11 @@ def within(page, selector: str, width: int) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_search_page_reads_pages_and_links_at_each_width(browser, server, db, width):
-    total = matches(db, '"harbour" OR "fisheries"')
+def test_search_page_reads_pages_and_links_at_each_width(browser, server, browser_conn, width):
+    total = matches(browser_conn, '"harbour" OR "fisheries"')
     assert total > 3
-    with browsing(browser, server) as browse:
+    with browsing(browser, server, width) as browse:
         page = browse.page
-        page.set_viewport_size({"width": width, "height": 900})
         browse.goto("/news/search")
         page.get_by_label("Search words").fill("harbour OR fisheries")
         page.get_by_label("Search words").press("Enter")
@@ -54,8 +39,7 @@ def test_search_page_reads_pages_and_links_at_each_width(browser, server, db, wi
         assert results.count() == min(total, 20)
         marks = [m.lower() for m in page.locator("ol.news-results mark").all_inner_texts()]
         assert marks and all(m.startswith(("harbour", "fisher")) for m in marks), marks
-        size = page_fits(page)
-        assert size["scroll"] <= size["viewport"], size
+        assert_fits(page)
         within(page, "form.news-search input, form.news-search select, form.news-search button", width)
         within(page, "ol.news-results h2", width)
         assert page.locator("#news-q").bounding_box()["width"] >= 200
@@ -81,7 +65,7 @@ def test_search_page_reads_pages_and_links_at_each_width(browser, server, db, wi
         browse.assert_offline()
 
 
-def test_the_form_sorts_by_date_and_filters(browse, db):
+def test_the_form_sorts_by_date_and_filters(browse, browser_conn):
     page = browse.page
     page.set_viewport_size({"width": 390, "height": 900})
     browse.goto("/news/search?q=harbour+OR+fisheries")
@@ -91,7 +75,7 @@ def test_the_form_sorts_by_date_and_filters(browse, db):
     page.wait_for_url(re.compile(r"[?&]sort=date"))
     query = parse_qs(urlsplit(page.url).query)
     assert query["sort"] == ["date"] and query["category"] == ["world"]
-    expected = db.execute(
+    expected = browser_conn.execute(
         """select posts.published_at from posts_fts join posts on posts.rowid = posts_fts.rowid
            where posts_fts match '"harbour" OR "fisheries"' and posts.category = 'world'
            order by posts.published_at desc, posts.id""").fetchall()
@@ -113,7 +97,6 @@ def test_a_query_that_cannot_be_read_says_why_on_the_page(browse):
     assert page.get_by_label("Search words").input_value() == '"harbour festival'
     assert page.locator("#news-syntax").get_attribute("open") is not None, "the syntax help opens"
     assert page.locator("ol.news-results").count() == 0
-    size = page_fits(page)
-    assert size["scroll"] <= size["viewport"], size
+    assert_fits(page)
     browse.screenshot("search-error-390.png")
     assert browse.errors == []
