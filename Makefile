@@ -21,7 +21,7 @@ V1_TESTS ?= tests/test_datasette.py tests/test_security.py tests/test_search_bou
 	tests/test_instruments.py tests/browser/test_instruments_pages.py \
 	tests/test_provenance.py tests/browser/test_provenance_page.py \
 	tests/browser/test_related_page.py \
-	tests/test_nginx.py
+	tests/test_nginx.py tests/test_loadtest.py
 POSTS ?= sample/posts
 DB ?= news.db
 PORT ?= 8001

@@ -25,7 +25,10 @@ each with its own keep-alive http.client connection and its own loopback address
   attackers  --attackers of them, half sending SQL bombs (instr, replace, LIKE, GLOB,
              trim over a long set, 50 rows of 8 MB, randomblob(1e9), printf padding),
              half expensive legal queries (a runaway recursive CTE, a cross join of
-             posts), each again at once when turned away
+             posts), each again half a second after being turned away; sent where
+             the server answers SQL as JSON (/DB.json on Datasette 0.65,
+             /DB/-/query.json on 1.0, read from the redirect it answers
+             /DB.json?sql= with)
 
 It records per kind: count, errors, median / p95 / max latency; samples the server's
 RSS with psutil; and checks, by report: zero errors on readers' and the probe's
@@ -55,7 +58,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -148,9 +151,27 @@ class Kind:
     paths: list[str]
 
 
-def request_mix(db: Path, name: str, rng: random.Random) -> tuple[list[Kind], list[Kind], list[Kind]]:
-    """(readers' kinds, the probe's kinds, attackers' kinds), with paths drawn from the database."""
-    """Request kinds with concrete paths drawn from the database itself."""
+def sql_path(port: int, name: str) -> str:
+    """Where the server answers a visitor's SQL as JSON: `/DB.json` on Datasette 0.65,
+    the path it redirects that to on 1.0 (`/DB/-/query.json`). Attackers send there,
+    so that each request reaches the SQL rather than a redirect."""
+    path = f"/{quote(name)}.json"
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        conn.request("GET", f"{path}?sql=select+1")
+        response = conn.getresponse()
+        response.read()
+        location = response.getheader("location") if 300 <= response.status < 400 else None
+    except (OSError, http.client.HTTPException) as error:
+        raise ServerError(f"asking where the server answers SQL: {type(error).__name__}: {error}") from None
+    finally:
+        conn.close()
+    return urlsplit(location).path if location else path
+
+
+def request_mix(db: Path, name: str, rng: random.Random, sql_at: str) -> tuple[list[Kind], list[Kind], list[Kind]]:
+    """(readers' kinds, the probe's kinds, attackers' kinds), with paths drawn from the
+    database itself; the attackers' SQL goes to `sql_at` (sql_path)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         (count,) = conn.execute("select count(*) from posts").fetchone()
@@ -197,8 +218,8 @@ def request_mix(db: Path, name: str, rng: random.Random) -> tuple[list[Kind], li
     ]
     normal = [k for k in normal if k.paths]
     probe = [Kind("plain pages (probe)", False, 1, [row(i) for i in ids[:50]] + [f"{base}/posts.json?_size=5&_col=title", "/"])]
-    hostile = [Kind(f"bomb: {k}", True, 1, [f"{base}.json?" + urlencode({"sql": sql})]) for k, sql in BOMBS.items()]
-    hostile += [Kind(f"expensive: {k}", True, 1, [f"{base}.json?" + urlencode({"sql": sql})]) for k, sql in EXPENSIVE.items()]
+    hostile = [Kind(f"bomb: {k}", True, 1, [f"{sql_at}?" + urlencode({"sql": sql})]) for k, sql in BOMBS.items()]
+    hostile += [Kind(f"expensive: {k}", True, 1, [f"{sql_at}?" + urlencode({"sql": sql})]) for k, sql in EXPENSIVE.items()]
     return normal, probe, hostile
 
 
@@ -389,7 +410,6 @@ def main(argv=None) -> int:
     db = ensure_database(args).resolve()
     posts = posts_in(db)
     time_limit = 1.0 if args.plain else config.settings(config.load(config.METADATA, db.stem)).get("sql_time_limit_ms", 1000) / 1000
-    readers, probe, attackers = request_mix(db, db.stem, random.Random(args.seed))
     log_dir = DEFAULT_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -398,6 +418,7 @@ def main(argv=None) -> int:
     print(f"serving {db} on http://{HOST}:{port}/ (log: {log_dir / 'server.log'})", flush=True)
     try:
         with running_server(command, port, log_dir / "server.log", timeout=120) as (proc, _):
+            readers, probe, attackers = request_mix(db, db.stem, random.Random(args.seed), sql_path(port, db.stem))
             readers = [k for k in readers if http_get(port, k.paths[0], timeout=60).status == 200]  # what this server serves
             run = run_load(args, port, proc, readers, probe, attackers, time_limit)
     except ServerError as error:
