@@ -6,6 +6,7 @@ rebuilds, and serving with our production settings against Datasette's defaults.
     .venv/bin/python bench/run.py --quick         # 2,000 and 10,000 posts: a few minutes
     .venv/bin/python bench/run.py --posts-small N --posts-large N
     .venv/bin/python bench/run.py --scale 1000000   # 100,000 and 1,000,000 side by side (`make bench-scale`)
+    .venv/bin/python bench/run.py --serve bench/out/n100000/news.db   # figure 4 alone, on a database built before
 
 Prints one Markdown table (and writes the same text to bench/results.md). Every
 comparison is measured side by side in the same run on the same corpus:
@@ -22,7 +23,9 @@ comparison is measured side by side in the same run on the same corpus:
    production command (`newsarchive.serve.serve_command`) against Datasette's default
    settings on the same file: start-up, median and p95 latency of a table page with
    facets, a full-text search, a row page and a canned query, and the time to stream
-   the whole posts table as CSV.
+   the whole posts table as CSV. The research pages (a term trend, the concordance, the
+   Atom feed), which plain Datasette has no page for, are set beside the posts page of
+   the same production server, each with its target.
 
 Corpora come from bench/generate.py (seed 42) into bench/out/nN/posts/ and are reused
 while the generator is unchanged; databases, server logs and CSV dumps also live in
@@ -493,6 +496,19 @@ class Endpoint:
     defaults: str  # the same question asked of Datasette with default settings
     production_json: str | None = None  # .json twin, fetched once for notes
     defaults_json: str | None = None
+    #: A page with no counterpart in plain Datasette: set beside this endpoint (its key)
+    #: on the production server in the same run, and not asked of the defaults server.
+    beside: str | None = None
+    #: Paths asked in turn instead of `production`, one a request (warm-ups included), so
+    #: that no answer comes from a cache the server keeps of an earlier one.
+    variants: tuple[str, ...] = ()
+    #: The median the page should stay under, in seconds (its row says met or missed).
+    target: float | None = None
+
+    def path(self, label: str, request: int) -> str:
+        if label != "production":
+            return self.defaults
+        return self.variants[request % len(self.variants)] if self.variants else self.production
 
 
 @dataclass
@@ -566,27 +582,52 @@ def endpoints(post_id: str, terms: list[str], credit: str, canned_sql: str, cate
         Endpoint("row", "a post's row page", f"/{DB_NAME}/posts/{tilde_encode(post_id)}", f"/{DB_NAME}/posts/{tilde_encode(post_id)}"),
         Endpoint("canned", f"canned query photos_by_credit={credit}", f"/{DB_NAME}/photos_by_credit?credit={q(credit)}",
                  f"/{DB_NAME}?{sql}", f"/{DB_NAME}/photos_by_credit.json?credit={q(credit)}", f"/{DB_NAME}.json?{sql}"),
-        # The research pages have no counterpart in plain Datasette: the defaults column
-        # shows the posts table page beside them.
-        Endpoint("trends", "term trend 'ferry, harbour' (other: posts page)", f"/{DB_NAME}/trends?q=ferry,harbour",
-                 f"/{DB_NAME}/posts", f"/{DB_NAME}/trends.json?q=ferry,harbour"),
-        Endpoint("concordance", "concordance 'heritage', a page of 50 lines (other: posts page)",
-                 f"/{DB_NAME}/concordance?q=heritage&size=50", f"/{DB_NAME}/posts",
-                 f"/{DB_NAME}/concordance.json?q=heritage&size=50"),
-        Endpoint("feed", "Atom feed of the 50 newest posts (other: posts page)", f"/{DB_NAME}/feed.atom",
-                 f"/{DB_NAME}/posts"),
+        *research_endpoints(terms),
     ]
 
 
-def measure_latency(port: int, path: str, warmups: int, requests: int, budget: float, timeout: float) -> Latency:
-    """warmups + requests sequential GETs, stopping early once budget seconds have passed."""
-    result = Latency(path)
+#: Two words in most generated posts (54% and 87% of them), for the research pages.
+TREND_TERMS = ("ferry", "harbour")
+#: Days of the concordance's `from` filter, all before the first generated post (2020), one a
+#: request: each is a new concordance (the server keeps those it has read) of the same posts.
+FROM_DAYS = tuple((dt.date(2019, 1, 1) + dt.timedelta(days=n)).isoformat() for n in range(365))
+
+
+def research_endpoints(terms: list[str]) -> list[Endpoint]:
+    """The research pages (docs/instruments.md), each beside the posts page of the same
+    production server: plain Datasette has none of them."""
+    trend = ",".join(TREND_TERMS)
+    word = TREND_TERMS[0]
+    concordance = f"/{DB_NAME}/concordance?q={word}&size=50"
+    return [
+        Endpoint("trends", f"term trend of two common words '{trend}', JSON (beside: posts page)",
+                 f"/{DB_NAME}/trends.json?q={trend}", "", beside="table", target=0.5),
+        Endpoint("concordance", f"concordance '{word}', first page of 50 lines by date, each request a new "
+                 "concordance (beside: posts page)", concordance + f"&from={FROM_DAYS[0]}", "",
+                 f"/{DB_NAME}/concordance.json?q={word}&size=50", beside="table",
+                 variants=tuple(f"{concordance}&from={day}" for day in FROM_DAYS), target=0.2),
+        Endpoint("concordance-kept", f"concordance '{word}', the same page asked again (beside: posts page)",
+                 concordance, "", beside="table", target=0.2),
+        Endpoint("concordance-right", f"concordance '{word}', first page of 50 lines by the words to the right, "
+                 "each request a new concordance (beside: posts page)", concordance + f"&sort=right&from={FROM_DAYS[0]}",
+                 "", beside="table", variants=tuple(f"{concordance}&sort=right&from={day}" for day in FROM_DAYS),
+                 target=0.2),
+        Endpoint("feed", "Atom feed of the 50 newest posts (beside: posts page)", f"/{DB_NAME}/feed.atom", "",
+                 beside="table", target=0.2),
+    ]
+
+
+def measure_latency(port: int, path, warmups: int, requests: int, budget: float, timeout: float) -> Latency:
+    """warmups + requests sequential GETs, stopping early once budget seconds have passed.
+    `path`: one path, or a function of the request's number giving each its own."""
+    path_of = path if callable(path) else (lambda _: path)
+    result = Latency(path_of(0))
     deadline = time.perf_counter() + budget
     for i in range(warmups + requests):
         if time.perf_counter() > deadline:
             result.notes.append(f"stopped after {len(result.seconds)} requests (time budget {budget:.0f} s)")
             break
-        resp = http_get(port, path, timeout=timeout)
+        resp = http_get(port, path_of(i), timeout=timeout)
         if i == 0 and resp.status == 200:
             result.first = resp.seconds
         if i < warmups:
@@ -667,9 +708,11 @@ def benchmark_server(label: str, cmd: list[str], port: int, folder: Path, eps: l
     with running_server(cmd, port, log_path) as (_, startup):
         run.startup_seconds = startup
         for ep in eps:
-            path = ep.production if label == "production" else ep.defaults
+            if ep.beside and label != "production":
+                continue
             log(f"  {label}: {ep.title}: {opts.warmups} warm-ups + {opts.requests} requests")
-            latency = measure_latency(port, path, opts.warmups, opts.requests, opts.endpoint_budget, opts.request_timeout)
+            latency = measure_latency(port, lambda i, ep=ep: ep.path(label, i), opts.warmups, opts.requests,
+                                      opts.endpoint_budget, opts.request_timeout)
             twin = ep.production_json if label == "production" else ep.defaults_json
             if twin:
                 latency.notes += json_notes(port, twin, opts.request_timeout)
@@ -700,8 +743,8 @@ def compare_serving(db: Path, opts) -> tuple[ServerRun, ServerRun, list[Endpoint
     eps = endpoints(sample_post_id(db), opts.search, opts.credit, canned_sql, common_category(db))
     folder = db.parent
     runs = []
-    for label in ("production", "defaults"):
-        port = free_port()
+    for n, label in enumerate(("production", "defaults")):
+        port = opts.port + n if opts.port else free_port()
         t0 = time.perf_counter()
         if label == "production":
             cmd = serve_command(db, HOST, port)  # writes the inspect file, as production does
@@ -824,6 +867,9 @@ def rows_serving(prod: ServerRun, dflt: ServerRun, eps: list[Endpoint], posts: i
     )]
     for ep in eps:
         p, d = prod.latencies.get(ep.key), dflt.latencies.get(ep.key)
+        if ep.beside:
+            rows.append(research_row(n, ep, p, prod.latencies.get(ep.beside), next(e for e in eps if e.key == ep.beside)))
+            continue
         rows.append(Row(
             f"4. Serve {n}: {ep.title}, median / p95", latency_cell(p), f"defaults: {latency_cell(d)}",
             fmt_ratio(p and p.median, d and d.median), "; ".join(x for x in (server_notes("production", p), server_notes("defaults", d)) if x),
@@ -840,6 +886,19 @@ def rows_serving(prod: ServerRun, dflt: ServerRun, eps: list[Endpoint], posts: i
         "; ".join(notes),
     ))
     return rows
+
+
+def research_row(n: str, ep: Endpoint, lat: Latency | None, beside: Latency | None, other: Endpoint) -> Row:
+    """A research page beside the page `other` of the same production server, with its target."""
+    notes = [server_notes("production", lat)]
+    if ep.target is not None and lat is not None and lat.median is not None:
+        met = "met" if lat.median < ep.target else "MISSED"
+        notes.insert(0, f"target under {fmt_seconds(ep.target)} median: {met}")
+    if ep.variants:
+        notes.append(f"{len(ep.variants)} paths asked in turn (`{ep.variants[0]}`, `{ep.variants[1]}`, …)")
+    return Row(f"4. Serve {n}: {ep.title}, median / p95", latency_cell(lat),
+               f"{other.title.split(' with ')[0]}, same server: {latency_cell(beside)}",
+               fmt_ratio(lat and lat.median, beside and beside.median), "; ".join(x for x in notes if x))
 
 
 def escape_cell(text: str) -> str:
@@ -866,7 +925,10 @@ def render(machine: Machine, mode: str, rows: list[Row], eps: list[Endpoint] | N
     ]
     if eps:
         lines += ["", "Requests (production → Datasette defaults on the same file):"]
-        lines += [f"- {ep.title}: `{ep.production}` → `{ep.defaults[:160]}{'…' if len(ep.defaults) > 160 else ''}`" for ep in eps]
+        lines += [f"- {ep.title}: `{ep.production}` → `{ep.defaults[:160]}{'…' if len(ep.defaults) > 160 else ''}`"
+                  for ep in eps if not ep.beside]
+        lines += [f"- {ep.title}: `{ep.production}`{' (and the other days of `from`)' if ep.variants else ''}, "
+                  f"production only" for ep in eps if ep.beside]
         lines.append(f"- CSV: `/{DB_NAME}/posts.csv?_stream=on` on both")
     if failures:
         lines += ["", "Failed steps:"] + [f"- {f}" for f in failures]
@@ -900,7 +962,18 @@ def parse_args(argv=None):
         help="figures 2 to 4 for --posts-large posts and for N posts, each row beside its other size (no figure 1); "
         "`make bench-scale` runs it with N = 1,000,000",
     )
+    parser.add_argument("--port", type=int, help="port of the production server, the next one of the defaults server "
+                        "(default: free ones)")
+    parser.add_argument(
+        "--serve", type=Path, metavar="DB",
+        help="figure 4 alone, on this database built from a generated corpus (for example bench/out/n100000/news.db "
+        "of an earlier run); the file's name must be news.db, as the pages' URLs say /news/",
+    )
     opts = parser.parse_args(argv)
+    if opts.serve and (opts.serve.name != f"{DB_NAME}.db" or not opts.serve.is_file()):
+        parser.error(f"--serve takes an existing {DB_NAME}.db, not {opts.serve}")
+    if opts.serve and opts.scale:
+        parser.error("--serve and --scale measure different things: give one")
     opts.search = opts.search or ["ferry", "heritage"]
     opts.posts_small = opts.posts_small or (2_000 if opts.quick else 10_000)
     opts.posts_large = opts.posts_large or (10_000 if opts.quick else 100_000)
@@ -946,6 +1019,26 @@ def large_figures(steps: "Steps", count: int, opts) -> tuple[list[Row], list[End
     return rows, eps
 
 
+def serve_only(machine: Machine, steps: Steps, opts) -> int:
+    """Figure 4 on an existing database (--serve)."""
+    posts = count_rows(opts.serve, "posts")
+    rows, eps = [], None
+    served = steps.run("figure 4 (serving)", compare_serving, opts.serve, opts)
+    if served:
+        prod, dflt, eps = served
+        steps.failures += [f"serving with {r.label} settings: {r.error}" for r in (prod, dflt) if r.error]
+        rows = rows_serving(prod, dflt, eps, posts)
+    return report(machine, f"--serve run: figure 4 on {opts.serve} ({posts:,} posts)", rows, eps, steps, opts)
+
+
+def report(machine: Machine, mode: str, rows: list[Row], eps, steps: Steps, opts) -> int:
+    text = render(machine, mode, rows, eps, steps.failures)
+    opts.results.write_text(text, encoding="utf-8")
+    print(text, end="")
+    log(f"wrote {opts.results}")
+    return 1 if steps.failures else 0
+
+
 def main(argv=None) -> int:
     opts = parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -962,6 +1055,8 @@ def main(argv=None) -> int:
     log(mode)
 
     started = time.monotonic()
+    if opts.serve:
+        return serve_only(machine, steps, opts)
     rows: list[Row] = []
     eps = None
     small = None if opts.scale else steps.run(f"corpus of {opts.posts_small:,}", ensure_corpus, opts.posts_small)
@@ -980,11 +1075,7 @@ def main(argv=None) -> int:
     if opts.scale:
         mode = f"scale run: {opts.posts_large:,} and {opts.scale:,} posts, which took {fmt_seconds(time.monotonic() - started)}"
 
-    report = render(machine, mode, rows, eps, steps.failures)
-    opts.results.write_text(report, encoding="utf-8")
-    print(report, end="")
-    log(f"wrote {opts.results}")
-    return 1 if steps.failures else 0
+    return report(machine, mode, rows, eps, steps, opts)
 
 
 if __name__ == "__main__":
