@@ -461,6 +461,39 @@ def test_concordance_counts_its_posts_without_opening_them(planted_db, filters, 
         assert plan.startswith("SCAN posts_fts VIRTUAL TABLE") and "posts " not in plan, plan
 
 
+def test_concordance_by_date_reads_only_as_far_as_its_page(ds, monkeypatch):
+    """A page sorted by date reads the newest posts until it holds its lines and one
+    more (no more posts than that: each gives a line at least), and says "at least";
+    the next page reads on; a sort by context reads them all."""
+    from newsarchive.site import concordance
+
+    monkeypatch.setattr(concordance, "KEPT", concordance.Kept())
+    monkeypatch.setattr(concordance, "MIN_BATCH", 1)  # no batch larger than the lines still wanted
+    holding = [p for p in POSTS if "marmalade" in p.words]
+    holding = newest(holding, len(POSTS)) + [p for p in holding if not p.published_at]  # undated last
+    expected = expected_lines(["marmalade"], 2)
+
+    def needed(lines: int) -> int:
+        """Posts read, newest first, until `lines` occurrences are held."""
+        read = 0
+        while sum(p.words.count("marmalade") for p in holding[:read]) < lines:
+            read += 1
+        return read
+
+    first = get(ds, "/news/concordance.json?q=marmalade&width=2&size=5").json()
+    assert (first["complete"], first["total"], first["pages"]) == (False, None, None)
+    assert needed(6) <= first["posts_read"] <= 6 < first["posts"] == len(holding)
+    assert first["found"] >= 6 and as_occurrences(first["rows"]) == expected[:5]
+    page = get(ds, "/news/concordance?q=marmalade&width=2&size=5").text
+    assert "Showing 1–5 of at least" in page and 'rel="next"' in page
+    second = get(ds, first["next_url"].replace("http://localhost", "")).json()
+    assert needed(11) <= second["posts_read"] <= 11 and as_occurrences(second["rows"]) == expected[5:10]
+    by_left = get(ds, "/news/concordance.json?q=marmalade&width=2&size=5&sort=left").json()
+    assert (by_left["complete"], by_left["total"], by_left["posts_read"]) == (True, len(expected), len(holding))
+    again = get(ds, "/news/concordance.json?q=marmalade&width=2&size=5").json()  # the same concordance, now read
+    assert (again["complete"], again["total"], again["pages"]) == (True, len(expected), -(-len(expected) // 5))
+
+
 def test_concordance_stops_reading_at_its_line_limit(ds, monkeypatch):
     from newsarchive.site import concordance
 
