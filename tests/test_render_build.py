@@ -241,3 +241,41 @@ def test_hostile_markup_is_gone_and_tables_and_strikethrough_show(hostile_db):
     assert [e.tag for e in struck.elements if e.tag in ("del", "table", "th", "td")] == ["del", "table", "th", "th", "td", "td"]
     article, preview, cut = rows["2024/one-long-line"]
     assert cut == 1 and len(Outline(preview).text()) <= PREVIEW_MAX
+
+
+#: Bodies whose first line (the title the build takes) is a list item, or a quote, and
+#: one whose headline paragraph comes first with a list item reading the same after it.
+LIST_FIRST = {
+    "tight": ("- Harbour reopens\n- Ferries resume\n\nThe port said so.", ["Harbour reopens", "Ferries resume"]),
+    "loose": ("- Harbour reopens\n\n- Ferries resume\n\nThe port said so.", ["Harbour reopens", "Ferries resume"]),
+    "nested": ("1. Harbour reopens\n   - Ferries resume\n\nThe port said so.", ["Harbour reopens", "Ferries resume"]),
+    "headline-then-list": ("Harbour reopens\n\n- Harbour reopens\n- Ferries resume", ["Harbour reopens", "Ferries resume"]),
+    # A list item does not use the headline up: a paragraph repeating it after the list
+    # is dropped, after a tight list and after a loose one alike.
+    "tight-then-headline": ("- Harbour reopens\n- Ferries resume\n\nHarbour reopens\n\nThe port said so.",
+                            ["Harbour reopens", "Ferries resume"]),
+    "loose-then-headline": ("- Harbour reopens\n\n- Ferries resume\n\nHarbour reopens\n\nThe port said so.",
+                            ["Harbour reopens", "Ferries resume"]),
+}
+
+
+def test_a_list_item_reading_as_the_headline_is_kept(tmp_path):
+    posts = {f"2024/{name}.md": f"---\ndate: 2024-05-01\n---\n{body}\n" for name, (body, _) in LIST_FIRST.items()}
+    posts["2024/quote.md"] = "---\ndate: 2024-05-01\n---\n> Harbour reopens\n\nThe port said so.\n"
+    db = tmp_path / "news.db"
+    assert build(write_posts(tmp_path / "posts", posts), db, quiet=True).failed == 0
+    conn = sqlite3.connect(db)
+    stored = {pid: (title, source, article) for pid, title, source, article in conn.execute(
+        "select p.id, p.title, p.title_source, h.article from posts p join post_html h on h.post_id = p.id")}
+    conn.close()
+    for name, (body, items) in LIST_FIRST.items():
+        title, source, article = stored[f"2024/{name}"]
+        assert (title, source) == ("Harbour reopens", "body")
+        outline = Outline(article)
+        in_items = [collapse(text) for text, around in outline.text_in if "li" in around]
+        assert in_items == items, (name, article)
+        # Outside the list, the headline shows only above the article, never as a block of it.
+        assert ("Harbour reopens", ("p",)) not in outline.text_in, (name, article)
+    title, source, article = stored["2024/quote"]
+    assert (title, source) == ("Harbour reopens", "body")
+    assert [text for text, around in Outline(article).text_in if "blockquote" in around] == ["Harbour reopens"]

@@ -144,19 +144,23 @@ class _Article:
         """Whether the next paragraph may be the headline or a caption."""
         return self.headline is not None or self.caption is not None
 
-    def block(self, events: tuple, i: int) -> tuple[int, str | None]:
-        """For the paragraph or heading at `i`: (index after it, HTML to write instead)
-        when it is reshaped or left out, else (i, None). Most paragraphs are none of
-        these and are told apart by the event after their start alone."""
+    def block(self, events: tuple, i: int, top: bool) -> tuple[int, str | None]:
+        """For the paragraph or heading at `i` (`top`: not inside a list item or a
+        quote): (index after it, HTML to write instead) when it is reshaped or left
+        out, else (i, None). Most paragraphs are none of these and are told apart by
+        the event after their start alone. Only a top-level block is the headline: a
+        list item reading the same stays, whether its list is tight or loose."""
         is_heading = events[i]["Start"].__class__ is dict
         following = events[i + 1]
         if is_heading and following.__class__ is dict and "End" in following:
             return i + 2, ""  # an empty heading
-        headline, caption = self.headline, self.caption
+        headline, caption = self.headline if top else None, self.caption
         photo = not is_heading and following.__class__ is dict and _is_image(following.get("Start"))
         if headline is None and caption is None and not photo:
             return i, None
-        self.headline = self.caption = None
+        if top:
+            self.headline = None
+        self.caption = None
         end = _end_of(events, i)
         if headline is not None and _text(events, i + 1, end) == headline:
             return end + 1, ""
@@ -267,7 +271,7 @@ class _Writer:
         article = self.article
         if article is not None and (start == "Paragraph" or (start.__class__ is dict and "Heading" in start)):
             if article.pending or start != "Paragraph" or _is_image(self.events[i + 1].get("Start")):
-                after, html = article.block(self.events, i)
+                after, html = article.block(self.events, i, not self.depth)
                 if html is not None:
                     self.out.append(html)
                     return after - 1
@@ -370,8 +374,9 @@ def article_html(markdown: str, headline: str | None = None, events: tuple | Non
 
     The specimen repeats each photo's caption as the paragraph after it; that
     paragraph is folded into the figure so the caption shows once. Empty headings
-    (the specimen starts with `# `) are dropped, and so is a first paragraph or
-    heading equal to `headline` (the body's first line, shown above the article).
+    (the specimen starts with `# `) are dropped, and so is the first top-level
+    paragraph or heading equal to `headline` (the body's first line, shown above the
+    article); a list item or a quote reading the same is kept.
     URLs stay as written: the site maps them (site.cells.serve_html). `events` are
     the body's (parse.body.body_events), when the walk has them already.
     """
