@@ -15,7 +15,7 @@ from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
 from ..relate.related import find_related, store_related
-from ..relate.reprints import find_reprints, store_reprints
+from ..relate.reprint_update import refresh_reprints, reprints_outdated
 from . import swap
 from ..site.identity import read_identity as stored_identity
 from .archive import read_identity, store_identity
@@ -113,13 +113,15 @@ def _build_with(run: _Run) -> Summary:
     summary.lap("scan", run.started_clock)
     plan = make_plan(files, previous.files)
     renamed = not run.fresh and run.old_identity != run.identity
-    if run.copier is not None and (plan.changes or renamed):
+    # Reprints found at another threshold are found again, even with no file changed.
+    rethreshold = not run.fresh and reprints_outdated(run.db_path, run.options.reprint_threshold)
+    if run.copier is not None and (plan.changes or renamed or rethreshold):
         run.copier.start()
     results = None
     if not run.fresh and len(plan.to_parse) <= SMALL_UPDATE:
         results = list(parse_all(plan.to_parse, run.options.workers, run.options.quiet))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
-        if not renamed and _nothing_changed(plan, results, skipped + kept, previous):
+        if not (renamed or rethreshold) and _nothing_changed(plan, results, skipped + kept, previous):
             summary.unchanged = len(plan.unchanged)
             summary.warn(kept)
             for failure in results:
@@ -198,7 +200,9 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         else:
             writer.settle_update()
             clock = summary.lap("links", clock)
-        store_reprints(conn, find_reprints(conn, run.options.reprint_threshold))
+        reprints = refresh_reprints(conn, run.options.reprint_threshold)
+        summary.notes.extend(reprints.notes)
+        summary.timings["reprints:" + reprints.mode] = 0.0
         clock = summary.lap("reprints", clock)
         store_related(conn, find_related(conn))
         clock = summary.lap("related", clock)

@@ -182,6 +182,18 @@ TABLES = (
         pk=("post_id", "rank"),
         foreign_keys=(("post_id", "posts", "id"), ("related_post_id", "posts", "id")),
     ),
+    # What the reprints stage keeps between builds, so an update recomputes only the
+    # groups of the posts it changed (newsarchive.relate.reprint_index): each post's
+    # bucket keys and what its groups depend on, each bucket's posts, and the settings
+    # the groups were found with.
+    Table(
+        "_reprint_posts",
+        {"post_id": str, "number": int, "sha256": str, "published_at": str, "language": str, "keys": bytes},
+        pk="post_id",
+        in_package=False,
+    ),
+    Table("_reprint_buckets", {"key": int, "posts": bytes}, pk="key", in_package=False),
+    Table("_relations", {"key": str, "value": str}, pk="key", in_package=False),
     # Summaries of the whole archive, counted again by every build after its writes
     # (newsarchive.build.summaries), so that no page counts every post per request:
     # posts per month by category and by language (facet 'category' or 'language'; a
@@ -216,7 +228,7 @@ INDEXES = (
         ("post_images", "image_id"), ("post_images", "caption_id"),
         ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
         ("post_tags", "tag"), ("post_authors", "author"), ("build_errors", "build_id"), ("_files", "post_id"),
-        ("reprints", "original_post_id"), ("related_posts", "related_post_id"),
+        ("reprints", "original_post_id"), ("related_posts", "related_post_id"), ("_reprint_posts", "number"),
     ]),
     Index("images", ("url",), unique=True),
     # Newest first, as the posts table is sorted: also lets Datasette page through

@@ -1,18 +1,24 @@
-"""Reprints: posts whose body is a near copy of an earlier post's.
+"""Reprints: posts whose body is a near copy of an earlier post's. The method, and the
+pass over every post (a full build, or a new threshold).
 
 Two posts of the same language are copies when the Jaccard similarity of their
 sets of five-word shingles (features.shingle_keys) is at least the threshold. Finding the
 pairs without comparing all of them is MinHash LSH: each post's signature
 (datasketch's MinHash, made by the parser workers) is cut into bands (banding), and
-two posts of a language become candidates when any band is equal. The buckets are
-sorted numpy arrays rather than datasketch's MinHashLSH, whose Python dicts and sets
-hold ~1 GB for 100,000 signatures; the banding is the same. A candidate pair is
-kept when the signatures' estimate is near the threshold, then its similarity is
-computed exactly from the two bodies.
+two posts become candidates when a band's key (its values, the band's number and the
+post's language, hashed) is equal: they share a bucket. The buckets are sorted numpy
+arrays rather than datasketch's MinHashLSH, whose Python dicts and sets hold ~1 GB
+for 100,000 signatures; the banding is the same. A candidate pair is kept when the
+signatures' estimate is near the threshold, then its similarity is computed exactly
+from the two bodies.
 
 Copies are grouped as the connected pairs (a copy of a copy is in the group); the
 group's original is its earliest post by published_at, then id, and every other
 post gets a row with its exact similarity to the original.
+
+Every rule here is a function of the pair of posts alone, or of one bucket's members,
+so that an update can recompute the groups of the posts it changed and get what this
+pass gets (reprint_update.py); the pass stores the buckets for it (reprint_index.py).
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from functools import lru_cache
+from hashlib import blake2b
 from typing import NamedTuple
 
 import numpy as np
@@ -34,11 +41,11 @@ from .features import NUM_PERM, jaccard, shingle_keys, word_hashes, words
 DEFAULT_THRESHOLD = 0.6
 #: The least chance that a pair exactly at the threshold becomes a candidate (see banding).
 RECALL_AT_THRESHOLD = 0.98
-#: A band shared by more posts than this is boilerplate (a sign-off or a standard
+#: A bucket holding more posts than this is boilerplate (a sign-off or a standard
 #: paragraph many short posts end with), not a group of copies: its posts are paired
-#: each with the next and with the first rather than all with all, which would be
-#: quadratic (one band of a generated 100,000-post corpus holds 569 posts: 161,596
-#: pairs). Copies among them still meet in their other bands.
+#: each with the next and with the first, in post_id order, rather than all with all,
+#: which would be quadratic (one band of a generated 100,000-post corpus holds 569
+#: posts: 161,596 pairs). Copies among them still meet in their other bands.
 LARGE_BUCKET = 32
 #: Candidates whose estimated similarity (the share of equal signature values) falls
 #: this far below the threshold are dropped before the exact comparison: over four
@@ -58,112 +65,212 @@ def banding(threshold: float) -> tuple[int, int]:
     return best
 
 
+def settings(threshold: float) -> dict:
+    """Everything the groups depend on besides the posts: stored with the index, so a
+    build with another threshold (or another method) knows to start over."""
+    bands, rows = banding(threshold)
+    return {"threshold": threshold, "bands": bands, "rows": rows, "large_bucket": LARGE_BUCKET,
+            "estimate_margin": ESTIMATE_MARGIN}
+
+
 class ReprintRow(NamedTuple):
     post_id: str
     original_post_id: str
     similarity: float
 
 
-#: Band-key records (18 bytes each, NUM_PERM / rows of them a post) a partition holds:
-#: one partition is sorted in memory at a time.
-PARTITION_RECORDS = 1_000_000
-#: Posts read from the database at once.
-READ_CHUNK = 20_000
-#: Candidate pairs whose signatures are compared at once (read from the spilled
-#: signatures: at most two pages of the file a pair).
-PAIR_CHUNK = 4096
-#: A band-key record: the band's key, which band, the post's number (its place in
-#: post_id order).
-RECORD = np.dtype([("key", "<u8"), ("band", "<u2"), ("post", "<i8")])
+def post_number(post_id: str) -> int:
+    """A post's number in the stored buckets: 62 bits of a hash of its id, the same
+    in every build (a number given in order of arrival would differ between an update
+    and a full build). Two of a million posts share one with odds of about 1 in 10^7."""
+    return int.from_bytes(blake2b(post_id.encode(), digest_size=8).digest(), "little") >> 2
+
+
+def language_codes(languages: list[str]) -> np.ndarray:
+    """A 64-bit code of each language (its name hashed), part of every band key."""
+    return np.array([int.from_bytes(blake2b(lang.encode(), digest_size=8).digest(), "little") for lang in languages],
+                    dtype=np.uint64)
+
+
+_BAND = np.uint64(0xFF51AFD7ED558CCD)
 _MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
                         dtype=np.uint64)
 
 
-class Spill(NamedTuple):
-    """What one pass over the signatures leaves on disk and in memory: the signatures in
-    post order (a file of NUM_PERM uint32 a post), the band-key records split into
-    partitions by key, and each post's `_post_features` rowid (8 bytes a post)."""
-
-    signatures: str
-    partitions: list[str]
-    rowids: np.ndarray
-
-
-def band_keys(matrix: np.ndarray, language: np.ndarray, bands: int, rows: int) -> list[np.ndarray]:
-    """Each band's 64-bit key of each post: the band's values and the language
-    (odd multipliers, wrapping). An accidental equal key only adds a candidate, which
-    the estimate then drops."""
-    keys = []
+def band_keys(matrix: np.ndarray, language: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """Each post's bucket key in each band, (posts, bands) int64: the band's values,
+    the band's number and the language code, hashed (odd multipliers, wrapping). An
+    accidental equal key only adds a candidate, which the estimate then drops."""
+    keys = np.empty((len(matrix), bands), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for band in range(bands):
-            key = language.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
+            key = language ^ (np.uint64(band + 1) * _BAND)
             for k in range(rows):
                 key = (key ^ matrix[:, band * rows + k].astype(np.uint64)) * _MULTIPLIERS[k % 4] + np.uint64(k + 1)
-            keys.append(key)
-    return keys
+            keys[:, band] = key
+    return keys.view(np.int64)
 
 
-def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float) -> Spill:
-    """One pass over the stored signatures in post_id order, READ_CHUNK at a time: each
-    chunk's signatures appended to a file, its band keys to the partitions."""
-    (count,) = conn.execute("SELECT count(*) FROM _post_features").fetchone()
-    bands, rows = banding(threshold)
-    paths = [os.path.join(folder, f"bands{p}") for p in range(max(1, -(-count * bands // PARTITION_RECORDS)))]
-    outputs = [open(path, "wb") for path in paths]
-    codes: dict[str, int] = {}
-    rowids, start = [], 0
-    cursor = conn.execute(
-        "SELECT f.rowid, coalesce(p.language, ''), f.signature FROM _post_features f"
-        " CROSS JOIN posts p ON p.id = f.post_id ORDER BY f.post_id"
-    )
-    with open(os.path.join(folder, "signatures"), "wb") as signatures:
-        while batch := cursor.fetchmany(READ_CHUNK):
-            matrix = np.frombuffer(b"".join(row[2] for row in batch), dtype="<u4").reshape(len(batch), NUM_PERM)
-            signatures.write(matrix.tobytes())
-            language = np.array([codes.setdefault(row[1], len(codes)) for row in batch], dtype=np.int64)
-            rowids.append(np.array([row[0] for row in batch], dtype=np.int64))
-            records = np.empty((bands, len(batch)), dtype=RECORD)
-            records["key"] = band_keys(matrix, language, bands, rows)
-            records["band"] = np.arange(bands, dtype=np.uint16)[:, None]
-            records["post"] = np.arange(start, start + len(batch))
-            records = records.ravel()
-            where = records["key"] % np.uint64(len(paths))
-            for p, output in enumerate(outputs):
-                output.write(records[where == p].tobytes())
-            start += len(batch)
-    for output in outputs:
-        output.close()
-    return Spill(os.path.join(folder, "signatures"), paths,
-                 np.concatenate(rowids) if rowids else np.empty(0, dtype=np.int64))
-
-
-def candidate_pairs(records: np.ndarray) -> np.ndarray:
-    """(i, j) post pairs, i < j, sharing a band's key among one partition's records,
-    distinct: an (m, 2) array."""
-    records = records[np.lexsort((records["post"], records["key"], records["band"]))]
-    bucket = np.c_[records["band"].astype(np.uint64), records["key"]]
-    starts = np.flatnonzero(np.r_[True, (bucket[1:] != bucket[:-1]).any(axis=1)])
-    pairs = _bucket_pairs(records["post"], starts)
-    codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
-    return np.column_stack([codes >> 32, codes & (2**32 - 1)])
-
-
-def _bucket_pairs(members: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Every pair of positions within each bucket (members[starts[k]:starts[k+1]], in
-    post order), lower position first."""
+def bucket_pairs(members: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The candidate pairs of each bucket (members[starts[k]:starts[k+1]], each bucket's
+    members in post_id order), lower position first: every pair, or for a bucket over
+    LARGE_BUCKET each member with the next and with the first."""
     sizes = np.diff(np.r_[starts, len(members)])
     twos = starts[sizes == 2]
     pairs = [np.column_stack([members[twos], members[twos + 1]]), np.empty((0, 2), dtype=np.int64)]
     for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
         bucket = members[start : start + size]
         if size > LARGE_BUCKET:
-            # Each post with the next and with the first, not every pair: see LARGE_BUCKET.
             pairs.append(np.column_stack([bucket[:-1], bucket[1:]]))
             pairs.append(np.column_stack([np.repeat(bucket[0], size - 2), bucket[2:]]))
             continue
         a, b = np.triu_indices(size, k=1)
         pairs.append(np.column_stack([bucket[a], bucket[b]]))
-    return np.sort(np.concatenate(pairs).astype(np.int64), axis=1)
+    return np.concatenate(pairs).astype(np.int64)
+
+
+def likely(a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """Which pairs of signatures (rows of a and b) estimate a similarity within
+    ESTIMATE_MARGIN of the threshold."""
+    return (a == b).mean(axis=1) >= threshold - ESTIMATE_MARGIN
+
+
+#: Posts whose shingle keys are kept for the exact comparisons (a few MB).
+BODIES_KEPT = 2048
+
+
+class Bodies:
+    """Shingle keys of a post, by its id or its `_post_features` rowid, the BODIES_KEPT
+    last used kept (pairs come in post order, so a post's pairs come together)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.by_rowid = lru_cache(maxsize=BODIES_KEPT)(self._by_rowid)
+        self.by_id = lru_cache(maxsize=BODIES_KEPT)(self._by_id)
+
+    def _by_rowid(self, rowid: int) -> np.ndarray:
+        (text,) = self.conn.execute(
+            "SELECT p.body_text FROM _post_features f JOIN posts p ON p.id = f.post_id WHERE f.rowid = ?", (rowid,)
+        ).fetchone()
+        return shingle_keys(word_hashes(words(text)))
+
+    def _by_id(self, post_id: str) -> np.ndarray:
+        (text,) = self.conn.execute("SELECT body_text FROM posts WHERE id = ?", (post_id,)).fetchone()
+        return shingle_keys(word_hashes(words(text)))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """The similarity a row reports: the exact Jaccard similarity, to 4 decimals."""
+    return round(jaccard(a, b), 4)
+
+
+def originals_first(conn: sqlite3.Connection, post_ids: list[str]) -> list[str]:
+    """A group's posts, its original first: by published_at (undated last), then id."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM posts WHERE id IN (SELECT value FROM json_each(?))"
+        " ORDER BY published_at IS NULL, published_at, id", (json.dumps(post_ids),)
+    )]
+
+
+def root(parent: dict, i):
+    """The representative of i's group (union-find, paths halved)."""
+    while parent.setdefault(i, i) != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+# --------------------------------------------------------------------------- the full pass
+
+#: Band-key records (16 bytes each, `bands` of them a post) a partition holds: one
+#: partition is sorted in memory at a time.
+PARTITION_RECORDS = 1_000_000
+#: Posts read from the database at once.
+READ_CHUNK = 20_000
+#: Candidate pairs whose signatures are compared at once (read from the spilled
+#: signatures: at most two pages of the file a pair).
+PAIR_CHUNK = 4096
+#: A band-key record: the bucket's key and the post's place (in post_id order).
+RECORD = np.dtype([("key", "<i8"), ("post", "<i8")])
+
+
+class Spill(NamedTuple):
+    """What one pass over the signatures leaves on disk and in memory: the signatures in
+    post order (a file of NUM_PERM uint32 a post), the band-key records split into
+    partitions by key range (in ascending order of key), and each post's
+    `_post_features` rowid and number (16 bytes a post)."""
+
+    signatures: str
+    partitions: list[str]
+    rowids: np.ndarray
+    numbers: np.ndarray
+
+
+class PostBands(NamedTuple):
+    """What the index stores of a post (reprint_index.PostsTable's columns)."""
+
+    post_id: str
+    number: int
+    sha256: str | None
+    published_at: str | None
+    language: str
+    keys: bytes
+
+
+def _partition(keys: np.ndarray, count: int) -> np.ndarray:
+    """Each key's partition: ranges of the keys as signed integers, the lowest first."""
+    top = (keys.view(np.uint64) ^ np.uint64(1 << 63)) >> np.uint64(32)
+    return ((top * np.uint64(count)) >> np.uint64(32)).astype(np.int64)
+
+
+def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float, index=None) -> Spill:
+    """One pass over the stored signatures in post_id order, READ_CHUNK at a time: each
+    chunk's signatures appended to a file, its band keys to the partitions, and when
+    given an `index` (reprint_index.IndexWriter) each post's row to it."""
+    (count,) = conn.execute("SELECT count(*) FROM _post_features").fetchone()
+    bands, rows = banding(threshold)
+    paths = [os.path.join(folder, f"bands{p}") for p in range(max(1, -(-count * bands // PARTITION_RECORDS)))]
+    outputs = [open(path, "wb") for path in paths]
+    rowids, numbers, start = [], [], 0
+    cursor = conn.execute(
+        "SELECT f.rowid, f.post_id, coalesce(p.language, ''), p.sha256, p.published_at, f.signature"
+        " FROM _post_features f CROSS JOIN posts p ON p.id = f.post_id ORDER BY f.post_id"
+    )
+    with open(os.path.join(folder, "signatures"), "wb") as signatures:
+        while batch := cursor.fetchmany(READ_CHUNK):
+            matrix = np.frombuffer(b"".join(row[5] for row in batch), dtype="<u4").reshape(len(batch), NUM_PERM)
+            signatures.write(matrix.tobytes())
+            keys = band_keys(matrix, language_codes([row[2] for row in batch]), bands, rows)
+            rowids.append(np.array([row[0] for row in batch], dtype=np.int64))
+            numbers.append(np.array([post_number(row[1]) for row in batch], dtype=np.int64))
+            if index is not None:
+                index.add_posts([PostBands(row[1], number, row[3], row[4], row[2], k.tobytes())
+                                 for row, number, k in zip(batch, numbers[-1].tolist(), keys)])
+            records = np.empty(keys.shape, dtype=RECORD)
+            records["key"] = keys
+            records["post"] = np.arange(start, start + len(batch))[:, None]
+            records = records.ravel()
+            where = _partition(records["key"], len(paths))
+            for p, output in enumerate(outputs):
+                output.write(records[where == p].tobytes())
+            start += len(batch)
+    for output in outputs:
+        output.close()
+    empty = np.empty(0, dtype=np.int64)
+    return Spill(os.path.join(folder, "signatures"), paths,
+                 np.concatenate(rowids) if rowids else empty, np.concatenate(numbers) if numbers else empty)
+
+
+def candidate_pairs(records: np.ndarray, numbers: np.ndarray, index=None) -> np.ndarray:
+    """(i, j) post places, i < j, sharing a bucket among one partition's records,
+    distinct: an (m, 2) array. The partition's buckets go to `index` when given."""
+    records = records[np.lexsort((records["post"], records["key"]))]
+    starts = np.flatnonzero(np.r_[True, records["key"][1:] != records["key"][:-1]])
+    if index is not None:
+        index.add_buckets(records["key"], numbers[records["post"]], starts)
+    pairs = np.sort(bucket_pairs(records["post"], starts), axis=1)
+    codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
+    return np.column_stack([codes >> 32, codes & (2**32 - 1)])
 
 
 def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarray:
@@ -179,56 +286,31 @@ def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarra
             blob = b"".join(os.pread(file.fileno(), size, post * size) for post in posts.tolist())
             matrix = np.frombuffer(blob, dtype="<u4").reshape(len(posts), NUM_PERM)
             where = where.reshape(chunk.shape)
-            estimate = (matrix[where[:, 0]] == matrix[where[:, 1]]).mean(axis=1)
-            keep.append(chunk[estimate >= threshold - ESTIMATE_MARGIN])
+            keep.append(chunk[likely(matrix[where[:, 0]], matrix[where[:, 1]], threshold)])
     return np.concatenate(keep)
 
 
-#: Posts whose shingle keys are kept for the exact comparisons (a few MB).
-BODIES_KEPT = 2048
-
-
-class _Bodies:
-    """Shingle keys of a post by its rowid, the BODIES_KEPT last used kept (pairs come
-    in post order, so a post's pairs come together)."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self.keys = lru_cache(maxsize=BODIES_KEPT)(self._keys)
-
-    def _keys(self, rowid: int) -> np.ndarray:
-        (text,) = self.conn.execute(
-            "SELECT p.body_text FROM _post_features f JOIN posts p ON p.id = f.post_id WHERE f.rowid = ?", (rowid,)
-        ).fetchone()
-        return shingle_keys(word_hashes(words(text)))
-
-
-def find_reprints(conn: sqlite3.Connection, threshold: float = DEFAULT_THRESHOLD) -> list[ReprintRow]:
-    """Every reprint of the database's posts, by post_id. Memory: 8 bytes a post, one
-    partition of band keys, and the pairs that pass the estimate."""
+def find_reprints(conn: sqlite3.Connection, threshold: float = DEFAULT_THRESHOLD, index=None) -> list[ReprintRow]:
+    """Every reprint of the database's posts, by post_id; with an `index`
+    (reprint_index.IndexWriter), every post's buckets written to it on the way.
+    Memory: 16 bytes a post, one partition of band keys, and the pairs that pass the
+    estimate."""
     with tempfile.TemporaryDirectory(prefix="news-reprints-") as folder:
-        spill = spill_signatures(conn, folder, threshold)
-        likely = [likely_pairs(spill, candidate_pairs(np.fromfile(path, dtype=RECORD)), threshold)
-                  for path in spill.partitions]
-    codes = np.unique(np.concatenate(likely or [np.empty((0, 2), np.int64)]) @ np.array([2**32, 1], np.int64))
-    bodies, parent = _Bodies(conn), {}
+        spill = spill_signatures(conn, folder, threshold, index)
+        likely_found = [likely_pairs(spill, candidate_pairs(np.fromfile(path, dtype=RECORD), spill.numbers, index),
+                                     threshold) for path in spill.partitions]
+    codes = np.unique(np.concatenate(likely_found or [np.empty((0, 2), np.int64)]) @ np.array([2**32, 1], np.int64))
+    bodies, parent = Bodies(conn), {}
     for i, j in spill.rowids[np.column_stack([codes >> 32, codes & (2**32 - 1)])].tolist():
-        if jaccard(bodies.keys(i), bodies.keys(j)) >= threshold:
-            parent[_root(parent, i)] = _root(parent, j)
+        if jaccard(bodies.by_rowid(i), bodies.by_rowid(j)) >= threshold:
+            parent[root(parent, i)] = root(parent, j)
     return sorted(_group_rows(conn, parent, bodies))
 
 
-def _root(parent: dict[int, int], i: int) -> int:
-    while parent.setdefault(i, i) != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-def _group_rows(conn, parent: dict[int, int], bodies: _Bodies) -> Iterator[ReprintRow]:
+def _group_rows(conn, parent: dict[int, int], bodies: Bodies) -> Iterator[ReprintRow]:
     groups: dict[int, list[int]] = {}
     for rowid in list(parent):
-        groups.setdefault(_root(parent, rowid), []).append(rowid)
+        groups.setdefault(root(parent, rowid), []).append(rowid)
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -239,7 +321,7 @@ def _group_rows(conn, parent: dict[int, int], bodies: _Bodies) -> Iterator[Repri
         ).fetchall()
         original, original_id = ordered[0]
         for rowid, post_id in ordered[1:]:
-            yield ReprintRow(post_id, original_id, round(jaccard(bodies.keys(rowid), bodies.keys(original)), 4))
+            yield ReprintRow(post_id, original_id, similarity(bodies.by_rowid(rowid), bodies.by_rowid(original)))
 
 
 def store_reprints(conn: sqlite3.Connection, rows: list[ReprintRow]) -> int:
