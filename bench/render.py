@@ -11,11 +11,13 @@ Usage::
 Each body goes through newsarchive.parse.render.render_post, as a parser worker runs
 it (article and table preview); the best of N runs is printed with the size of what
 the build stores. With --posts, the first N posts of the benchmark corpus
-(bench/out/nN, as `make bench` generates it) are parsed and rendered, and the CPU a
-post (best of N runs, the variants interleaved so that the machine's load hits all
-alike) is printed for: the parse without rendering, the build's rendering (given the
-events the parse read), and the site's request-time renderer (markdown-it-py) on the
-same posts for scale.
+(bench/out/nN, as `make bench` generates it) are read and parsed as a parser process
+does it (build.workers.parse_task), and the CPU a post (best of N runs, the variants
+interleaved so that the machine's load hits all alike) is printed for: the whole
+parse, the parse without the relations features (relate.features) and without the
+rendering (parse.render), and what each of them adds by that difference (in place,
+among the rest of the parse, which costs more than timing either alone in a loop);
+the site's request-time renderer (markdown-it-py) on the same posts for scale.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from newsarchive.parse import read_post  # noqa: E402
 from newsarchive.parse import rows as parse_rows  # noqa: E402
-from newsarchive.parse.body import body_events  # noqa: E402
 from newsarchive.parse.render import RenderedPost, render_post  # noqa: E402
 from newsarchive.text import render as site_render  # noqa: E402
 
@@ -49,28 +50,34 @@ def sample_body() -> str:
 
 
 def per_post(count: int, runs: int) -> None:
-    """CPU a post of the benchmark corpus: parse, build rendering, site rendering."""
+    """CPU a post of the benchmark corpus in a parser process, and what its parts add."""
     from bench.run import ensure_corpus
+    from newsarchive.build.workers import parse_task
 
     corpus = ensure_corpus(count)
-    posts = [read_post(str(path.relative_to(corpus.path)), path.read_bytes())
-             for path in sorted(corpus.path.rglob("*.md"))[:count]]
+    tasks = [(str(path.relative_to(corpus.path)), str(path)) for path in sorted(corpus.path.rglob("*.md"))[:count]]
+    posts = [read_post(path, Path(abspath).read_bytes()) for path, abspath in tasks]
     records = [parse_rows.extract(post) for post in posts]  # headlines as the build finds them
     headlines = [r.post["title"] if r.post["title_source"] == "body" else None for r in records]
-    events = [body_events(post.body_lf) for post in posts]
-    real_render = parse_rows.render_post
+    real = parse_rows.feature_rows, parse_rows.render_post
+    without_features = (lambda *a: [], real[1])
+    without_rendering = (real[0], lambda *a, **k: RenderedPost("", "", 0))
 
-    def parse_only():
-        parse_rows.render_post = lambda *a, **k: RenderedPost("", "", 0)
-        try:
-            for post in posts:
-                parse_rows.extract(post)
-        finally:
-            parse_rows.render_post = real_render
+    def parse_with(parts):
+        def run():
+            parse_rows.feature_rows, parse_rows.render_post = parts
+            try:
+                for task in tasks:
+                    parse_task(task)
+            finally:
+                parse_rows.feature_rows, parse_rows.render_post = real
+        return run
 
     variants = {
-        "parse without rendering": parse_only,
-        "build rendering (parse.render)": lambda: [render_post(p.body, h, e) for p, h, e in zip(posts, headlines, events)],
+        "parse (as a parser process)": parse_with(real),
+        "without the relations features": parse_with(without_features),
+        "without rendering": parse_with(without_rendering),
+        "without either": parse_with((without_features[0], without_rendering[1])),
         "site renderer (markdown-it-py)": lambda: [(site_render.article_html(p.body, h), site_render.preview_html(p.body))
                                                    for p, h in zip(posts, headlines)],
     }
@@ -80,11 +87,13 @@ def per_post(count: int, runs: int) -> None:
             started = time.process_time()
             run()
             best[name] = min(best[name], time.process_time() - started)
-    print(f"{len(posts):,} posts of bench/out/n{count}, CPU a post (best of {max(1, runs)} runs)")
-    for name, seconds in best.items():
-        print(f"{name:<32} {seconds / len(posts) * 1000:>7.3f} ms")
-    share = best["build rendering (parse.render)"] / best["parse without rendering"]
-    print(f"build rendering / parse without it: {share:.2f}")
+    ms = {name: seconds / len(tasks) * 1000 for name, seconds in best.items()}
+    print(f"{len(tasks):,} posts of bench/out/n{count}, CPU a post (best of {max(1, runs)} runs)")
+    for name, value in ms.items():
+        print(f"{name:<32} {value:>7.3f} ms")
+    whole = ms["parse (as a parser process)"]
+    print(f"{'= relations features':<32} {whole - ms['without the relations features']:>7.3f} ms")
+    print(f"{'= rendering (parse.render)':<32} {whole - ms['without rendering']:>7.3f} ms")
 
 
 def main() -> int:

@@ -100,3 +100,12 @@ def test_computing_features_loads_neither_datasketch_nor_scipy():
     )
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_shingle_keys_are_the_distinct_sums_of_five_words_sorted():
+    hashes = np.random.default_rng(3).integers(0, 40, 300, dtype=np.uint64)  # few words: repeated shingles
+    places = [int(p) for p in features._PLACES]
+    expected = sorted({sum(int(h) * p for h, p in zip(hashes[i : i + 5], places)) % 2**64
+                       for i in range(len(hashes) - 4)})
+    assert features.shingle_keys(hashes).tolist() == expected
+    assert features.shingle_keys(hashes[:4]).tolist() == []
