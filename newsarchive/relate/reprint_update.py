@@ -26,7 +26,8 @@ import numpy as np
 from .features import NUM_PERM, jaccard
 from .reprint_index import (Changes, IndexWriter, buckets, changed_posts, ids_of, post_rows, replace_posts,
                             store_settings, stored_settings, write_buckets)
-from .reprints import (LARGE_BUCKET, Bodies, PostBands, ReprintRow, band_keys, banding, bucket_pairs,
+from . import reprints
+from .reprints import (Bodies, PostBands, ReprintRow, band_keys, banding, bucket_pairs,
                        find_reprints, language_codes, likely, originals_first, post_number, root, settings,
                        similarity, store_reprints)
 
@@ -149,7 +150,7 @@ def current_bands(conn: sqlite3.Connection, post_ids: list[str], bands: int, row
 @dataclass
 class Touched:
     """The buckets the changed posts left or entered: key -> (posts before, after);
-    and, of those buckets past LARGE_BUCKET, the pairs of unchanged posts that vanished
+    and, of those past LARGE_BUCKET posts, the pairs of unchanged posts that vanished
     (their ends) or appeared."""
 
     buckets: dict[int, tuple[np.ndarray, np.ndarray]]
@@ -172,7 +173,7 @@ def _touched_buckets(conn, before: dict[str, PostBands], now: dict[str, PostBand
         old = stored.get(key, np.empty(0, np.int64))
         posts = np.r_[old[~np.isin(old, out)], np.array(entering.get(key, []), dtype=np.int64)]
         touched[key] = (old, posts)
-        if max(len(old), len(posts)) > LARGE_BUCKET:
+        if max(len(old), len(posts)) > reprints.LARGE_BUCKET:
             was, is_ = (_unchanged_pairs(conn, p, changed, known) for p in (old, posts))
             lost |= {post for pair in was - is_ for post in pair}
             new |= is_ - was
@@ -224,7 +225,7 @@ def _candidates(conn: sqlite3.Connection, posts: set[str]) -> set[tuple[str, str
     for post in posts:
         for key in np.frombuffer(rows[post].keys, "<i8").tolist():
             members = sorted(ids[n] for n in found[key].tolist())
-            if len(members) > LARGE_BUCKET:
+            if len(members) > reprints.LARGE_BUCKET:
                 place = members.index(post)
                 # The next, the one before, the first, and every post if it is the first.
                 near = {members[i] for i in (place - 1, place + 1) if 0 <= i < len(members)}
