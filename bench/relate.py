@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Time and peak memory of the relations stages alone, on a built database.
+"""The relations stages: alone on a built database, or in updates of one file.
 
     .venv/bin/python bench/relate.py DB              # both stages, each in its own process
     .venv/bin/python bench/relate.py DB --stage related
+    .venv/bin/python bench/relate.py --update POSTS --against REV --runs 3
 
-Each stage (newsarchive.relate: reprints, related posts) runs in a fresh process that
-computes the rows and counts them without writing, so its peak RSS is the stage's own
-(plus the interpreter and numpy/scipy, printed apart). The database is only read.
+On a database, each stage (newsarchive.relate: reprints, related posts) runs in a
+fresh process that computes the rows and counts them without writing, so its peak RSS
+is the stage's own (plus the interpreter and numpy/scipy, printed apart). The database
+is only read.
+
+With --update, POSTS (a copy of a corpus: its files are edited) is built in full
+once by this checkout and once by commit REV (a worktree, as bench/ab.py makes), each
+into its own database under bench/out/relate-update/; then each run appends a
+sentence to one file and updates both databases, in alternating order, and the
+table gives each side's wall time and its reprints and related stages.
 """
 from __future__ import annotations
 
@@ -41,13 +49,71 @@ def measure(db: str, stage: str) -> str:
             f"peak RSS {peak_mib()} MiB (imports {baseline} MiB)")
 
 
+#: What the update mode reports of each build, from its --timings line.
+STAGES = ("reprints", "related")
+
+
+def updates(posts: Path, rev: str, runs: int) -> int:
+    from bench.ab import checkout, stage_times
+    from bench.run import BUILD_DB, OUT, fmt_seconds, log, median, run_measured
+
+    tree, sha = checkout(rev)
+    sides = {"this checkout": BUILD_DB, f"commit {sha}": tree / "build_db.py"}
+    folder = OUT / "relate-update"
+    folder.mkdir(parents=True, exist_ok=True)
+    dbs = {label: folder / f"{label.replace(' ', '-')}.db" for label in sides}
+    files = sorted(posts.rglob("*.md"))
+    if not files:
+        raise SystemExit(f"{posts}: no posts")
+    measured = {label: [] for label in sides}
+
+    def build(label: str, *extra: str):
+        script = sides[label]
+        return run_measured([sys.executable, str(script), str(posts), "--db", str(dbs[label]), "-q", "--timings",
+                             *extra], cwd=script.parent)
+
+    for label in sides:
+        log(f"{label}: full build of {posts}")
+        full = build(label, "--full")
+        times = stage_times(full.stdout)
+        print(f"{label}: full build {fmt_seconds(full.seconds)}; "
+              + ", ".join(f"{stage} {times.get(stage, 0):.2f} s" for stage in STAGES)
+              + f"; database {dbs[label].stat().st_size / 2**20:,.0f} MiB", flush=True)
+    for i in range(runs):
+        with open(files[i % len(files)], "a", encoding="utf-8") as post:
+            post.write(f"\nOne more sentence for update {i + 1}, to change this post's body.\n")
+        order = list(sides) if i % 2 == 0 else list(sides)[::-1]
+        for label in order:
+            log(f"{label}: update {i + 1}/{runs}, one file changed")
+            run = build(label)
+            if "updated 1," not in run.stdout:
+                raise SystemExit(f"{label}: the update did not update one post:\n{run.stdout}")
+            measured[label].append(run)
+    print(f"\nUpdate of one file of {len(files):,}, interleaved, {runs} runs each (median seconds):\n")
+    print("| version | wall | " + " | ".join(STAGES) + " | runs |")
+    print("|---|---|" + "---|" * len(STAGES) + "---|")
+    for label, done in measured.items():
+        times = [stage_times(r.stdout) for r in done]
+        cells = [f"{median([t.get(stage, 0.0) for t in times]):.2f}" for stage in STAGES]
+        print(f"| {label} | {fmt_seconds(median([r.seconds for r in done]))} | " + " | ".join(cells)
+              + f" | {', '.join(f'{r.seconds:.2f}' for r in done)} |")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench/relate.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("db", help="a database built by news-archive build")
+    parser.add_argument("db", nargs="?", help="a database built by news-archive build")
     parser.add_argument("--stage", choices=("reprints", "related"), help="one stage only, in this process")
+    parser.add_argument("--update", type=Path, metavar="POSTS", help="updates of one file of POSTS (it is edited)")
+    parser.add_argument("--against", default="HEAD", metavar="REV", help="the commit to compare with (--update)")
+    parser.add_argument("--runs", type=int, default=3, help="updates of each version (--update; default 3)")
     opts = parser.parse_args(argv)
-    if not Path(opts.db).is_file():
-        parser.error(f"{opts.db}: no such database")
+    if opts.update is not None:
+        if not opts.update.is_dir():
+            parser.error(f"{opts.update}: no such folder")
+        return updates(opts.update.resolve(), opts.against, opts.runs)
+    if opts.db is None or not Path(opts.db).is_file():
+        parser.error(f"{opts.db}: no such database" if opts.db else "give a database, or --update POSTS")
     if opts.stage:
         print(measure(opts.db, opts.stage), flush=True)
         return 0
