@@ -10,18 +10,19 @@ white space, punctuation and the word marks (U+200B) of unspaced scripts
 (newsarchive.text.words), a word keeping its vowel and tone marks.
 
 Reading: newest post first, only as far as the request needs. A page sorted by date
-reads posts until it holds its lines and one more (the first page of a word in half of
-100,000 posts reads about 50 posts, where all 2,000 took 0.4 to 0.7 s), and says "at
-least" of the occurrences until the last post is read; a sort by context, the last
-page and the CSV read every post.
+reads posts until it holds its lines and one more, and says "at least" of the
+occurrences until the last post is read: the first page of a word in half of 100,000
+posts reads about 50 posts (63 ms a request in `bench/run.py`), where reading all
+2,000 took 0.4 to 1.3 s. A sort by context and the CSV read every post.
 
 Bounds: the concordance reads the MAX_POSTS newest matching posts, and stops once it
 holds MAX_LINES occurrences (the answer says when there are more posts, and the
-filters narrow them), or once it has read MAX_CHARS characters of body text. Of each post it reads the first WINDOW_CHARS characters and at most MAX_PER_POST
-occurrences, and counts the posts it read only in part (`cut`): highlight() in the
-posts index costs the whole body, and a 4 MB post of one word took longer than any
-time limit, in one call SQLite cannot interrupt. The occurrences read are kept (the
-CACHE_SIZE latest concordances), so paging and re-sorting read each post once.
+filters narrow them), or once it has read MAX_CHARS characters of body text. Of each
+post it reads the first WINDOW_CHARS characters and at most MAX_PER_POST occurrences,
+and counts the posts it read only in part (`cut`): highlight() in the posts index
+costs the whole body, and a 4 MB post of one word took longer than any time limit, in
+one call SQLite cannot interrupt. What has been read is kept (the CACHE_SIZE latest
+concordances), so paging and re-sorting read each post once.
 """
 from __future__ import annotations
 
