@@ -57,6 +57,8 @@ class IndexWriter:
     def add_buckets(self, keys: np.ndarray, numbers: np.ndarray, starts: np.ndarray) -> None:
         """One partition's buckets: `keys` sorted, numbers[i] the post of keys[i], and
         starts where each bucket begins."""
+        if len(keys) == 0:  # a partition no post's bands fell into
+            return
         order = np.lexsort((numbers, keys))  # keys stay grouped; each bucket's numbers ascending
         blob = memoryview(numbers[order].astype("<i8").tobytes())
         ends = np.r_[starts[1:], len(keys)]
