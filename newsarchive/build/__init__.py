@@ -3,9 +3,10 @@
     pipeline.py   build() and check_folder(): the stages in order
     options.py    BuildOptions: how to build, as one object
     lock.py       one build of a database at a time
-    scan.py       the folder -> post files (SourceFile) and the files passed over
-    previous.py   the database being replaced: ours? this version's? its files and problems
-    plan.py       its files vs the folder -> to parse, unchanged, restamped, removed
+    scan.py       the folder -> post files, into the FileList, and the files passed over
+    filelist.py   FileList: the build's files and the plan's decision for each, on disk
+    previous.py   the database being replaced: ours? this version's? its problems
+    plan.py       its files vs the folder (in SQL) -> to parse, unchanged, restamped, removed
     workers.py    parser processes: Task -> ParseResult | ParseFailure
     write.py      the writer: results -> rows, one post per id
     checks.py     which integrity checks the new database gets

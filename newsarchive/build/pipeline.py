@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,6 @@ from .. import __version__
 from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
-from ..relate.related import find_related, store_related
 from ..relate.reprint_update import refresh_reprints, reprints_outdated
 from . import swap
 from ..site.identity import read_identity as stored_identity
@@ -22,12 +22,13 @@ from .archive import read_identity, store_identity
 from .checks import choose_checks, run_checks
 from .lock import build_lock
 from .options import BuildOptions
-from .plan import Plan, Task, make_plan
+from .filelist import FileList
+from .plan import Plan, make_plan
 from .previous import Previous, not_ours, open_previous, outdated, read_previous
-from .scan import SourceFile, scan
+from .scan import scan_into
 from .summaries import store_summaries
 from .summary import BuildRefused, Problem, Summary
-from .workers import ParseFailure, collector_paused, parse_all, start_pool
+from .workers import ParseFailure, collector_paused, parse_all, parse_each, start_pool
 from .write import Writer, id_rank, open_new_database, renamed_id
 
 #: Up to this many files to parse, an update parses them before it copies the
@@ -107,73 +108,83 @@ def _build_locked(run: _Run) -> Summary:
 
 
 def _build_with(run: _Run) -> Summary:
-    files, skipped, previous = _scan(run)
+    with FileList() as files:
+        return _build_from(run, files)
+
+
+def _build_from(run: _Run, files: FileList) -> Summary:
+    skipped, previous, plan = _scan(run, files)
     summary = Summary(seen=len(files), skipped=len(skipped))
     summary.problems.extend(skipped)
     summary.lap("scan", run.started_clock)
-    plan = make_plan(files, previous.files)
     renamed = not run.fresh and run.old_identity != run.identity
     # Reprints found at another threshold are found again, even with no file changed.
     rethreshold = not run.fresh and reprints_outdated(run.db_path, run.options.reprint_threshold)
     if run.copier is not None and (plan.changes or renamed or rethreshold):
         run.copier.start()
     results = None
-    if not run.fresh and len(plan.to_parse) <= SMALL_UPDATE:
-        results = list(parse_all(plan.to_parse, run.options.workers, run.options.quiet))
+    if not run.fresh and plan.to_parse <= SMALL_UPDATE:
+        results = list(parse_each(files.tasks(), run.options.workers, run.options.quiet, total=plan.to_parse))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
         if not (renamed or rethreshold) and _nothing_changed(plan, results, skipped + kept, previous):
-            summary.unchanged = len(plan.unchanged)
+            summary.unchanged = plan.unchanged
             summary.warn(kept)
-            for failure in results:
+            for _, failure in results:
                 summary.fail(failure.problem())
             summary.sort_problems()
             summary.posts = previous.posts
             summary.seconds = time.monotonic() - run.started_clock
             return summary
     if results is None:
-        results = parse_all(plan.to_parse, run.options.workers, run.options.quiet, run.pool)
-    _write(run, summary, plan, files, previous, results)
+        results = parse_each(files.tasks(), run.options.workers, run.options.quiet, run.pool, total=plan.to_parse)
+    _write(run, summary, plan, previous, results)
     summary.seconds = time.monotonic() - run.started_clock
     return summary
 
 
-def _scan(run: _Run) -> tuple[list[SourceFile], list[Problem], Previous]:
-    """The folder's post files and the files passed over, and the database being replaced."""
+def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
+    """The folder's post files (into `files`) and the files passed over, the database
+    being replaced, and the plan: what of it stands."""
     old, previous = open_previous(run.db_path, run.fresh)
+    update = old is not None and not run.fresh
     try:
         if run.copier is None:
-            files, skipped = scan(run.posts_dir)
+            skipped = scan_into(files, run.posts_dir)
         else:
             run.copier.prepare()  # copy while scanning, on the chance that something changed
             # A post written since the database was is a change: flush the copy from
             # meeting it, before the file list of the database is even read (0.3 s at
             # 100,000 posts). Changes this misses (a file put back with an old mtime, a
             # deletion) are found after the scan, and only start the flush later.
-            files, skipped = scan(run.posts_dir, lambda found: run.copier.start(),
-                                  since_ns=run.db_path.stat().st_mtime_ns)
-        if old is not None and not run.fresh:
+            skipped = scan_into(files, run.posts_dir, lambda found: run.copier.start(),
+                                since_ns=run.db_path.stat().st_mtime_ns)
+        if update:
             read_previous(old, previous)
             run.old_identity = stored_identity(old)
+        plan = make_plan(files, run.db_path if update else None)
     except sqlite3.DatabaseError as exc:
         raise not_ours(run.db_path, exc) from None
     finally:
         if old is not None:
             old.close()
-    return files, skipped, previous
+    return skipped, previous, plan
 
 
 def _nothing_changed(plan: Plan, results: list, standing: list[Problem], previous: Previous) -> bool:
     """No file to write or remove, and the same problems as the last build (`standing`:
     files skipped, and the warnings of files that stand unchanged): then the database is
     left exactly as it is."""
-    if plan.removed or plan.restamped or not all(isinstance(r, ParseFailure) for r in results):
+    if plan.removed or plan.restamped or not all(isinstance(r, ParseFailure) for _, r in results):
         return False
-    errors = {failure.problem().row() for failure in results} | {problem.row() for problem in standing}
+    errors = {failure.problem().row() for _, failure in results} | {problem.row() for problem in standing}
     return errors == previous.errors
 
 
-def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], previous: Previous, results) -> None:
-    """Write the new database beside the old one, check it and swap it in."""
+def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results) -> None:
+    """Write the new database beside the old one, check it and swap it in.
+
+    `results`: (task, parse result) pairs, in the order of plan.files.tasks().
+    """
     conn = None
     try:
         clock = time.monotonic()
@@ -183,13 +194,17 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         run.options.reached("copied")
         db, insert_triggers = open_new_database(run.tmp_path, run.fresh)
         conn = db.conn
-        writer = Writer(conn, summary, previous.files, {f.path: f for f in files}, run.fresh)
+        writer = Writer(conn, summary, plan.files, run.fresh)
         writer.start(plan)
-        for result in results:
-            writer.add(result)
+        for task, result in results:
+            writer.add(task, result)
         writer.finish()
         run.options.reached("inserted")
         clock = summary.lap("parse+insert", clock)
+        # Imported once the posts are written: scipy (~14 MiB) is then not in the build
+        # while its parser processes run, nor in them (forked from it).
+        from ..relate.related import find_related, store_related
+
         if run.fresh:
             create_indexes(db)
             clock = summary.lap("indexes", clock)
@@ -206,7 +221,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         clock = summary.lap("reprints", clock)
         store_related(conn, find_related(conn))
         clock = summary.lap("related", clock)
-        summary.posts = len(writer.owners)
+        summary.posts = writer.posts
         summary.sort_problems()
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],
                      history=run.db_path if run.fresh else None)
@@ -221,7 +236,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, files: list[SourceFile], pre
         _refuse_shrinking(run, summary.posts, previous.posts)
         conn.close()
         conn = None
-        _check_and_swap(run, summary, writer.written_ids, len(plan.removed), clock)
+        _check_and_swap(run, summary, plan.files.written_ids(), plan.removed, clock)
     finally:
         if conn is not None:
             conn.close()  # _build_locked deletes the file
@@ -245,7 +260,7 @@ def _refuse_shrinking(run: _Run, posts: int, old_posts: int) -> None:
         )
 
 
-def _check_and_swap(run: _Run, summary: Summary, written_ids: list[str], removed: int, clock: float) -> None:
+def _check_and_swap(run: _Run, summary: Summary, written_ids: Sequence[str], removed: int, clock: float) -> None:
     # The checks only read the file: flushing it to disk meanwhile leaves the swap
     # little to wait for.
     flusher = swap.flush_in_background(run.tmp_path)
@@ -269,12 +284,19 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
     """Parse every post without writing anything; the Summary lists every problem."""
     started = time.monotonic()
     read_identity(posts_dir)  # archive.yml is checked too
-    files, skipped = scan(posts_dir)
-    summary = Summary(seen=len(files), skipped=len(skipped))
-    summary.problems.extend(skipped)
+    with FileList() as files:
+        skipped = scan_into(files, posts_dir)
+        summary = Summary(seen=len(files), skipped=len(skipped))
+        summary.problems.extend(skipped)
+        _check_posts(summary, parse_all(files.tasks(), BuildOptions(jobs=jobs).workers, quiet, total=len(files)))
+    summary.posts = summary.added
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _check_posts(summary: Summary, results) -> None:
     owners: dict[str, tuple] = {}  # post id -> (id_rank, line of its code) of the file that keeps it
-    tasks = [Task(f.path, f.abspath) for f in files]
-    for result in parse_all(tasks, BuildOptions(jobs=jobs).workers, quiet):
+    for result in results:
         if isinstance(result, ParseFailure):
             summary.fail(result.problem())
             continue
@@ -286,9 +308,6 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
             (keeper, _), (other, line) = sorted([held, claim])
             owners[result.post_id] = min(held, claim)
             summary.warn([Problem(other[2], line, renamed_id(result.post_id, keeper[2], other[2]), "warning")])
-    summary.posts = summary.added
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def _now() -> str:

@@ -1,37 +1,36 @@
 """The incremental plan: the files a database was built from against the files in the
-folder now -> what to parse, what stands as it is, and what goes."""
+folder now -> what to parse, what stands as it is, and what goes.
+
+The decision is recorded file by file in the build's FileList (a join of its files
+against the old database's `_files`, in SQLite), and the Plan holds only the counts.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
+from pathlib import Path
 
-from ..db.bookkeeping import FileRow
-from .scan import SourceFile
+from .filelist import FileList, State, Task
 
-
-class Task(NamedTuple):
-    """A file for a parser process to read."""
-
-    path: str
-    abspath: str
-    #: The id the post takes instead of its own: it lost its id to another file (build.write).
-    as_id: str | None = None
+__all__ = ["Plan", "Task", "file_sha256", "make_plan"]
 
 
 @dataclass
 class Plan:
+    """How many files are in each state; the files themselves are in `files`."""
+
+    files: FileList
     #: Files new or changed since the database was built (every file, for a full build).
-    to_parse: list[Task] = field(default_factory=list)
+    to_parse: int = 0
     #: Files as they were built, whose posts stay as they are.
-    unchanged: list[str] = field(default_factory=list)
-    #: (mtime_ns, path) of unchanged files with a new modification time: the same bytes
-    #: (a checkout, a copy, `touch`), so only `_files` learns the new time.
-    restamped: list[tuple[int, str]] = field(default_factory=list)
+    unchanged: int = 0
+    #: Unchanged files with a new modification time: the same bytes (a checkout, a
+    #: copy, `touch`), so only `_files` learns the new time.
+    restamped: int = 0
     #: Files the database was built from that are gone.
-    removed: list[str] = field(default_factory=list)
+    removed: int = 0
 
     @property
     def changes(self) -> bool:
@@ -39,38 +38,62 @@ class Plan:
         return bool(self.to_parse or self.removed or self.restamped)
 
 
-def make_plan(files: list[SourceFile], known: dict[str, FileRow]) -> Plan:
-    """Compare by size and modification time, and where only the time differs, by content."""
-    plan = Plan()
-    for f in files:
-        was = known.get(f.path)
-        if was is not None and was.post_id is not None:
-            if was.size == f.size and was.mtime_ns == f.mtime_ns:
-                plan.unchanged.append(f.path)
-                continue
-            if was.size == f.size and file_sha256(f.abspath) == was.sha256:
-                plan.unchanged.append(f.path)
-                plan.restamped.append((f.mtime_ns, f.path))
-                continue
-        plan.to_parse.append(Task(f.path, f.abspath))
-    current = {f.path for f in files}
-    plan.removed = [path for path in known if path not in current]
-    if plan.changes:
-        _reread_renamed(plan, files, known)
+def make_plan(files: FileList, old_db: Path | None) -> Plan:
+    """Compare the folder's files with the `_files` of `old_db` (None: a full build, every
+    file is parsed) by size and modification time, and where only the time differs, by
+    content. Raises sqlite3.DatabaseError if old_db cannot be read."""
+    if old_db is not None:
+        _join_known(files, old_db)
+        _compare_contents(files)
+    plan = _count(files)
+    if plan.changes and old_db is not None:
+        _reread_renamed(files)
+        plan = _count(files)
     return plan
 
 
-def _reread_renamed(plan: Plan, files: list[SourceFile], known: dict[str, FileRow]) -> None:
+def _join_known(files: FileList, old_db: Path) -> None:
+    conn = files.conn
+    conn.execute("ATTACH DATABASE ? AS old", (Path(old_db).resolve().as_uri() + "?mode=ro",))
+    try:
+        with files.transaction():
+            conn.execute(
+                f"""
+                UPDATE files SET known = 1, old_id = k.post_id, old_sha = k.sha256, state = CASE
+                    WHEN k.post_id IS NULL OR k.size IS NOT files.size THEN {State.PARSE}
+                    WHEN k.mtime_ns IS files.mtime_ns THEN {State.UNCHANGED}
+                    ELSE {State.COMPARE} END
+                FROM old._files AS k WHERE k.path = files.path
+                """
+            )
+            conn.execute("INSERT INTO removed SELECT path, post_id FROM old._files AS k"
+                         " WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.path = k.path)")
+    finally:
+        conn.execute("DETACH DATABASE old")
+
+
+def _compare_contents(files: FileList) -> None:
+    """Files of the same size with a new modification time: the same bytes are restamped."""
+    after = ""
+    while batch := files.with_state(State.COMPARE, after):
+        files.set_states(
+            (State.RESTAMPED if file_sha256(files.abspath(path)) == sha else State.PARSE, path) for path, sha in batch
+        )
+        after = batch[-1][0]
+
+
+def _reread_renamed(files: FileList) -> None:
     """Posts that lost their id to another file (their id is their path: build.write)
     are read again whenever anything changed: the file holding their id may have gone
     or changed, and a full build would give the id back."""
-    renamed = {f.path: f for f in files if f.path in known and known[f.path].post_id == f.path}
-    if not renamed:
-        return
-    plan.unchanged = [path for path in plan.unchanged if path not in renamed]
-    plan.restamped = [(mtime, path) for mtime, path in plan.restamped if path not in renamed]
-    listed = {task.path for task in plan.to_parse}
-    plan.to_parse = sorted(plan.to_parse + [Task(f.path, f.abspath) for f in renamed.values() if f.path not in listed])
+    with files.transaction() as conn:
+        conn.execute(f"UPDATE files SET state = {State.PARSE} WHERE known AND old_id = path AND state != {State.PARSE}")
+
+
+def _count(files: FileList) -> Plan:
+    counts = files.counts()
+    return Plan(files, counts.get(State.PARSE, 0), counts.get(State.UNCHANGED, 0) + counts.get(State.RESTAMPED, 0),
+                counts.get(State.RESTAMPED, 0), files.removed_count())
 
 
 def file_sha256(abspath: str) -> str | None:

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..db.bookkeeping import FileRow, current_errors, known_files
+from ..db.bookkeeping import current_errors
 from ..db.schema import schema_change
 from ..parse.fields import naive_zone_name
 from .summary import BuildRefused
@@ -15,8 +15,6 @@ from .summary import BuildRefused
 @dataclass
 class Previous:
     posts: int = 0
-    #: The files it was built from, by path (an update only).
-    files: dict[str, FileRow] = field(default_factory=dict)
     #: Its last build's problems, as (path, line, level, message) (an update only).
     errors: set = field(default_factory=set)
 
@@ -64,8 +62,8 @@ def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None
 
 
 def read_previous(conn: sqlite3.Connection, previous: Previous) -> None:
-    """What an update compares the folder against."""
-    previous.files = known_files(conn)
+    """What an update compares its problems against (its files are compared in SQL:
+    plan.make_plan)."""
     previous.errors = current_errors(conn)
 
 

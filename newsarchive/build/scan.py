@@ -3,21 +3,24 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..parse import has_surrogate
+from .filelist import FileList
 from .summary import Problem
 
 POST_SUFFIXES = (".md", ".markdown")
 _TEMP_PREFIXES = (".#", "#", "~$", "._")
 #: First characters of the names _odd_name looks at (most names start with none).
 _ODD_FIRST = frozenset(".#~")
+#: Files written to the FileList at a time.
+SCAN_BATCH = 1000
 
 
 @dataclass(slots=True)
 class SourceFile:
-    """A post file. The build holds one a file for its whole run (32 MiB at 100,000
-    files with the full path stored in each), so the folder is one string all share."""
+    """A post file as the scan meets it (the build keeps its files in a FileList)."""
 
     path: str  # relative, POSIX separators
     root: str  # the posts folder, real path
@@ -30,7 +33,37 @@ class SourceFile:
 
 
 def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[list[SourceFile], list[Problem]]:
-    """Every post file below posts_dir, sorted by path, and the files passed over (and why).
+    """Every post file below posts_dir, sorted by path, and the files passed over (and
+    why), as lists (the build keeps its files in a FileList instead: scan_into)."""
+    files, skipped = [], []
+    for found in walk(posts_dir, seen, since_ns):
+        (files if isinstance(found, SourceFile) else skipped).append(found)
+    files.sort(key=lambda f: f.path)
+    skipped.sort(key=lambda p: p.path)
+    return files, skipped
+
+
+def scan_into(files: FileList, posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> list[Problem]:
+    """Add every post file below posts_dir to `files` (whose root it sets); return the
+    files passed over (and why), sorted by path."""
+    files.root = os.path.realpath(posts_dir)
+    skipped, batch = [], []
+    for found in walk(posts_dir, seen, since_ns):
+        if isinstance(found, SourceFile):
+            batch.append((found.path, found.size, found.mtime_ns))
+            if len(batch) >= SCAN_BATCH:
+                files.add(batch)
+                batch.clear()
+        else:
+            skipped.append(found)
+    files.add(batch)
+    skipped.sort(key=lambda p: p.path)
+    return skipped
+
+
+def walk(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> Iterator[SourceFile | Problem]:
+    """Every post file below posts_dir, and every file passed over (as a Problem that
+    says why), in the order the folders list them.
 
     Symlinks are followed only while they stay inside the folder; editor lock and temp
     files (`.#post.md`, `#post.md#`, `~$post.md`) and hidden folders are skipped.
@@ -42,16 +75,13 @@ def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[li
     root = os.path.realpath(posts_dir)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"{posts_dir}: not a folder")
-    files, skipped = [], []
     folders = [(root, "")]
     while folders:
         folder, prefix = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            skipped.append(_skipped(prefix.rstrip("/") or ".", f"cannot list the folder ({exc.strerror})"))
-            continue
-        for entry in entries:
+        for entry in _entries(folder):
+            if isinstance(entry, OSError):
+                yield _skipped(prefix.rstrip("/") or ".", f"cannot list the folder ({entry.strerror})")
+                break
             name = entry.name
             if entry.is_dir(follow_symlinks=False):
                 if not name.startswith("."):
@@ -59,7 +89,7 @@ def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[li
                 continue
             link = entry.is_symlink()
             if link and os.path.isdir(entry.path):
-                skipped.append(_symlinked_folder(prefix + name, os.path.realpath(entry.path), root))
+                yield _symlinked_folder(prefix + name, os.path.realpath(entry.path), root)
                 continue
             if not name.lower().endswith(POST_SUFFIXES):
                 continue
@@ -68,33 +98,41 @@ def scan(posts_dir: str | os.PathLike, seen=None, since_ns: int = 0) -> tuple[li
             # decoded) cannot be a path in the database.
             if not name.isascii() and has_surrogate(path):
                 shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                skipped.append(_skipped(shown, "the file name is not valid UTF-8 (rename the file)"))
+                yield _skipped(shown, "the file name is not valid UTF-8 (rename the file)")
                 continue
             if name[0] in _ODD_FIRST or name[-1] == "#":
                 problem = _odd_name(path, name)
                 if problem is not None:
-                    skipped.append(problem)
+                    yield problem
                     continue
             if link:
                 target = os.path.realpath(entry.path)
                 if not _inside(target, root):
-                    skipped.append(_skipped(path, f"symlink points outside the posts folder ({target})"))
+                    yield _skipped(path, f"symlink points outside the posts folder ({target})")
                     continue
             try:
                 st = entry.stat()
             except OSError as exc:
-                skipped.append(_skipped(path, f"cannot stat ({exc.strerror})"))
+                yield _skipped(path, f"cannot stat ({exc.strerror})")
                 continue
             if not stat.S_ISREG(st.st_mode):
-                skipped.append(_skipped(path, "not a regular file"))
+                yield _skipped(path, "not a regular file")
                 continue
             found = SourceFile(path, root, st.st_size, st.st_mtime_ns)
-            files.append(found)
             if seen is not None and found.mtime_ns >= since_ns:
                 seen(found)
-    files.sort(key=lambda f: f.path)
-    skipped.sort(key=lambda p: p.path)
-    return files, skipped
+            yield found
+
+
+def _entries(folder: str) -> Iterator[os.DirEntry | OSError]:
+    """The folder's entries as the system lists them, read as they are used (a folder
+    of a million posts is not held as a list), then the error that stopped the
+    listing, if one did."""
+    try:
+        with os.scandir(folder) as listing:
+            yield from listing
+    except OSError as exc:
+        yield exc
 
 
 def _symlinked_folder(path: str, target: str, root: str) -> Problem:

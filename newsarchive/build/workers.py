@@ -6,11 +6,13 @@ import collections
 import contextlib
 import errno
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
 import stat
 import sys
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
@@ -114,20 +116,31 @@ def _read(abspath: str) -> bytes:
         os.close(fd)
 
 
-def parse_all(tasks: list[Task], jobs: int, quiet: bool = True, pool: ProcessPoolExecutor | None = None):
-    """Yield parse results in task order, using worker processes for big batches, with
-    a progress bar unless `quiet`.
+def parse_all(tasks: Iterable[Task], jobs: int, quiet: bool = True, pool: ProcessPoolExecutor | None = None,
+              total: int | None = None):
+    """Yield the parse result of each task, in task order (see parse_each)."""
+    for _, result in parse_each(tasks, jobs, quiet, pool, total):
+        yield result
 
-    `pool`, if given, is used (and shut down) first.
+
+def parse_each(tasks: Iterable[Task], jobs: int, quiet: bool = True, pool: ProcessPoolExecutor | None = None,
+               total: int | None = None):
+    """Yield (task, its parse result) in task order, using worker processes for big
+    batches, with a progress bar unless `quiet`.
+
+    `tasks` may be any iterable, read as the workers need them (`total`: how many there
+    are; len(tasks) if not given). `pool`, if given, is used (and shut down) first.
     """
-    bar = progress(len(tasks), quiet)
+    if total is None:
+        total = len(tasks)
+    bar = progress(total, quiet)
     try:
-        if jobs <= 1 or len(tasks) < PARALLEL_THRESHOLD:
-            results = map(parse_task, tasks)
+        if jobs <= 1 or total < PARALLEL_THRESHOLD:
+            pairs = ((task, parse_task(task)) for task in tasks)
         else:
-            results = _parse_in_pool(tasks, jobs, pool)
-        for result in results:
-            yield result
+            pairs = _parse_in_pool(iter(tasks), jobs, pool)
+        for pair in pairs:
+            yield pair
             bar.update(1)
     finally:
         bar.close()
@@ -140,63 +153,79 @@ def progress(total: int, quiet: bool):
                 disable=quiet or not sys.stderr.isatty() or total < 50)
 
 
-def _parse_in_pool(tasks: list[Task], jobs: int, pool: ProcessPoolExecutor | None):
+def _parse_in_pool(tasks: Iterator[Task], jobs: int, pool: ProcessPoolExecutor | None):
     """The parsers are C and Rust extensions; should one ever crash a worker on some
     input, the window in flight is parsed again one file at a time, the file that
     crashes is recorded as an error, and the build goes on."""
-    done = 0
-    while done < len(tasks):
+    unread: collections.deque[Task] = collections.deque()  # handed to a pool, not yet yielded
+    while True:
         try:
             with pool or _new_pool(jobs) as active:
                 pool = None
                 try:
-                    for result in _parse_windows(active, tasks, done):
-                        yield result
-                        done += 1
+                    yield from _parse_windows(active, tasks, unread)
+                    return
                 except TimeoutError:
                     _kill_workers(active)  # or leaving `with` would wait for them forever
                     raise
         except (BrokenProcessPool, TimeoutError):
-            for result in _parse_isolated(tasks[done : done + WINDOW]):
-                yield result
-                done += 1
+            window = [unread.popleft() for _ in range(min(WINDOW, len(unread)))]
+            window += itertools.islice(tasks, WINDOW - len(window))
+            yield from _parse_isolated(window)
+            if not unread:
+                following = next(tasks, None)
+                if following is None:
+                    return
+                tasks = itertools.chain([following], tasks)
 
 
-def _parse_windows(pool: ProcessPoolExecutor, tasks: list[Task], start: int):
-    """The results of tasks[start:], a window at a time.
+def _parse_windows(pool: ProcessPoolExecutor, tasks: Iterator[Task], unread: collections.deque):
+    """(task, result) of every task in `unread` (handed to a pool that broke), then of
+    the rest of `tasks`, a window at a time.
 
     The next window is handed to the workers before this one is read, so they do not
     idle while the writer finishes a window (at 100,000 posts both cores were 1.6-1.7
-    busy while parsing, 1.75-1.8 with this). At most two windows of results are held;
-    None reads the last one (there is one: the caller has tasks left).
+    busy while parsing, 1.75-1.8 with this). At most two windows of tasks and results
+    are held; `unread` holds the tasks whose results are not yet yielded.
     """
     in_flight = collections.deque()
-    for first in [*range(start, len(tasks), WINDOW), None]:
-        if first is not None:
-            window = tasks[first : first + WINDOW]
-            in_flight.append([pool.submit(_run_chunk, window[i : i + CHUNK]) for i in range(0, len(window), CHUNK)])
+
+    def hand_out(window: list[Task]) -> None:
+        in_flight.append([pool.submit(_run_chunk, window[i : i + CHUNK]) for i in range(0, len(window), CHUNK)])
+
+    again = list(unread)
+    for first in range(0, len(again), WINDOW):
+        hand_out(again[first : first + WINDOW])
+    while True:
+        window = list(itertools.islice(tasks, WINDOW))
+        if window:
+            unread.extend(window)
+            hand_out(window)
             if len(in_flight) < 2:
                 continue
+        if not in_flight:
+            return
         for chunk in in_flight.popleft():
             # A chunk is usually done by the time the writer asks for it: the wait
             # only runs while a worker is behind.
-            yield from chunk.result(timeout=PARSE_TIMEOUT)
+            for result in chunk.result(timeout=PARSE_TIMEOUT):
+                yield unread.popleft(), result
 
 
 def _parse_isolated(tasks: list[Task]):
-    """Parse one file at a time; a file that kills its worker, or that its worker
-    does not finish within PARSE_TIMEOUT, becomes an error."""
+    """Parse one file at a time, yielding (task, result); a file that kills its worker,
+    or that its worker does not finish within PARSE_TIMEOUT, becomes an error."""
     pool = _new_pool(1)
     try:
         for task in tasks:
             try:
-                yield pool.submit(_run_task, task).result(timeout=PARSE_TIMEOUT)
+                yield task, pool.submit(_run_task, task).result(timeout=PARSE_TIMEOUT)
                 continue
             except BrokenProcessPool:
                 problem = "the parser crashed on this file"
             except TimeoutError:
                 problem = f"the parser did not finish this file within {PARSE_TIMEOUT} s"
-            yield ParseFailure(task.path, None, f"{problem} (reported as a bug: please send it in)")
+            yield task, ParseFailure(task.path, None, f"{problem} (reported as a bug: please send it in)")
             _abandon(pool)
             pool = _new_pool(1)
     finally:

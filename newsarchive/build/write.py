@@ -10,13 +10,17 @@ import sqlite_utils
 from ..db.bookkeeping import FileRow, forget_files, last_warnings, record_files, restamp_files
 from ..db.schema import POST_COLUMNS, add_fts, create_schema
 from ..db.write import DeletedRefs, delete_posts, prune_orphans, resolve_link_targets, write_records
+from .filelist import FileList, State
 from .plan import Plan, Task
-from .scan import SourceFile
 from .summary import Problem, Summary
 from .workers import ParseFailure, ParseResult, parse_task
 
 #: Posts written per executemany.
 BATCH = 500
+#: Up to this many posts written, an update settles the links of those posts and of
+#: the keys they and the deleted posts name; above it, every link (the ids and keys
+#: would otherwise be held in memory, in Python and in SQLite's temporary tables).
+SCOPED_LINKS = 10_000
 #: SQLite's own page cache, in KiB. The file's pages stay in the kernel's page cache
 #: anyway, so a bigger one bought no speed: 16, 32 and 64 MiB built 10,000 and 100,000
 #: posts in the same time side by side, and each MiB is one more of the build's peak
@@ -45,11 +49,15 @@ def open_new_database(path, fresh: bool) -> tuple[sqlite_utils.Database, list[st
     return db, insert_triggers
 
 
-def kept_warnings(conn: sqlite3.Connection, plan: Plan) -> list[Problem]:
+def kept_warnings(conn: sqlite3.Connection, files: FileList) -> list[Problem]:
     """The last build's warnings about files that stand unchanged: a full build would
     report them again, so an update does too."""
-    unchanged = set(plan.unchanged)
-    return [Problem.from_row(row) for row in last_warnings(conn) if row[0] in unchanged]
+    kept = []
+    for row in last_warnings(conn):
+        found = files.entry(row[0])
+        if found is not None and found.state in (State.UNCHANGED, State.RESTAMPED):
+            kept.append(Problem.from_row(row))
+    return kept
 
 
 def duplicate_id(post_id: str, other: str) -> str:
@@ -79,54 +87,58 @@ class Writer:
 
     Of two files that want the same post id, the one of lower id_rank keeps it, in a
     full build and an update alike; the other is read again with its path as its id,
-    with a warning naming both.
+    with a warning naming both. Which file holds an id is read from the posts written
+    (and the batch not yet written), not kept for every post: the build's memory does
+    not grow with the archive.
     """
 
-    def __init__(self, conn: sqlite3.Connection, summary: Summary, known: dict[str, FileRow],
-                 files: dict[str, SourceFile], fresh: bool):
+    def __init__(self, conn: sqlite3.Connection, summary: Summary, files: FileList, fresh: bool):
         self.conn = conn
         self.summary = summary
-        self.known = known  # the files the database was built from, by path
-        self.files = files  # the files in the folder now, by path
+        self.files = files  # the folder's files, with the plan's decision for each
         self.fresh = fresh  # a new database (a full build), not an update
-        self.owners: dict[str, str] = {}  # post id -> path, for every post the new database holds
-        self.ranks: dict[str, tuple] = {}  # post id -> id_rank of its owner, once looked at
+        #: The posts the new database holds.
+        self.posts = 0
         # path -> (line, the id it wanted, its own id) of each post that lost its id: its
         # warning names the file that keeps the id once every file is written, so that
         # the order in which files arrive cannot change it.
         self.renamed: dict[str, tuple[int | None, str, str]] = {}
-        self.written_ids: list[str] = []
-        self.written_paths: set[str] = set()
+        # Unchanged files written again, under their path, as they lost their id.
+        self.rewritten: set[str] = set()
         self.refs = DeletedRefs()
-        self._new_keys: set = set()
+        # The keys of the posts an update wrote, for the links to settle; None once
+        # there are more than SCOPED_LINKS (every link is settled then).
+        self._new_keys: set | None = set()
         # Held for a batch only: at 100,000 posts, lists of every row would cost ~30 MB.
         self._posts: list = []
         self._file_rows: list = []
+        self._ids: list = []
+        #: post id -> (path, id_rank) of the posts in the batch not yet written.
+        self._batch_owners: dict[str, tuple[str, tuple]] = {}
 
     def start(self, plan: Plan) -> None:
         """Keep the posts of unchanged files, with their warnings, and delete those of
         removed and changed files before any is written, so a changed file may keep its id."""
-        for path in plan.unchanged:
-            self.owners[self.known[path].post_id] = path
+        self.posts = plan.unchanged
         if not self.fresh:
-            self.summary.warn(kept_warnings(self.conn, plan))
-        restamp_files(self.conn, plan.restamped)
-        gone = plan.removed + [task.path for task in plan.to_parse if task.path in self.known]
-        stale = [self.known[path].post_id for path in gone if self.known[path].post_id is not None]
-        if stale:
-            delete_posts(self.conn, stale, self.refs)
-        forget_files(self.conn, gone)
-        self.summary.removed = len(plan.removed)
-        self.summary.unchanged = len(plan.unchanged)
+            self.summary.warn(kept_warnings(self.conn, self.files))
+        restamp_files(self.conn, self.files.restamped())
+        for gone in self.files.gone():
+            stale = [post_id for _, post_id in gone if post_id is not None]
+            if stale:
+                delete_posts(self.conn, stale, self.refs)
+            forget_files(self.conn, [path for path, _ in gone])
+        self.summary.removed = plan.removed
+        self.summary.unchanged = plan.unchanged
 
-    def add(self, result: ParseResult | ParseFailure, renamed_from: tuple[str, str] | None = None) -> None:
+    def add(self, task: Task, result: ParseResult | ParseFailure, renamed_from: tuple[str, str] | None = None) -> None:
         """Write a post. `renamed_from`: (the id it wanted, the file that keeps it)."""
         if isinstance(result, ParseFailure):
             self.summary.fail(result.problem())
             return
         if not self._claim(result):
             return
-        if result.path in self.known:
+        if task.known:
             self.summary.updated += 1
         else:
             self.summary.added += 1
@@ -134,12 +146,10 @@ class Writer:
         if renamed_from is not None:
             self.renamed[result.path] = (result.id_line, renamed_from[0], result.post_id)
         self._posts.append(result.post)
-        if not self.fresh:
+        if self._new_keys is not None and not self.fresh:
             self._new_keys.add(result.url_key)
-        self.written_ids.append(result.post_id)
-        self.written_paths.add(result.path)
-        found = self.files[result.path]
-        self._file_rows.append(FileRow(result.path, found.size, found.mtime_ns, result.sha256, result.post_id, result.id_line))
+        self._ids.append(result.post_id)
+        self._file_rows.append(FileRow(result.path, task.size, task.mtime_ns, result.sha256, result.post_id, result.id_line))
         if len(self._posts) >= BATCH:
             self.flush()
 
@@ -148,27 +158,31 @@ class Writer:
         written again under its path (or refused, if that is taken too)."""
         post_id, path = result.post_id, result.path
         rank = id_rank(post_id, path, result.post[0][_PUBLISHED])
-        holder = self.owners.get(post_id)
-        if holder is not None and self._rank(post_id, holder) < rank:
+        held = self._holder(post_id)
+        if held is not None and held[1] < rank:
+            holder = held[0]
             if post_id == path:  # already its path: nothing left to fall back on
                 self.summary.fail(Problem(path, result.id_line, duplicate_id(post_id, holder)))
             else:
                 self._rename(path, post_id, holder)
             return False
-        if holder is not None:
-            self._evict(post_id, holder, path)
-        self.owners[post_id] = path
-        self.ranks[post_id] = rank
+        if held is not None:
+            self._evict(post_id, held[0], path)
+        self._batch_owners[post_id] = (path, rank)
+        self.posts += 1
         return True
 
-    def _rank(self, post_id: str, holder: str) -> tuple:
-        if post_id not in self.ranks:  # an unchanged file's post, in the database
-            (published,) = self.conn.execute("SELECT published_at FROM posts WHERE id = ?", [post_id]).fetchone()
-            self.ranks[post_id] = id_rank(post_id, holder, published)
-        return self.ranks[post_id]
+    def _holder(self, post_id: str) -> tuple[str, tuple] | None:
+        """(path, id_rank) of the file whose post holds `post_id`, if any."""
+        held = self._batch_owners.get(post_id)
+        if held is not None:
+            return held
+        row = self.conn.execute("SELECT path, published_at FROM posts WHERE id = ?", (post_id,)).fetchone()
+        return None if row is None else (row[0], id_rank(post_id, row[0], row[1]))
 
     def _rename(self, path: str, post_id: str, holder: str) -> None:
-        self.add(parse_task(Task(path, self.files[path].abspath, as_id=path)), renamed_from=(post_id, holder))
+        task = self.files.task(path, as_id=path)
+        self.add(task, parse_task(task), renamed_from=(post_id, holder))
 
     def _evict(self, post_id: str, holder: str, path: str) -> None:
         """`path` takes the id `holder` held: the holder's post is deleted and written
@@ -176,25 +190,29 @@ class Writer:
         self.flush()
         delete_posts(self.conn, [post_id], self.refs)
         forget_files(self.conn, [holder])
-        if holder in self.written_paths:
-            self.written_paths.discard(holder)
-            if holder in self.known:
+        self.posts -= 1
+        found = self.files.entry(holder)
+        if found.state == State.PARSE or holder in self.rewritten:
+            if found.known:
                 self.summary.updated -= 1
             else:
                 self.summary.added -= 1
         else:
             self.summary.unchanged -= 1
+            self.rewritten.add(holder)
         self.summary.problems = [p for p in self.summary.problems if p.path != holder]  # written again below
         self.renamed.pop(holder, None)
-        del self.owners[post_id]
-        self.ranks.pop(post_id, None)
         self._rename(holder, post_id, path)
 
     def finish(self) -> None:
         """Write what is held, and warn each post that lost its id of the file that keeps it."""
         self.flush()
-        self.summary.warn([Problem(path, line, renamed_id(wanted, self.owners.get(wanted), own), "warning")
+        self.summary.warn([Problem(path, line, renamed_id(wanted, self._holder_path(wanted), own), "warning")
                            for path, (line, wanted, own) in self.renamed.items()])
+
+    def _holder_path(self, post_id: str) -> str | None:
+        held = self._holder(post_id)
+        return None if held is None else held[0]
 
     def flush(self) -> None:
         if self._posts:
@@ -203,9 +221,20 @@ class Writer:
         if self._file_rows:
             record_files(self.conn, self._file_rows)
             self._file_rows.clear()
+        if self._ids:
+            self.files.record_written(self._ids)
+            self._ids.clear()
+            if self._new_keys is not None and len(self.files.written_ids()) > SCOPED_LINKS:
+                self._new_keys = None
+        self._batch_owners.clear()
 
     def settle_update(self) -> None:
         """After an update's writes: drop the lookups only deleted posts used, and point
-        the links that may now resolve differently at their posts."""
+        the links that may now resolve differently at their posts (every link, once the
+        update wrote more than SCOPED_LINKS posts)."""
         prune_orphans(self.conn, self.refs)
-        resolve_link_targets(self.conn, self.written_ids, self.refs.keys | self._new_keys)
+        written = self.files.written_ids()
+        if self._new_keys is None or len(written) > SCOPED_LINKS:
+            resolve_link_targets(self.conn)
+        else:
+            resolve_link_targets(self.conn, list(written), self.refs.keys | self._new_keys)

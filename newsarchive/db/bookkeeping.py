@@ -15,11 +15,6 @@ BuildRow = ROW["builds"]
 BuildErrorRow = ROW["build_errors"]
 
 
-def known_files(conn: sqlite3.Connection) -> dict[str, FileRow]:
-    """Every file the database was built from, by path."""
-    return {row.path: row for row in map(FileRow._make, conn.execute(f"SELECT {', '.join(FileRow._fields)} FROM _files"))}
-
-
 def current_errors(conn: sqlite3.Connection) -> set[tuple]:
     """The problems of the last build, as (path, line, level, message)."""
     return {tuple(row) for row in conn.execute("SELECT path, line, level, message FROM current_errors")}

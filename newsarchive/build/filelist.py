@@ -1,0 +1,208 @@
+"""The build's list of files, kept in a temporary SQLite database: what the scan found,
+what the plan decided for each file, and the ids of the posts the writer wrote.
+
+A build holds this for its whole run, one row a file; as Python objects it was about
+0.3 KiB a file (the scan's entries, the previous build's `_files` rows, the parse
+tasks, lookups by path and by id), some 300 MiB at a million files. On disk, the build
+holds SQLite's page cache of it (FILELIST_CACHE_KIB) at any size. SQLite deletes the
+file when the connection closes, and unlinks it as soon as it is made, so a killed
+build leaves nothing behind.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import NamedTuple
+
+#: SQLite's page cache for the list, in KiB: the list is read in path order, so a
+#: small one serves.
+FILELIST_CACHE_KIB = 4 * 1024
+#: Rows written or read at a time.
+CHUNK = 1000
+
+
+class Task(NamedTuple):
+    """A file for a parser process to read, and what the writer records of it."""
+
+    path: str
+    abspath: str
+    #: The id the post takes instead of its own: it lost its id to another file (build.write).
+    as_id: str | None = None
+    size: int = 0
+    mtime_ns: int = 0
+    #: The database being updated was built from this file (it is in its `_files`).
+    known: bool = False
+
+
+class State(IntEnum):
+    """What the plan decided for a file."""
+
+    PARSE = 0  # new or changed (every file, in a full build)
+    UNCHANGED = 1  # as it was built
+    RESTAMPED = 2  # as it was built, with a new modification time (the same bytes)
+    COMPARE = 3  # the same size, a new modification time: its bytes decide (plan.py)
+
+
+class Entry(NamedTuple):
+    """A file in the folder, as the list holds it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    state: State
+    #: The database being updated was built from this file (it is in its `_files`).
+    known: bool
+
+
+_SCHEMA = [
+    # The folder's post files. known, old_id, old_sha: the file's `_files` row in the
+    # database being updated, if it has one.
+    """CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,
+        state INTEGER NOT NULL DEFAULT 0, known INTEGER NOT NULL DEFAULT 0, old_id TEXT, old_sha TEXT)
+        WITHOUT ROWID""",
+    # Files the database being updated was built from that the folder no longer has.
+    "CREATE TABLE removed (path TEXT PRIMARY KEY, old_id TEXT) WITHOUT ROWID",
+    # The ids of the posts the writer wrote, in order (rowid 1, 2, ...).
+    "CREATE TABLE written (id TEXT)",
+]
+
+
+class FileList:
+    """The files of one build. `root` is the posts folder (its real path)."""
+
+    def __init__(self, root: str = ""):
+        self.root = root
+        # "": a private database on disk, deleted when closed (SQLite's temporary database).
+        self.conn = sqlite3.connect("", isolation_level=None, uri=True)
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute(f"PRAGMA cache_size = -{FILELIST_CACHE_KIB}")
+        for sql in _SCHEMA:
+            self.conn.execute(sql)
+        self._written = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "FileList":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self):
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    def add(self, found: Iterable[tuple[str, int, int]]) -> None:
+        """Files as (path, size, mtime_ns)."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO files (path, size, mtime_ns) VALUES (?, ?, ?)", found)
+
+    def __len__(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def counts(self) -> dict[State, int]:
+        return {State(state): n for state, n in self.conn.execute("SELECT state, count(*) FROM files GROUP BY state")}
+
+    def removed_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM removed").fetchone()[0]
+
+    def abspath(self, path: str) -> str:
+        return f"{self.root}/{path}"
+
+    def entry(self, path: str) -> Entry | None:
+        row = self.conn.execute("SELECT path, size, mtime_ns, state, known FROM files WHERE path = ?", (path,)).fetchone()
+        return None if row is None else Entry(row[0], row[1], row[2], State(row[3]), bool(row[4]))
+
+    def task(self, path: str, as_id: str | None = None) -> Task:
+        """The task that parses the file at `path`, which the list holds."""
+        found = self.entry(path)
+        return Task(path, self.abspath(path), as_id, found.size, found.mtime_ns, found.known)
+
+    def tasks(self) -> Iterator[Task]:
+        """The files to parse, by path."""
+        root = self.root
+        for path, size, mtime_ns, known in self._rows(
+                "SELECT path, size, mtime_ns, known FROM files WHERE state = 0 ORDER BY path"):
+            yield Task(path, f"{root}/{path}", None, size, mtime_ns, bool(known))
+
+    def with_state(self, state: State, after: str = "") -> list[tuple[str, str | None]]:
+        """(path, the old build's sha256) of up to CHUNK files in `state` whose path
+        sorts after `after`, by path: read this way, their states can be changed
+        between two calls."""
+        return self.conn.execute("SELECT path, old_sha FROM files WHERE path > ? AND state = ? ORDER BY path LIMIT ?",
+                                 (after, int(state), CHUNK)).fetchall()
+
+    def restamped(self) -> Iterator[tuple[int, str]]:
+        """(mtime_ns, path) of the files whose bytes stand with a new modification time."""
+        return self._rows("SELECT mtime_ns, path FROM files WHERE state = 2 ORDER BY path")
+
+    def gone(self) -> Iterator[list[tuple[str, str | None]]]:
+        """(path, its post's id in the database being updated) of every file whose
+        post goes: removed, or to be parsed again; CHUNK at a time."""
+        rows = self._rows("SELECT path, old_id FROM removed UNION ALL"
+                          " SELECT path, old_id FROM files WHERE state = 0 AND known")
+        chunk = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def set_states(self, rows: Iterable[tuple[State, str]]) -> None:
+        """(state, path) pairs."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE files SET state = ? WHERE path = ?", ((int(s), p) for s, p in rows))
+
+    def record_written(self, post_ids: list[str]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO written (id) VALUES (?)", [(i,) for i in post_ids])
+        self._written += len(post_ids)
+
+    def written_ids(self) -> "WrittenIds":
+        """The ids written, as a sequence read from disk a slice at a time."""
+        return WrittenIds(self.conn, self._written)
+
+    def _rows(self, sql: str, params: tuple = ()) -> Iterator[tuple]:
+        # fetchmany: a cursor left open while other statements write to the list's
+        # other tables is fine in SQLite, and rows arrive CHUNK at a time.
+        cursor = self.conn.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
+class WrittenIds(Sequence):
+    """The written post ids, in order; slices are read from the list's database."""
+
+    def __init__(self, conn: sqlite3.Connection, count: int):
+        self.conn = conn
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.count)
+            if step != 1:
+                return list(self)[index]
+            rows = self.conn.execute("SELECT id FROM written WHERE rowid > ? AND rowid <= ? ORDER BY rowid", (start, stop))
+            return [row[0] for row in rows]
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.conn.execute("SELECT id FROM written WHERE rowid = ?", (index + 1,)).fetchone()[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, self.count, CHUNK):
+            yield from self[start : start + CHUNK]
