@@ -16,12 +16,13 @@ import time
 import psutil
 
 
-def tree_rss(root: psutil.Process) -> int:
+def tree_rss(root: psutil.Process, each: dict[int, int] | None = None) -> int:
     """RSS summed over a process and all its descendants, in bytes; 0 once it is gone.
 
     Pages shared between processes (a forked worker's copy-on-write pages) are counted
     once per process, as `ps` or `top` would add them up. A child that exits between
-    the listing and its reading is left out.
+    the listing and its reading is left out. `each`, if given, receives every
+    process's RSS by pid.
     """
     try:
         procs = [root, *root.children(recursive=True)]
@@ -30,9 +31,12 @@ def tree_rss(root: psutil.Process) -> int:
     total = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            rss = proc.memory_info().rss
         except psutil.Error:
-            pass
+            continue
+        total += rss
+        if each is not None:
+            each[proc.pid] = rss
     return total
 
 
@@ -50,11 +54,15 @@ class TreeSampler(threading.Thread):
         self.every = every
         self.limit_seconds = limit_seconds
         self.samples: list[int] = []
+        #: Each process's own peak, by pid: which of them sets the tree's.
+        self.peaks: dict[int, int] = {}
+        #: Each process's RSS in the sample where the tree peaked.
+        self.at_peak: dict[int, int] = {}
         self._halt = threading.Event()
 
-    def rss(self) -> int:
+    def rss(self, each: dict[int, int] | None = None) -> int:
         """One sample now, outside the thread (not kept in `samples`)."""
-        return tree_rss(self.process)
+        return tree_rss(self.process, each)
 
     @property
     def peak(self) -> int:
@@ -63,7 +71,13 @@ class TreeSampler(threading.Thread):
     def run(self) -> None:
         end = None if self.limit_seconds is None else time.monotonic() + self.limit_seconds
         while not self._halt.is_set() and (end is None or time.monotonic() < end):
-            self.samples.append(self.rss())
+            each: dict[int, int] = {}
+            total = self.rss(each)
+            if total > sum(self.at_peak.values()):
+                self.at_peak = each
+            self.samples.append(total)
+            for pid, rss in each.items():
+                self.peaks[pid] = max(rss, self.peaks.get(pid, 0))
             self._halt.wait(self.every)
 
     def stop(self, timeout: float | None = None) -> int:
