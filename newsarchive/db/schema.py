@@ -192,7 +192,7 @@ TABLES = (
         pk="post_id",
         in_package=False,
     ),
-    Table("_reprint_buckets", {"key": int, "posts": bytes}, pk="key", in_package=False),
+    Table("_reprint_buckets", {"block": int, "keys": bytes, "posts": bytes}, pk="block", in_package=False),
     Table("_relations", {"key": str, "value": str}, pk="key", in_package=False),
     # Summaries of the whole archive, counted again by every build after its writes
     # (newsarchive.build.summaries), so that no page counts every post per request:

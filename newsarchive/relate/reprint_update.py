@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from .features import NUM_PERM, jaccard
-from .reprint_index import (Changes, IndexWriter, buckets, changed_posts, ids_of, post_rows, replace_posts,
-                            store_settings, stored_settings, write_buckets)
 from . import reprints
-from .reprints import (Bodies, PostBands, ReprintRow, band_keys, banding, bucket_pairs,
-                       find_reprints, language_codes, likely, originals_first, post_number, root, settings,
-                       similarity, store_reprints)
+from .reprint_index import (Buckets, Changes, IndexWriter, PostBands, changed_posts, ids_of, post_number, post_rows,
+                            replace_posts, store_settings, stored_settings)
+from .reprints import (Bodies, ReprintRow, band_keys, banding, bucket_pairs, find_reprints, language_codes, likely,
+                       originals_first, root, settings, similarity, store_reprints)
 
 #: Past this share of the posts changed, the full pass is cheaper than looking up the
 #: buckets of every changed post.
@@ -106,8 +107,7 @@ def update_reprints(conn: sqlite3.Connection, threshold: float, changes: Changes
     changed_ids = set(changes.added) | set(changes.edited) | set(changes.removed)
     before = post_rows(conn, changes.edited + changes.removed)
     now = current_bands(conn, changes.added + changes.edited, bands, rows)
-    touched = _touched_buckets(conn, before, now, {post_number(p) for p in changed_ids})
-    write_buckets(conn, {key: posts for key, (old, posts) in touched.buckets.items() if not np.array_equal(old, np.sort(posts))})
+    touched = _touch_buckets(conn, before, now, {post_number(p) for p in changed_ids})
     replace_posts(conn, list(before), list(now.values()))
 
     seeds = changed_ids | touched.lost_ends
@@ -147,37 +147,39 @@ def current_bands(conn: sqlite3.Connection, post_ids: list[str], bands: int, row
             for row, k in zip(found, keys)}
 
 
-@dataclass
-class Touched:
-    """The buckets the changed posts left or entered: key -> (posts before, after);
-    and, of those past LARGE_BUCKET posts, the pairs of unchanged posts that vanished
-    (their ends) or appeared."""
+class Touched(NamedTuple):
+    """Of the buckets past LARGE_BUCKET posts the changed posts left or entered, the
+    pairs of unchanged posts that vanished (their ends) or appeared."""
 
-    buckets: dict[int, tuple[np.ndarray, np.ndarray]]
     lost_ends: set[str]
     new_pairs: set[tuple[str, str]]
 
 
-def _touched_buckets(conn, before: dict[str, PostBands], now: dict[str, PostBands], changed: set[int]) -> Touched:
-    leaving = {key: row.number for row in before.values() for key in np.frombuffer(row.keys, "<i8").tolist()}
-    entering: dict[int, list[int]] = {}
-    for row in now.values():
-        for key in np.frombuffer(row.keys, "<i8").tolist():
-            entering.setdefault(key, []).append(row.number)
-    keys = set(leaving) | set(entering)
-    stored = buckets(conn, keys)
-    out = np.array(sorted({row.number for row in before.values()}), dtype=np.int64)
+def _keys(rows: Iterable[PostBands]) -> tuple[np.ndarray, np.ndarray]:
+    """Every bucket key of these posts, and the post (number) of each."""
+    rows = list(rows)
+    keys = np.frombuffer(b"".join(row.keys for row in rows), dtype="<i8").astype(np.int64)
+    return keys, np.repeat(np.array([row.number for row in rows], dtype=np.int64), len(keys) // max(len(rows), 1))
+
+
+def _touch_buckets(conn, before: dict[str, PostBands], now: dict[str, PostBands], changed: set[int]) -> Touched:
+    """Move the changed posts out of the buckets they were in and into those they are
+    in now, and say what that did to the pairs of large buckets."""
+    old_keys, leaving = _keys(before.values())
+    new_keys, entering = _keys(now.values())
+    index = Buckets(conn, np.r_[old_keys, new_keys].tolist())
+    keys = np.unique(np.r_[old_keys, new_keys]).tolist()
+    was = {key: index.members(key) for key in keys}
+    index.replace(np.unique(leaving), old_keys, new_keys, entering)
     known = {row.number: row.post_id for row in (*before.values(), *now.values())}
-    touched, lost, new = {}, set(), set()
+    lost, new = set(), set()
     for key in keys:
-        old = stored.get(key, np.empty(0, np.int64))
-        posts = np.r_[old[~np.isin(old, out)], np.array(entering.get(key, []), dtype=np.int64)]
-        touched[key] = (old, posts)
+        old, posts = was[key], index.members(key)
         if max(len(old), len(posts)) > reprints.LARGE_BUCKET:
-            was, is_ = (_unchanged_pairs(conn, p, changed, known) for p in (old, posts))
-            lost |= {post for pair in was - is_ for post in pair}
-            new |= is_ - was
-    return Touched(touched, lost, new)
+            pairs_before, pairs_now = (_unchanged_pairs(conn, p, changed, known) for p in (old, posts))
+            lost |= {post for pair in pairs_before - pairs_now for post in pair}
+            new |= pairs_now - pairs_before
+    return Touched(lost, new)
 
 
 def _unchanged_pairs(conn, numbers: np.ndarray, changed: set[int], known: dict[int, str]) -> set[tuple[str, str]]:
@@ -218,8 +220,9 @@ def _candidates(conn: sqlite3.Connection, posts: set[str]) -> set[tuple[str, str
     """Every candidate pair of these posts, from the stored buckets: each pair as the
     full pass forms it (reprints.bucket_pairs), ids in order."""
     rows = post_rows(conn, posts)
-    keys = {key: None for row in rows.values() for key in np.frombuffer(row.keys, "<i8").tolist()}
-    found = buckets(conn, keys)
+    keys = _keys(rows.values())[0].tolist()
+    index = Buckets(conn, keys)
+    found = {key: index.members(key) for key in keys}
     ids = ids_of(conn, {n for members in found.values() for n in members.tolist()})
     pairs = set()
     for post in posts:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .features import NUM_PERM, jaccard, shingle_keys, word_hashes, words
+from .reprint_index import BLOCKS, PostBands, block_of, post_number
 
 #: The default threshold: a copy with a few words changed, a paragraph added to or cut
 #: from a five-paragraph story, or another headline scores 0.7 to 0.95; two stories on
@@ -77,13 +78,6 @@ class ReprintRow(NamedTuple):
     post_id: str
     original_post_id: str
     similarity: float
-
-
-def post_number(post_id: str) -> int:
-    """A post's number in the stored buckets: 62 bits of a hash of its id, the same
-    in every build (a number given in order of arrival would differ between an update
-    and a full build). Two of a million posts share one with odds of about 1 in 10^7."""
-    return int.from_bytes(blake2b(post_id.encode(), digest_size=8).digest(), "little") >> 2
 
 
 def language_codes(languages: list[str]) -> np.ndarray:
@@ -206,21 +200,10 @@ class Spill(NamedTuple):
     numbers: np.ndarray
 
 
-class PostBands(NamedTuple):
-    """What the index stores of a post (reprint_index.PostsTable's columns)."""
-
-    post_id: str
-    number: int
-    sha256: str | None
-    published_at: str | None
-    language: str
-    keys: bytes
-
-
 def _partition(keys: np.ndarray, count: int) -> np.ndarray:
-    """Each key's partition: ranges of the keys as signed integers, the lowest first."""
-    top = (keys.view(np.uint64) ^ np.uint64(1 << 63)) >> np.uint64(32)
-    return ((top * np.uint64(count)) >> np.uint64(32)).astype(np.int64)
+    """Each key's partition: ranges of whole index blocks (reprint_index.block_of), the
+    lowest keys first."""
+    return block_of(keys) * count // BLOCKS
 
 
 def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float, index=None) -> Spill:
@@ -267,7 +250,7 @@ def candidate_pairs(records: np.ndarray, numbers: np.ndarray, index=None) -> np.
     records = records[np.lexsort((records["post"], records["key"]))]
     starts = np.flatnonzero(np.r_[True, records["key"][1:] != records["key"][:-1]])
     if index is not None:
-        index.add_buckets(records["key"], numbers[records["post"]], starts)
+        index.add_buckets(records["key"], numbers[records["post"]])
     pairs = np.sort(bucket_pairs(records["post"], starts), axis=1)
     codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
     return np.column_stack([codes >> 32, codes & (2**32 - 1)])
