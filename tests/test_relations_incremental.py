@@ -271,3 +271,24 @@ def test_the_stage_reports_nothing_to_do_when_no_post_changed(archive):
     finally:
         conn.close()
     assert (result.mode, result.visited, result.rows_written) == ("unchanged", 0, 0)
+
+
+def test_archives_with_no_or_one_comparable_post(tmp_path, passes):
+    """Bodies under 25 words are not compared: no post to band at first, then one, then
+    a copy of it, then none again."""
+    rng = random.Random(6)
+    vocabulary = [_syllable_word(rng) for _ in range(500)]
+    short = [Planted(f"S{i}.md", f"S{i}", f"Short {i}", "2024-06-01", "en", ["A few words only."], None, 0)
+             for i in range(2)]
+    archive = Archive(tmp_path, short)
+    assert found_reprints(archive.db) == {}
+    long = Planted("L1.md", "L1", "Long", "2024-06-02", "en", _paragraphs(rng, vocabulary, vocabulary[:10], 3), None, 0)
+    archive.write(long)
+    archive.update()
+    archive.write(long._replace(path="L2.md", post_id="L2", date="2024-06-03"))
+    archive.update()
+    assert found_reprints(archive.db) == {"L2": ("L1", 1.0)}
+    archive.remove(archive.posts["L1"], archive.posts["L2"])
+    archive.update(allow_shrink=True)
+    assert found_reprints(archive.db) == {}
+    assert [p.mode for p in passes[1::2]] == ["incremental"] * 3  # the updates, each followed by a full build

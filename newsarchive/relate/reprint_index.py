@@ -132,9 +132,9 @@ class Buckets:
             rows += _block_rows(np.r_[keys[keep], new_keys[here]], np.r_[posts[keep], new_posts[here]])
         self.conn.executemany("DELETE FROM _reprint_buckets WHERE block = ?", [(block,) for block in changed])
         self.conn.executemany("INSERT INTO _reprint_buckets (block, keys, posts) VALUES (?, ?, ?)", rows)
+        for block in changed:
+            self.blocks[block] = (np.empty(0, np.int64),) * 2
         self.blocks.update({block: (np.frombuffer(k, "<i8"), np.frombuffer(p, "<i8")) for block, k, p in rows})
-        self.blocks.update({block: (np.empty(0, np.int64),) * 2 for block in changed if block not in
-                            {row[0] for row in rows}})
 
 
 class Changes(NamedTuple):
