@@ -130,7 +130,7 @@ def identity_options(command):
               "fresh for a full build, changed for a small incremental update of a database over 256 MB, else full.")
 @click.option("--reprint-threshold", type=click.FloatRange(0.3, 1), default=0.6, show_default=True,
               help="Least similarity (Jaccard of five-word shingles) at which a post is a reprint of an earlier one "
-              "(docs/relations.md#reprints); after changing it, build with --full.")
+              "(docs/relations.md#reprints); a build at another threshold than the database's finds them again.")
 @click.option("--timings", is_flag=True, help="Print how long each stage took.")
 @identity_options
 def build(posts_dir: Path, db: Path, full, strict, quiet, jobs, max_shrink, allow_shrink, checks, reprint_threshold,
