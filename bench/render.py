@@ -17,7 +17,9 @@ interleaved so that the machine's load hits all alike) is printed for: the whole
 parse, the parse without the relations features (relate.features) and without the
 rendering (parse.render), and what each of them adds by that difference (in place,
 among the rest of the parse, which costs more than timing either alone in a loop);
-the site's request-time renderer (markdown-it-py) on the same posts for scale.
+the site's request-time renderer (markdown-it-py) on the same posts for scale; then
+each part of the features and of the rendering timed alone, beside the regular
+expression and the datasketch MinHash the features give the same values as.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from newsarchive.parse import read_post  # noqa: E402
 from newsarchive.parse import rows as parse_rows  # noqa: E402
-from newsarchive.parse.render import RenderedPost, render_post  # noqa: E402
+from newsarchive.parse.render import RenderedPost, article_html, preview_html, render_post  # noqa: E402
 from newsarchive.text import render as site_render  # noqa: E402
 
 #: The bodies of the hostile visitor (the same as tests/test_stored_html.py builds).
@@ -94,6 +96,50 @@ def per_post(count: int, runs: int) -> None:
     whole = ms["parse (as a parser process)"]
     print(f"{'= relations features':<32} {whole - ms['without the relations features']:>7.3f} ms")
     print(f"{'= rendering (parse.render)':<32} {whole - ms['without rendering']:>7.3f} ms")
+    parts_alone([r.post["body_text"] for r in records], posts, headlines, runs)
+
+
+def parts_alone(texts: list, posts: list, headlines: list, runs: int) -> None:
+    """Each part of the features and of the rendering timed alone, in a loop over the
+    posts (warm caches: less than each costs among the rest of the parse), and the
+    regular expression and datasketch the features stand in for."""
+    from datasketch import MinHash
+
+    from newsarchive.parse.body import body_events
+    from newsarchive.relate import features
+
+    found = [features.read_words(text) for text in texts]
+    sums = [features._shingle_sums(words.hashes) for words in found]
+    shingles = [features.shingle_hashes(s) for s in sums]
+    word_lists = [features.words(text) for text in texts]
+    template = MinHash(num_perm=features.NUM_PERM, seed=features.SEED, hashfunc=int)
+    events = [body_events(post.body_lf) for post in posts]
+
+    def datasketch_signature(values):
+        minhash = template.copy()
+        minhash.update_batch(values.tolist())
+        return minhash.hashvalues
+
+    variants = {
+        "words: read and hashed": lambda: [features.read_words(t) for t in texts],
+        "  (regex words, reference)": lambda: [features.words(t) for t in texts],
+        "  (their CRCs, reference)": lambda: [features.word_hashes(w) for w in word_lists],
+        "shingles": lambda: [features.shingle_hashes(features._shingle_sums(w.hashes)) for w in found],
+        "signature (numpy)": lambda: [features.signature(v) for v in shingles],
+        "  (datasketch, reference)": lambda: [datasketch_signature(v) for v in shingles],
+        "top words": lambda: [features.top_terms(w.hashes, w.long) for w in found],
+        "article (write + nh3)": lambda: [article_html(p.body, h, e) for p, h, e in zip(posts, headlines, events)],
+        "preview (parse + write + nh3)": lambda: [preview_html(p.body) for p in posts],
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(max(1, runs)):
+        for name, run in variants.items():
+            started = time.process_time()
+            run()
+            best[name] = min(best[name], time.process_time() - started)
+    print("parts alone, in a loop over the same posts:")
+    for name, seconds in best.items():
+        print(f"{name:<32} {seconds / len(posts) * 1000:>7.3f} ms")
 
 
 def main() -> int:
