@@ -3,12 +3,23 @@
 
     .venv/bin/python bench/relate.py DB              # both stages, each in its own process
     .venv/bin/python bench/relate.py DB --stage related
+    .venv/bin/python bench/relate.py DB --changed 1,100,1000
+    .venv/bin/python bench/relate.py --plant 1000 POSTS
     .venv/bin/python bench/relate.py --update POSTS --against REV --runs 3
 
 On a database, each stage (newsarchive.relate: reprints, related posts) runs in a
 fresh process that computes the rows and counts them without writing, so its peak RSS
 is the stage's own (plus the interpreter and numpy/scipy, printed apart). The database
 is only read.
+
+With --changed, the reprints stage's update of K posts (drawn at random, marked
+changed in `_reprint_posts`) is timed against its full pass with and without writing
+its index, three times each, interleaved; each in a transaction rolled back, so the
+database is left as it was.
+
+With --plant K, K posts of POSTS (drawn with a fixed seed) get two copies each in
+POSTS/0000-copies/, five words of the body changed and a new code: reprint groups of
+three, for a generated corpus has none. The copies sort first, so --update edits them.
 
 With --update, POSTS (a copy of a corpus: its files are edited) is built in full
 once by this checkout and once by commit REV (a worktree, as bench/ab.py makes), each
@@ -47,6 +58,75 @@ def measure(db: str, stage: str) -> str:
     rows = sum(1 for _ in (find_related(conn) if stage == "related" else find_reprints(conn)))
     return (f"{stage}: {rows:,} rows in {time.perf_counter() - started:.1f} s; "
             f"peak RSS {peak_mib()} MiB (imports {baseline} MiB)")
+
+
+def changed(db: str, counts: list[int], runs: int = 3) -> int:
+    import random
+    import statistics
+
+    from newsarchive.relate.reprint_index import changed_posts
+    from newsarchive.relate.reprint_update import full_pass, update_reprints
+    from newsarchive.relate.reprints import DEFAULT_THRESHOLD, find_reprints
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = MEMORY")  # a rollback needs a journal
+    conn.execute("PRAGMA cache_size = -16384")  # the build's (build.write.WRITER_CACHE_KIB)
+    ids = [row[0] for row in conn.execute("SELECT post_id FROM _reprint_posts")]
+    (copies,) = conn.execute("SELECT count(*) FROM reprints").fetchone()
+    print(f"{db}: {len(ids):,} posts compared, {copies:,} reprint rows")
+    rng = random.Random(1)
+
+    def rolled_back(work):
+        conn.execute("BEGIN")
+        try:
+            started = time.perf_counter()
+            result = work()
+            return time.perf_counter() - started, result
+        finally:
+            conn.execute("ROLLBACK")
+
+    def update(count: int):
+        conn.executemany("UPDATE _reprint_posts SET sha256 = 'changed' WHERE post_id = ?",
+                         [(post,) for post in rng.sample(ids, count)])
+        started = time.perf_counter()
+        changes = changed_posts(conn)
+        found = time.perf_counter() - started
+        return found, update_reprints(conn, DEFAULT_THRESHOLD, changes)
+
+    for count in counts:
+        seconds, (found, done) = rolled_back(lambda: update(count))
+        print(f"{count:,} posts changed: update {seconds:.2f} s (what changed found in {found:.2f} s); "
+              f"{done.visited:,} posts looked up, {done.candidates:,} pairs compared")
+    indexed, alone = [], []
+    for _ in range(runs):
+        indexed.append(rolled_back(lambda: full_pass(conn, DEFAULT_THRESHOLD))[0])
+        alone.append(rolled_back(lambda: find_reprints(conn, DEFAULT_THRESHOLD))[0])
+    for label, seconds in (("full pass, index written", indexed), ("full pass, no index", alone)):
+        print(f"{label}: median {statistics.median(seconds):.2f} s ({', '.join(f'{s:.2f}' for s in seconds)})")
+    conn.close()
+    return 0
+
+
+def plant(posts: Path, count: int) -> int:
+    import random
+    import re
+
+    rng = random.Random(7)
+    folder = posts / "0000-copies"
+    files = sorted(p for p in posts.rglob("*.md") if folder not in p.parents)
+    folder.mkdir(exist_ok=True)
+    for n, source in enumerate(rng.sample(files, min(count, len(files)))):
+        head, body = source.read_text(encoding="utf-8").split("\n---\n", 1)
+        for copy in range(2):
+            words = body.split(" ")
+            for _ in range(5):
+                at = rng.randrange(len(words))
+                if re.fullmatch(r"[a-z]+", words[at]):
+                    words[at] = "reprinted"
+            coded = re.sub(r'code: "([^"]*)"', lambda m: f'code: "{m.group(1)}R{copy}"', head)
+            (folder / f"{n:04d}-{copy}.md").write_text(coded + "\n---\n" + " ".join(words), encoding="utf-8")
+    print(f"{folder}: {2 * min(count, len(files)):,} copies of {min(count, len(files)):,} posts")
+    return 0
 
 
 #: What the update mode reports of each build, from its --timings line.
@@ -102,18 +182,30 @@ def updates(posts: Path, rev: str, runs: int) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench/relate.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("db", nargs="?", help="a database built by news-archive build")
+    parser.add_argument("db", nargs="?", help="a database built by news-archive build (--plant: a folder of posts)")
     parser.add_argument("--stage", choices=("reprints", "related"), help="one stage only, in this process")
+    parser.add_argument("--changed", metavar="K,K...", help="the reprints update of K changed posts, against the full pass")
+    parser.add_argument("--plant", type=int, metavar="K", help="give K posts of the folder DB names two copies each")
     parser.add_argument("--update", type=Path, metavar="POSTS", help="updates of one file of POSTS (it is edited)")
     parser.add_argument("--against", default="HEAD", metavar="REV", help="the commit to compare with (--update)")
     parser.add_argument("--runs", type=int, default=3, help="updates of each version (--update; default 3)")
     opts = parser.parse_args(argv)
+    if opts.plant is not None:
+        if opts.db is None or not Path(opts.db).is_dir():
+            parser.error(f"--plant: {opts.db}: no such folder of posts")
+        return plant(Path(opts.db), opts.plant)
     if opts.update is not None:
         if not opts.update.is_dir():
             parser.error(f"{opts.update}: no such folder")
         return updates(opts.update.resolve(), opts.against, opts.runs)
     if opts.db is None or not Path(opts.db).is_file():
         parser.error(f"{opts.db}: no such database" if opts.db else "give a database, or --update POSTS")
+    if opts.changed:
+        try:
+            counts = [int(count) for count in opts.changed.split(",")]
+        except ValueError:
+            parser.error(f"--changed {opts.changed}: give numbers of posts, as 1,100,1000")
+        return changed(opts.db, counts)
     if opts.stage:
         print(measure(opts.db, opts.stage), flush=True)
         return 0
