@@ -39,7 +39,11 @@ def open_new_database(path, fresh: bool) -> tuple[sqlite_utils.Database, list[st
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-    conn.execute("PRAGMA temp_store = MEMORY")
+    # Sorts (each index it creates, the link targets' and the summaries' groupings)
+    # spill to temporary files past the page cache; in memory, they held what they
+    # sort: building the indexes of 100,000 posts took 47 MiB instead of 24, growing
+    # with the archive, and no less CPU.
+    conn.execute("PRAGMA temp_store = FILE")
     db = sqlite_utils.Database(conn)
     insert_triggers = []
     if fresh:
