@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 from bench.procs import TreeSampler  # noqa: E402
 
 MIB = 1 << 20
+#: Seconds from the command's start to the build's clock (interpreter start-up).
+START_SECONDS = 0.5
 
 
 def measure(cmd: list[str], label: str) -> None:
@@ -49,6 +52,21 @@ def measure(cmd: list[str], label: str) -> None:
     timings = next((line for line in out.splitlines() if line.startswith("timings:")), None)
     if timings:
         print(f"  {timings}", flush=True)
+        print(f"  tree peak by stage (MiB): {stage_peaks(timings, sampler)}", flush=True)
+
+
+def stage_peaks(timings: str, sampler: TreeSampler) -> str:
+    """The tree's peak in each stage, the stages placed in time by their durations (so
+    a sample near a stage's end may count for the next)."""
+    ends, total = [], START_SECONDS
+    for name, seconds in re.findall(r"([\w+]+) ([\d.]+) s", timings[len("timings:"):]):
+        total += float(seconds)
+        ends.append((total, name))
+    peaks: dict[str, int] = {}
+    for at, rss in zip(sampler.times, sampler.samples):
+        name = next((name for end, name in ends if at <= end), "after")
+        peaks[name] = max(peaks.get(name, 0), rss)
+    return ", ".join(f"{name} {rss / MIB:.0f}" for name, rss in peaks.items())
 
 
 def main(argv=None) -> int:

@@ -54,6 +54,8 @@ class TreeSampler(threading.Thread):
         self.every = every
         self.limit_seconds = limit_seconds
         self.samples: list[int] = []
+        #: When each sample was taken, in seconds since the sampler started.
+        self.times: list[float] = []
         #: Each process's own peak, by pid: which of them sets the tree's.
         self.peaks: dict[int, int] = {}
         #: Each process's RSS in the sample where the tree peaked.
@@ -69,13 +71,15 @@ class TreeSampler(threading.Thread):
         return max(self.samples, default=0)
 
     def run(self) -> None:
-        end = None if self.limit_seconds is None else time.monotonic() + self.limit_seconds
+        start = time.monotonic()
+        end = None if self.limit_seconds is None else start + self.limit_seconds
         while not self._halt.is_set() and (end is None or time.monotonic() < end):
             each: dict[int, int] = {}
             total = self.rss(each)
             if total > sum(self.at_peak.values()):
                 self.at_peak = each
             self.samples.append(total)
+            self.times.append(time.monotonic() - start)
             for pid, rss in each.items():
                 self.peaks[pid] = max(rss, self.peaks.get(pid, 0))
             self._halt.wait(self.every)
