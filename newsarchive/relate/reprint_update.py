@@ -78,6 +78,7 @@ def _why_full(stored: dict | None, wanted: dict) -> str | None:
 
 def full_pass(conn: sqlite3.Connection, threshold: float, note: str | None = None, changed: int | None = None
               ) -> ReprintsPass:
+    """Every group found again and the index written afresh (reprints.find_reprints)."""
     rows = find_reprints(conn, threshold, IndexWriter(conn))
     store_settings(conn, settings(threshold))
     (posts,) = conn.execute("SELECT count(*) FROM _reprint_posts").fetchone()
@@ -103,6 +104,8 @@ def reprints_outdated(db_path, threshold: float) -> bool:
 
 
 def update_reprints(conn: sqlite3.Connection, threshold: float, changes: Changes) -> ReprintsPass:
+    """The index and the groups brought up to date with `changes` (see the module's
+    docstring for why what this recomputes is enough)."""
     bands, rows = banding(threshold)
     changed_ids = set(changes.added) | set(changes.edited) | set(changes.removed)
     before = post_rows(conn, changes.edited + changes.removed)
@@ -125,7 +128,7 @@ def update_reprints(conn: sqlite3.Connection, threshold: float, changes: Changes
         first = next(iter(members))
         for post in members:
             parent[root(parent, post)] = root(parent, first)
-    new_rows = _rows(conn, parent, joined, threshold)
+    new_rows = _rows(conn, parent, joined)
     affected = region | set(parent)
     written = _store_rows(conn, affected, new_rows)
     return ReprintsPass("incremental", len(changes), len(present), compared,
@@ -257,7 +260,7 @@ def _edges(conn: sqlite3.Connection, pairs: set[tuple[str, str]], threshold: flo
     return edges, len(ordered)
 
 
-def _rows(conn, parent: dict[str, str], joined: dict[str, set[str]], threshold: float) -> list[ReprintRow]:
+def _rows(conn, parent: dict[str, str], joined: dict[str, set[str]]) -> list[ReprintRow]:
     """The rows of every group the update formed. A joined group whose original stays
     its original keeps its similarities (the same two bodies); the rest are computed."""
     groups: dict[str, list[str]] = {}
