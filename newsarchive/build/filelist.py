@@ -1,25 +1,26 @@
 """The build's list of files, kept in a temporary SQLite database: what the scan found,
-what the plan decided for each file, and the ids of the posts the writer wrote.
+how each file compares with the database being updated, and the ids of the posts the
+writer wrote.
 
 A build holds this for its whole run, one row a file; as Python objects it was about
 0.3 KiB a file (the scan's entries, the previous build's `_files` rows, the parse
-tasks, lookups by path and by id), some 300 MiB at a million files. On disk, the build
-holds SQLite's page cache of it (FILELIST_CACHE_KIB) at any size. SQLite deletes the
-file when the connection closes, and unlinks it as soon as it is made, so a killed
-build leaves nothing behind.
+tasks, lookups by path and by id), some 300 MiB at a million files. Here the build
+holds SQLite's page cache of it (FILELIST_CACHE_KIB) at any size: the list of a
+100,000-file archive (7 MB) fits in it, a larger one spills to the file. SQLite
+deletes the file when the connection closes, and unlinks it as soon as it is made,
+so a killed build leaves nothing behind.
 """
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 from typing import NamedTuple
 
-#: SQLite's page cache for the list, in KiB: the list is read in path order, so a
-#: small one serves.
-FILELIST_CACHE_KIB = 4 * 1024
-#: Rows written or read at a time.
+#: SQLite's page cache for the list, in KiB.
+FILELIST_CACHE_KIB = 8 * 1024
+#: Rows read at a time.
 CHUNK = 1000
 
 
@@ -52,15 +53,14 @@ class Entry(NamedTuple):
     size: int
     mtime_ns: int
     state: State
-    #: The database being updated was built from this file (it is in its `_files`).
     known: bool
 
 
 _SCHEMA = [
-    # The folder's post files. known, old_id, old_sha: the file's `_files` row in the
-    # database being updated, if it has one.
+    # The folder's post files. known: the database being updated has the file in its
+    # `_files`; renamed: with its path as its post's id (see plan._reread_renamed).
     """CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,
-        state INTEGER NOT NULL DEFAULT 0, known INTEGER NOT NULL DEFAULT 0, old_id TEXT, old_sha TEXT)
+        state INTEGER NOT NULL DEFAULT 0, known INTEGER NOT NULL DEFAULT 0, renamed INTEGER NOT NULL DEFAULT 0)
         WITHOUT ROWID""",
     # Files the database being updated was built from that the folder no longer has.
     "CREATE TABLE removed (path TEXT PRIMARY KEY, old_id TEXT) WITHOUT ROWID",
@@ -68,12 +68,27 @@ _SCHEMA = [
     "CREATE TABLE written (id TEXT)",
 ]
 
+_ADD = "INSERT INTO files (path, size, mtime_ns) VALUES (?1, ?2, ?3)"
+# Each file is compared with its `_files` row as it is added (one b-tree lookup), so
+# an update does not go over the list a second time to compare it.
+_ADD_COMPARED = f"""
+    INSERT INTO files (path, size, mtime_ns, state, known, renamed)
+    SELECT ?1, ?2, ?3, CASE
+            WHEN k.path IS NULL OR k.post_id IS NULL OR k.size IS NOT ?2 THEN {State.PARSE}
+            WHEN k.mtime_ns IS ?3 THEN {State.UNCHANGED}
+            ELSE {State.COMPARE} END,
+        k.path IS NOT NULL, k.post_id IS ?1
+    FROM (SELECT 1) LEFT JOIN old._files AS k ON k.path = ?1
+"""
+
 
 class FileList:
     """The files of one build. `root` is the posts folder (its real path)."""
 
     def __init__(self, root: str = ""):
         self.root = root
+        #: The database an update compares the files with (its `_files`): compare_with.
+        self.old_db: Path | None = None
         # "": a private database on disk, deleted when closed (SQLite's temporary database).
         self.conn = sqlite3.connect("", isolation_level=None, uri=True)
         self.conn.execute("PRAGMA journal_mode = OFF")
@@ -82,6 +97,20 @@ class FileList:
         for sql in _SCHEMA:
             self.conn.execute(sql)
         self._written = 0
+
+    def compare_with(self, old_db: Path) -> None:
+        """Compare the files added from now on with old_db's `_files`. Raises
+        sqlite3.DatabaseError if it is not a database."""
+        self.conn.execute("ATTACH DATABASE ? AS old", (Path(old_db).resolve().as_uri() + "?mode=ro",))
+        self.conn.execute("SELECT count(*) FROM old.sqlite_master").fetchone()
+        self.old_db = old_db
+
+    def _writing(self) -> sqlite3.Connection:
+        # One transaction for the list's life: nothing is written to the file until
+        # the page cache is full (a commit a batch wrote every page again each time).
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        return self.conn
 
     def close(self) -> None:
         self.conn.close()
@@ -92,18 +121,10 @@ class FileList:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self):
-        self.conn.execute("BEGIN")
-        try:
-            yield self.conn
-        finally:
-            self.conn.execute("COMMIT")
-
     def add(self, found: Iterable[tuple[str, int, int]]) -> None:
-        """Files as (path, size, mtime_ns)."""
-        with self.transaction() as conn:
-            conn.executemany("INSERT INTO files (path, size, mtime_ns) VALUES (?, ?, ?)", found)
+        """Files as (path, size, mtime_ns), compared with old_db's if there is one.
+        Raises sqlite3.DatabaseError if old_db cannot be read."""
+        self._writing().executemany(_ADD if self.old_db is None else _ADD_COMPARED, found)
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
@@ -111,7 +132,15 @@ class FileList:
     def counts(self) -> dict[State, int]:
         return {State(state): n for state, n in self.conn.execute("SELECT state, count(*) FROM files GROUP BY state")}
 
-    def removed_count(self) -> int:
+    def note_removed(self) -> int:
+        """Record the files of old_db the folder no longer has; return how many."""
+        if self.old_db is None:
+            return 0
+        (known,) = self.conn.execute("SELECT count(*) FROM files WHERE known").fetchone()
+        (built,) = self.conn.execute("SELECT count(*) FROM old._files").fetchone()
+        if built > known:  # else every file it was built from is here: no need to look
+            self._writing().execute("INSERT INTO removed SELECT path, post_id FROM old._files AS k"
+                              " WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.path = k.path)")
         return self.conn.execute("SELECT count(*) FROM removed").fetchone()[0]
 
     def abspath(self, path: str) -> str:
@@ -130,25 +159,33 @@ class FileList:
         """The files to parse, by path."""
         root = self.root
         for path, size, mtime_ns, known in self._rows(
-                "SELECT path, size, mtime_ns, known FROM files WHERE state = 0 ORDER BY path"):
+                f"SELECT path, size, mtime_ns, known FROM files WHERE state = {State.PARSE} ORDER BY path"):
             yield Task(path, f"{root}/{path}", None, size, mtime_ns, bool(known))
 
-    def with_state(self, state: State, after: str = "") -> list[tuple[str, str | None]]:
-        """(path, the old build's sha256) of up to CHUNK files in `state` whose path
+    def to_compare(self, after: str = "") -> list[tuple[str, str | None]]:
+        """(path, old_db's sha256) of up to CHUNK files to compare by content whose path
         sorts after `after`, by path: read this way, their states can be changed
         between two calls."""
-        return self.conn.execute("SELECT path, old_sha FROM files WHERE path > ? AND state = ? ORDER BY path LIMIT ?",
-                                 (after, int(state), CHUNK)).fetchall()
+        return self.conn.execute(
+            f"SELECT f.path, k.sha256 FROM files AS f JOIN old._files AS k ON k.path = f.path"
+            f" WHERE f.path > ? AND f.state = {State.COMPARE} ORDER BY f.path LIMIT ?", (after, CHUNK)).fetchall()
+
+    def reread_renamed(self) -> None:
+        """Files whose post took its path as its id are parsed again (plan._reread_renamed)."""
+        self._writing().execute(f"UPDATE files SET state = {State.PARSE} WHERE renamed AND state != {State.PARSE}")
 
     def restamped(self) -> Iterator[tuple[int, str]]:
         """(mtime_ns, path) of the files whose bytes stand with a new modification time."""
-        return self._rows("SELECT mtime_ns, path FROM files WHERE state = 2 ORDER BY path")
+        return self._rows(f"SELECT mtime_ns, path FROM files WHERE state = {State.RESTAMPED} ORDER BY path")
 
     def gone(self) -> Iterator[list[tuple[str, str | None]]]:
-        """(path, its post's id in the database being updated) of every file whose
-        post goes: removed, or to be parsed again; CHUNK at a time."""
+        """(path, its post's id in old_db) of every file whose post goes: removed, or to
+        be parsed again; CHUNK at a time."""
+        if self.old_db is None:
+            return
         rows = self._rows("SELECT path, old_id FROM removed UNION ALL"
-                          " SELECT path, old_id FROM files WHERE state = 0 AND known")
+                          " SELECT f.path, k.post_id FROM files AS f JOIN old._files AS k ON k.path = f.path"
+                          f" WHERE f.state = {State.PARSE} AND f.known")
         chunk = []
         for row in rows:
             chunk.append(row)
@@ -160,12 +197,10 @@ class FileList:
 
     def set_states(self, rows: Iterable[tuple[State, str]]) -> None:
         """(state, path) pairs."""
-        with self.transaction() as conn:
-            conn.executemany("UPDATE files SET state = ? WHERE path = ?", ((int(s), p) for s, p in rows))
+        self._writing().executemany("UPDATE files SET state = ? WHERE path = ?", ((int(s), p) for s, p in rows))
 
     def record_written(self, post_ids: list[str]) -> None:
-        with self.transaction() as conn:
-            conn.executemany("INSERT INTO written (id) VALUES (?)", [(i,) for i in post_ids])
+        self._writing().executemany("INSERT INTO written (id) VALUES (?)", [(i,) for i in post_ids])
         self._written += len(post_ids)
 
     def written_ids(self) -> "WrittenIds":
@@ -173,8 +208,8 @@ class FileList:
         return WrittenIds(self.conn, self._written)
 
     def _rows(self, sql: str, params: tuple = ()) -> Iterator[tuple]:
-        # fetchmany: a cursor left open while other statements write to the list's
-        # other tables is fine in SQLite, and rows arrive CHUNK at a time.
+        # fetchmany: rows arrive CHUNK at a time; a cursor left open while other
+        # statements write to the list's other tables is fine in SQLite.
         cursor = self.conn.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
             yield from rows

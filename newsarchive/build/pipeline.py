@@ -148,6 +148,8 @@ def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
     old, previous = open_previous(run.db_path, run.fresh)
     update = old is not None and not run.fresh
     try:
+        if update:
+            files.compare_with(run.db_path)
         if run.copier is None:
             skipped = scan_into(files, run.posts_dir)
         else:
@@ -161,7 +163,7 @@ def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
         if update:
             read_previous(old, previous)
             run.old_identity = stored_identity(old)
-        plan = make_plan(files, run.db_path if update else None)
+        plan = make_plan(files)
     except sqlite3.DatabaseError as exc:
         raise not_ours(run.db_path, exc) from None
     finally:

@@ -1,8 +1,8 @@
 """The incremental plan: the files a database was built from against the files in the
 folder now -> what to parse, what stands as it is, and what goes.
 
-The decision is recorded file by file in the build's FileList (a join of its files
-against the old database's `_files`, in SQLite), and the Plan holds only the counts.
+The decision is recorded file by file in the build's FileList (each file looked up in
+the old database's `_files` as the scan adds it), and the Plan holds only the counts.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from .filelist import FileList, State, Task
 
@@ -38,44 +37,25 @@ class Plan:
         return bool(self.to_parse or self.removed or self.restamped)
 
 
-def make_plan(files: FileList, old_db: Path | None) -> Plan:
-    """Compare the folder's files with the `_files` of `old_db` (None: a full build, every
-    file is parsed) by size and modification time, and where only the time differs, by
-    content. Raises sqlite3.DatabaseError if old_db cannot be read."""
-    if old_db is not None:
-        _join_known(files, old_db)
+def make_plan(files: FileList) -> Plan:
+    """Every file of the list, compared as it was added with the `_files` of the
+    database being updated (FileList.compare_with; none: a full build, every file is
+    parsed) by size and modification time, and where only the time differs, here, by
+    content. Raises sqlite3.DatabaseError if that database cannot be read."""
+    if files.old_db is not None:
         _compare_contents(files)
-    plan = _count(files)
-    if plan.changes and old_db is not None:
+    removed = files.note_removed()
+    plan = _count(files, removed)
+    if plan.changes and files.old_db is not None:
         _reread_renamed(files)
-        plan = _count(files)
+        plan = _count(files, removed)
     return plan
-
-
-def _join_known(files: FileList, old_db: Path) -> None:
-    conn = files.conn
-    conn.execute("ATTACH DATABASE ? AS old", (Path(old_db).resolve().as_uri() + "?mode=ro",))
-    try:
-        with files.transaction():
-            conn.execute(
-                f"""
-                UPDATE files SET known = 1, old_id = k.post_id, old_sha = k.sha256, state = CASE
-                    WHEN k.post_id IS NULL OR k.size IS NOT files.size THEN {State.PARSE}
-                    WHEN k.mtime_ns IS files.mtime_ns THEN {State.UNCHANGED}
-                    ELSE {State.COMPARE} END
-                FROM old._files AS k WHERE k.path = files.path
-                """
-            )
-            conn.execute("INSERT INTO removed SELECT path, post_id FROM old._files AS k"
-                         " WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.path = k.path)")
-    finally:
-        conn.execute("DETACH DATABASE old")
 
 
 def _compare_contents(files: FileList) -> None:
     """Files of the same size with a new modification time: the same bytes are restamped."""
     after = ""
-    while batch := files.with_state(State.COMPARE, after):
+    while batch := files.to_compare(after):
         files.set_states(
             (State.RESTAMPED if file_sha256(files.abspath(path)) == sha else State.PARSE, path) for path, sha in batch
         )
@@ -86,14 +66,13 @@ def _reread_renamed(files: FileList) -> None:
     """Posts that lost their id to another file (their id is their path: build.write)
     are read again whenever anything changed: the file holding their id may have gone
     or changed, and a full build would give the id back."""
-    with files.transaction() as conn:
-        conn.execute(f"UPDATE files SET state = {State.PARSE} WHERE known AND old_id = path AND state != {State.PARSE}")
+    files.reread_renamed()
 
 
-def _count(files: FileList) -> Plan:
+def _count(files: FileList, removed: int) -> Plan:
     counts = files.counts()
     return Plan(files, counts.get(State.PARSE, 0), counts.get(State.UNCHANGED, 0) + counts.get(State.RESTAMPED, 0),
-                counts.get(State.RESTAMPED, 0), files.removed_count())
+                counts.get(State.RESTAMPED, 0), removed)
 
 
 def file_sha256(abspath: str) -> str | None:
