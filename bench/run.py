@@ -72,6 +72,7 @@ OUT = BENCH / "out"
 PEER_VENV = BENCH / ".venv-peer"
 PEER_PACKAGE = "markdown-to-sqlite"
 RESULTS = BENCH / "results.md"
+RESULTS_SCALE = BENCH / "results-scale.md"  # --scale keeps its own table beside make bench's
 BUILD_DB = ROOT / "build_db.py"
 GENERATOR = BENCH / "generate.py"
 SEED = 42
@@ -956,7 +957,7 @@ def parse_args(argv=None):
         "heritage, in 1%%)",
     )
     parser.add_argument("--credit", default="Reuters", help="credit for the canned query (default Reuters)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the table (default bench/results.md)")
+    parser.add_argument("--results", type=Path, help="where to write the table (default bench/results.md; with --scale bench/results-scale.md)")
     parser.add_argument(
         "--scale", type=int, metavar="N",
         help="figures 2 to 4 for --posts-large posts and for N posts, each row beside its other size (no figure 1); "
@@ -975,6 +976,7 @@ def parse_args(argv=None):
     if opts.serve and opts.scale:
         parser.error("--serve and --scale measure different things: give one")
     opts.search = opts.search or ["ferry", "heritage"]
+    opts.results = opts.results or (RESULTS_SCALE if opts.scale else RESULTS)
     opts.posts_small = opts.posts_small or (2_000 if opts.quick else 10_000)
     opts.posts_large = opts.posts_large or (10_000 if opts.quick else 100_000)
     opts.peer_budget = opts.peer_budget if opts.peer_budget is not None else (90 if opts.quick else 600)
