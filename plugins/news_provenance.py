@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
-from newsarchive.site.instruments import ensure_can_view_table
+from newsarchive.site.instruments import can_view_table, ensure_can_view_table
 from newsarchive.site.provenance import SiteUrls, post_provenance, provenance_page
 from newsarchive.site.row_page import post_url, shown_post_id
 
@@ -29,7 +29,11 @@ def extra_template_vars(view_name, table, database, request, datasette):
 
     async def inner():
         db = datasette.get_database(database)
-        return {"provenance": await post_provenance(db, post_id, site_urls(datasette, database))}
+        # Each section reads one table beyond the post: it is shown to whoever that
+        # table's own page is shown to.
+        shown = {table: await can_view_table(datasette, request.actor, database, table) for table in ("photos", "links")}
+        return {"provenance": await post_provenance(
+            db, post_id, site_urls(datasette, database), photos=shown["photos"], chain=shown["links"])}
 
     return inner
 

@@ -403,3 +403,30 @@ def test_the_provenance_page_is_shown_to_whoever_may_see_the_photos(planted_db, 
     for path in ("/news/photos", "/news/provenance"):
         assert (get(app, path).status_code, get(app, path, EDITOR).status_code) == (403, 200), path
     assert get(app, "/news/posts").status_code == 200
+
+
+@pytest.mark.parametrize("table,hidden,kept", [
+    ("photos", "This photo also ran in", "Chain of citations"),
+    ("links", "Chain of citations", "This photo also ran in"),
+])
+def test_the_article_page_leaves_out_a_section_whose_table_the_visitor_may_not_see(
+        planted_db, restricted_app, table, hidden, kept):
+    """plant-01 has a photo run in four other posts and a chain of citing posts: each
+    section shows what one table holds, so a visitor that table refuses does not see it,
+    while the post itself, and the other section, stay open."""
+    app = restricted_app(planted_db, table)
+    anonymous, editor = get(app, "/news/posts/plant-01"), get(app, "/news/posts/plant-01", EDITOR)
+    assert (anonymous.status_code, editor.status_code) == (200, 200)
+    assert "Headline of plant-01" in anonymous.text
+    assert hidden not in anonymous.text and kept in anonymous.text
+    assert hidden in editor.text and kept in editor.text
+    shown, refused = Sections(), Sections()
+    shown.feed(editor.text)
+    refused.feed(anonymous.text)
+    if table == "photos":
+        assert (len(shown.lists), refused.lists) == (1, [])
+        # plant-07 ran plant-01's photo and links to nothing: the photo section alone names it.
+        assert (">Headline of plant-07<" in editor.text, ">Headline of plant-07<" in anonymous.text) == (True, False)
+    else:
+        assert bool(shown.chain) and refused.chain == []
+    assert (get(app, f"/news/{table}").status_code, get(app, f"/news/{table}", EDITOR).status_code) == (403, 200)

@@ -7,7 +7,7 @@ import io
 import re
 from typing import Mapping
 
-from datasette.utils.asgi import NotFound
+from datasette.utils.asgi import Forbidden, NotFound
 
 _MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
 
@@ -40,6 +40,16 @@ async def ensure_can_view_table(datasette, actor, database: str, table: str) -> 
     else:
         await datasette.ensure_permission(
             action="view-table", resource=TableResource(database=database, table=table), actor=actor)
+
+
+async def can_view_table(datasette, actor, database: str, table: str) -> bool:
+    """Whether ensure_can_view_table lets the actor in: for a section of a page that is
+    left out, rather than the whole page refused, when its table is closed to the visitor."""
+    try:
+        await ensure_can_view_table(datasette, actor, database, table)
+    except Forbidden:
+        return False
+    return True
 
 
 def read_month(args: Mapping[str, str], name: str, end: bool) -> str | None:

@@ -143,14 +143,21 @@ class SiteUrls(NamedTuple):
     query: Callable[[str, dict], str]
 
 
-async def post_provenance(db, post_id: str, urls: SiteUrls) -> dict:
-    """`provenance` for templates/_news_provenance.html: the post's shared photos and its citing chain."""
-    photo_rows = (await db.execute(ALSO_RAN_SQL, {"post_id": post_id})).rows
-    chain_rows = (await db.execute(CHAIN_SQL, {"post_id": post_id, "depth": CHAIN_DEPTH})).rows
+async def post_provenance(db, post_id: str, urls: SiteUrls, photos: bool = True, chain: bool = True) -> dict:
+    """`provenance` for templates/_news_provenance.html: the post's shared photos and its
+    citing chain; None for a section not asked for (`photos`, `chain` False), which the
+    template leaves out."""
+    shared = chained = None
+    if photos:
+        rows = (await db.execute(ALSO_RAN_SQL, {"post_id": post_id})).rows
+        shared = shared_photos(rows, post_id, urls)
+    if chain:
+        rows = (await db.execute(CHAIN_SQL, {"post_id": post_id, "depth": CHAIN_DEPTH})).rows
+        chained = citing_chain(rows, urls)
     return {
         "post_id": post_id,
-        "shared_photos": shared_photos(photo_rows, post_id, urls),
-        "chain": citing_chain(chain_rows, urls),
+        "shared_photos": shared,
+        "chain": chained,
         "chain_depth": CHAIN_DEPTH,
         "chain_url": urls.query("citing_chain", {"post_id": post_id}),
     }
