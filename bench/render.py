@@ -7,6 +7,7 @@ Usage::
 
     .venv/bin/python bench/render.py [--runs N]              # the hostile bodies
     .venv/bin/python bench/render.py --posts 2000 [--runs N]  # CPU a post, bench corpus
+    .venv/bin/python bench/render.py --posts 2000 --corpus DIR  # the same, posts of DIR
 
 Each body goes through newsarchive.parse.render.render_post, as a parser worker runs
 it (article and table preview); the best of N runs is printed with the size of what
@@ -51,13 +52,28 @@ def sample_body() -> str:
     return path.read_text(encoding="utf-8").split("\n---\n", 1)[-1]
 
 
-def per_post(count: int, runs: int) -> None:
-    """CPU a post of the benchmark corpus in a parser process, and what its parts add."""
-    from bench.run import ensure_corpus
+def best_of(variants: dict, runs: int) -> dict[str, float]:
+    """Each variant's least CPU seconds over `runs` rounds, the variants taking turns
+    within a round so that the machine's load hits all alike."""
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(max(1, runs)):
+        for name, run in variants.items():
+            started = time.process_time()
+            run()
+            best[name] = min(best[name], time.process_time() - started)
+    return best
+
+
+def per_post(count: int, runs: int, folder: Path | None = None) -> None:
+    """CPU a post of the benchmark corpus (or of `folder`) in a parser process, and what its parts add."""
     from newsarchive.build.workers import parse_task
 
-    corpus = ensure_corpus(count)
-    tasks = [(str(path.relative_to(corpus.path)), str(path)) for path in sorted(corpus.path.rglob("*.md"))[:count]]
+    if folder is None:
+        from bench.run import ensure_corpus
+        folder = ensure_corpus(count).path
+    tasks = [(str(path.relative_to(folder)), str(path)) for path in sorted(folder.rglob("*.md"))[:count]]
+    if not tasks:
+        raise SystemExit(f"no posts (*.md) in {folder}")
     posts = [read_post(path, Path(abspath).read_bytes()) for path, abspath in tasks]
     records = [parse_rows.extract(post) for post in posts]  # headlines as the build finds them
     headlines = [r.post["title"] if r.post["title_source"] == "body" else None for r in records]
@@ -83,14 +99,9 @@ def per_post(count: int, runs: int) -> None:
         "site renderer (markdown-it-py)": lambda: [(site_render.article_html(p.body, h), site_render.preview_html(p.body))
                                                    for p, h in zip(posts, headlines)],
     }
-    best = dict.fromkeys(variants, float("inf"))
-    for _ in range(max(1, runs)):
-        for name, run in variants.items():
-            started = time.process_time()
-            run()
-            best[name] = min(best[name], time.process_time() - started)
+    best = best_of(variants, runs)
     ms = {name: seconds / len(tasks) * 1000 for name, seconds in best.items()}
-    print(f"{len(tasks):,} posts of bench/out/n{count}, CPU a post (best of {max(1, runs)} runs)")
+    print(f"{len(tasks):,} posts of {folder}, CPU a post (best of {max(1, runs)} runs)")
     for name, value in ms.items():
         print(f"{name:<32} {value:>7.3f} ms")
     whole = ms["parse (as a parser process)"]
@@ -131,12 +142,7 @@ def parts_alone(texts: list, posts: list, headlines: list, runs: int) -> None:
         "article (write + nh3)": lambda: [article_html(p.body, h, e) for p, h, e in zip(posts, headlines, events)],
         "preview (parse + write + nh3)": lambda: [preview_html(p.body) for p in posts],
     }
-    best = dict.fromkeys(variants, float("inf"))
-    for _ in range(max(1, runs)):
-        for name, run in variants.items():
-            started = time.process_time()
-            run()
-            best[name] = min(best[name], time.process_time() - started)
+    best = best_of(variants, runs)
     print("parts alone, in a loop over the same posts:")
     for name, seconds in best.items():
         print(f"{name:<32} {seconds / len(posts) * 1000:>7.3f} ms")
@@ -146,9 +152,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each body (the best is shown)")
     parser.add_argument("--posts", type=int, help="measure CPU a post on this many posts of the benchmark corpus")
+    parser.add_argument("--corpus", type=Path, help="with --posts: read the posts from this folder"
+                        " (bench/generate.py's output) instead of bench/out/nN")
     args = parser.parse_args()
+    if args.corpus and not args.corpus.is_dir():
+        parser.error(f"--corpus {args.corpus}: not a folder")
     if args.posts:
-        per_post(args.posts, args.runs)
+        per_post(args.posts, args.runs, args.corpus)
         return 0
     BODIES["an ordinary post (sample)"] = sample_body()
     print(f"{'body':<28} {'chars':>9} {'best s':>8} {'article':>9} {'preview':>8}")
