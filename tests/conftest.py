@@ -117,17 +117,33 @@ def ds(planted_db):
         yield app
 
 
-@pytest.fixture(scope="module")
+# The apps over the session's databases are made once: no test changes a served app,
+# and each is one set of idle SQL threads (see close_app) for the rest of the session.
+@pytest.fixture(scope="session")
 def sample_ds(sample_db):
     with served(sample_db) as app:
         yield app
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def blog_ds(blog_db):
     """(app, path) of the 18F blog served."""
     with served(blog_db) as app:
         yield app, blog_db
+
+
+@pytest.fixture(scope="session")
+def relations_corpus(tmp_path_factory):
+    """(posts, news.db) of the planted reprints and related posts of tests/test_relations.py,
+    built once for it and for the pages that show them (tests/browser/test_related_page.py)."""
+    from .test_relations import planted_corpus, write_corpus
+
+    posts = planted_corpus()
+    folder = write_corpus(tmp_path_factory.mktemp("relations") / "posts", posts)
+    db = folder.parent / "news.db"
+    summary = build(folder, db, quiet=True)
+    assert summary.written and summary.failed == 0 and summary.posts == len(posts)
+    return posts, db
 
 
 #: The one actor a table restricted by `restricted_app` lets in.

@@ -16,9 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from newsarchive.build.pipeline import build
-from newsarchive.serve import datasette_app
 
-from .conftest import SAMPLE, close_app, copy_tree, get
+from .conftest import SAMPLE, copy_tree, get
 
 WIDE_ID = "ART2411200900WIDE01"
 AUTHORS = ["Zoe Quist", "Mira Solberg", "Anders Berg"]  # not in alphabetical order
@@ -114,13 +113,6 @@ def planted_db(tmp_path_factory) -> Path:
     summary = build(planted_posts(folder), db, quiet=True)
     assert summary.failed == 0, summary.problems
     return db
-
-
-@pytest.fixture(scope="module")
-def ds(planted_db):
-    app = datasette_app(planted_db)
-    yield app
-    close_app(app)
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,11 @@ from datasette.tracer import capture_traces
 
 from newsarchive import config
 from newsarchive.build.pipeline import build
-from newsarchive.serve import datasette_app, serve_command
+from newsarchive.serve import serve_command
 
-from .conftest import DATASETTE_1, ROOT, close_app, get, write_posts
+from .conftest import DATASETTE_1, ROOT, get, write_posts
 
 HOSTILE = "2024-10/port-alder-council-website-hacked.md"
-
-
-@pytest.fixture(scope="module")
-def ds(sample_db):
-    app = datasette_app(sample_db)
-    yield app
-    close_app(app)
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +39,13 @@ def _facet_results(data: dict) -> dict:
     return facets["results"] if DATASETTE_1 else facets
 
 
-def test_posts_facets_show_labels_and_sort_newest_first(ds, db):
+def test_posts_facets_show_labels_and_sort_newest_first(sample_ds, db):
     if DATASETTE_1:
         # 1.0's table JSON is a minimal envelope: facets only when asked for with
         # _extra, nested as facet_results.results.
-        response = get(ds, "/news/posts.json?_size=5&_extra=facet_results")
+        response = get(sample_ds, "/news/posts.json?_size=5&_extra=facet_results")
     else:
-        response = get(ds, "/news/posts.json?_size=5&_shape=objects")
+        response = get(sample_ds, "/news/posts.json?_size=5&_shape=objects")
     assert response.status_code == 200
     data = response.json()
     labels = {name: {r["label"]: r["count"] for r in facet["results"]} for name, facet in _facet_results(data).items()}
@@ -139,18 +132,18 @@ def test_plugin_configuration_is_looked_up_once_per_table_not_per_cell(sample_db
         assert ds.plugin_config(plugin, database="news", table=table) == real(ds, plugin, database="news", table=table)
 
 
-def test_table_search_box_uses_fts(ds, db):
-    rows = get(ds, "/news/posts.json?_search=harbour&_shape=array&_col=title").json()
+def test_table_search_box_uses_fts(sample_ds, db):
+    rows = get(sample_ds, "/news/posts.json?_search=harbour&_shape=array&_col=title").json()
     expected = db.execute(
         "select count(*) from posts_fts where posts_fts match 'harbour'").fetchone()[0]
     assert len(rows) == expected > 0
     # Escaped search: FTS syntax in the box is taken literally, never an error.
-    response = get(ds, '/news/posts.json?_search=%22unbalanced&_shape=array')
+    response = get(sample_ds, '/news/posts.json?_search=%22unbalanced&_shape=array')
     assert response.status_code == 200
 
 
-def test_canned_queries_with_parameters(ds, db):
-    reuters = get(ds, "/news/photos_by_credit.json?_shape=array&credit=Reuters").json()
+def test_canned_queries_with_parameters(sample_ds, db):
+    reuters = get(sample_ds, "/news/photos_by_credit.json?_shape=array&credit=Reuters").json()
     expected = db.execute(
         "select count(*) from post_images join captions on captions.id = caption_id"
         " where captions.credit = 'Reuters'").fetchone()[0]
@@ -160,14 +153,14 @@ def test_canned_queries_with_parameters(ds, db):
     cited = db.execute(
         "select target_post_id, count(distinct post_id) n from links where target_post_id is not null"
         " group by 1 order by n desc limit 1").fetchone()
-    citing = get(ds, f"/news/posts_citing.json?_shape=array&post_id={cited['target_post_id']}").json()
+    citing = get(sample_ds, f"/news/posts_citing.json?_shape=array&post_id={cited['target_post_id']}").json()
     assert len({r["id"] for r in citing}) == cited["n"]
 
-    per_month = get(ds, "/news/posts_per_month.json?_shape=array&from_month=2024-10&to_month=2024-11").json()
+    per_month = get(sample_ds, "/news/posts_per_month.json?_shape=array&from_month=2024-10&to_month=2024-11").json()
     assert {r["month"] for r in per_month} == {"2024-10", "2024-11"}
     assert sum(r["posts"] for r in per_month) == db.execute(
         "select count(*) from posts where published_month between '2024-10' and '2024-11'").fetchone()[0]
-    everything = get(ds, "/news/posts_per_month.json?_shape=array&from_month=&to_month=").json()
+    everything = get(sample_ds, "/news/posts_per_month.json?_shape=array&from_month=&to_month=").json()
     assert sum(r["posts"] for r in everything) == db.execute(
         "select count(*) from posts where published_month is not null").fetchone()[0]
 
@@ -182,38 +175,38 @@ def test_canned_queries_have_descriptions_and_named_parameters():
 
 
 @pytest.mark.parametrize("table", ["posts", "posts_flat", "photos", "captions", "links", "images", "post_images"])
-def test_csv_and_json_for_tables_and_views(ds, db, table):
+def test_csv_and_json_for_tables_and_views(sample_ds, db, table):
     count = db.execute(f"select count(*) from [{table}]").fetchone()[0]
-    response = get(ds, f"/news/{table}.csv?_stream=on&_size=max")
+    response = get(sample_ds, f"/news/{table}.csv?_stream=on&_size=max")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain") or "csv" in response.headers["content-type"]
     rows = list(csv.reader(io.StringIO(response.text)))
     columns = [r[1] for r in db.execute(f"pragma table_info([{table}])")]
     assert rows[0][: len(columns)] == columns or set(columns) <= set(rows[0])
     assert len(rows) - 1 == count
-    array = get(ds, f"/news/{table}.json?_shape=array&_size=max").json()
+    array = get(sample_ds, f"/news/{table}.json?_shape=array&_size=max").json()
     assert len(array) == min(count, 1000)
 
 
-def test_full_csv_stream_of_posts_includes_every_body(ds, db):
-    text = get(ds, "/news/posts.csv?_stream=on&_col=body").text
+def test_full_csv_stream_of_posts_includes_every_body(sample_ds, db):
+    text = get(sample_ds, "/news/posts.csv?_stream=on&_col=body").text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == db.execute("select count(*) from posts").fetchone()[0]
     assert {r["body"] for r in rows} == {r[0] for r in db.execute("select body from posts")}
 
 
-def test_sql_query_url_and_csv(ds):
-    data = get(ds, "/news.json?sql=select+count(*)+as+n+from+posts&_shape=array").json()
+def test_sql_query_url_and_csv(sample_ds):
+    data = get(sample_ds, "/news.json?sql=select+count(*)+as+n+from+posts&_shape=array").json()
     assert data == [{"n": 30}] or data[0]["n"] > 0
-    csv_text = get(ds, "/news.csv?sql=select+id,title+from+posts+order+by+id+limit+3").text
+    csv_text = get(sample_ds, "/news.csv?sql=select+id,title+from+posts+order+by+id+limit+3").text
     assert csv_text.splitlines()[0] == "id,title"
 
 
-def test_post_row_page_reads_like_the_article(ds, db):
+def test_post_row_page_reads_like_the_article(sample_ds, db):
     post = db.execute(
         "select id, title, published_at from posts where image_count >= 3 and link_count >= 1"
         " and id in (select target_post_id from links) order by id limit 1").fetchone()
-    html = get(ds, f"/news/posts/{post['id']}").text
+    html = get(sample_ds, f"/news/posts/{post['id']}").text
     assert f"<h1>{post['title']}</h1>" in html.replace("&#39;", "'").replace("&#34;", '"')
     assert post["published_at"][:10] in html
     inline = db.execute("select count(*) from post_images where post_id = ?", [post["id"]]).fetchone()[0]
@@ -226,31 +219,31 @@ def test_post_row_page_reads_like_the_article(ds, db):
         assert f"/news/posts/{citing_id}" in html
 
 
-def test_hostile_post_is_sanitised_in_cells_and_article(ds, db):
+def test_hostile_post_is_sanitised_in_cells_and_article(sample_ds, db):
     (post_id,) = db.execute("select id from posts where path = ?", [HOSTILE]).fetchone()
     for path in (f"/news/posts/{post_id}", f"/news/posts?id={post_id}"):
-        html = get(ds, path).text
+        html = get(sample_ds, path).text
         body = html.split('<div class="body">', 1)[-1]
         assert "<script>alert" not in body
         assert "onerror" not in body.lower()
         assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", body, re.IGNORECASE)
 
 
-def test_arbitrary_sql_does_not_render_markdown(ds):
-    html = get(ds, "/news?sql=select+%27**bold**+%3Cb%3Ex%3C/b%3E%27+as+body,+%27*x*%27+as+note_markdown").text
+def test_arbitrary_sql_does_not_render_markdown(sample_ds):
+    html = get(sample_ds, "/news?sql=select+%27**bold**+%3Cb%3Ex%3C/b%3E%27+as+body,+%27*x*%27+as+note_markdown").text
     assert "<strong>bold</strong>" not in html and "<em>x</em>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
 
 
-def test_thumbnails_and_safe_links(ds, db):
-    html = get(ds, "/news/images?_size=5").text
+def test_thumbnails_and_safe_links(sample_ds, db):
+    html = get(sample_ds, "/news/images?_size=5").text
     assert 'class="news-thumb"' in html and 'src="/photos/' in html
-    html = get(ds, "/news/posts?_size=3&_col=origin_url").text
+    html = get(sample_ds, "/news/posts?_size=3&_col=origin_url").text
     assert 'rel="nofollow noopener noreferrer"' in html
 
 
-def test_home_page_has_an_offline_chart(ds):
-    html = get(ds, "/").text
+def test_home_page_has_an_offline_chart(sample_ds):
+    html = get(sample_ds, "/").text
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="news-chart"' in html
     assert html.count("<rect") > 5
     assert "<script src=\"http" not in html
@@ -293,8 +286,8 @@ def test_serve_command_is_production_like(sample_db):
     assert "--plugins-dir" in joined and "--template-dir" in joined and "--static photos:" in joined
 
 
-def test_posts_table_shows_the_opening_of_each_body_rendered(ds, db):
-    html = get(ds, "/news/posts?_size=10&_columns=all").text  # body is not a reading column
+def test_posts_table_shows_the_opening_of_each_body_rendered(sample_ds, db):
+    html = get(sample_ds, "/news/posts?_size=10&_columns=all").text  # body is not a reading column
     assert html.count("… read the whole post") >= 5
     assert "<p>" in html and "](" not in html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     first = db.execute("select id, body_text from posts order by published_at desc, id limit 1").fetchone()

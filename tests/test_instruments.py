@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from newsarchive.build.pipeline import build
-from newsarchive.serve import datasette_app
 
-from .conftest import close_app, get, write_posts
+from .conftest import get, served, write_posts
 
 # ------------------------------------------------------------------ the planted posts
 
@@ -97,13 +96,6 @@ def planted_db(tmp_path_factory):
     summary = build(folder, db, quiet=True)
     assert summary.added == COUNT and not summary.problems
     return db
-
-
-@pytest.fixture(scope="module")
-def ds(planted_db):
-    app = datasette_app(planted_db)
-    yield app
-    close_app(app)
 
 
 def every_month() -> list[str]:
@@ -219,9 +211,8 @@ def many_lines(tmp_path_factory):
     folder = write_posts(tmp_path_factory.mktemp("chart") / "posts", files)
     db = folder.parent / "news.db"
     assert build(folder, db, quiet=True).added == len(files)
-    app = datasette_app(db)
-    yield app
-    close_app(app)
+    with served(db) as app:
+        yield app
 
 
 def test_trend_chart_draws_the_lines_with_most_matches(many_lines):

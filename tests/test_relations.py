@@ -133,14 +133,10 @@ def found_reprints(db: Path) -> dict[str, tuple[str, float]]:
         conn.close()
 
 
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory):
-    posts = planted_corpus()
-    folder = write_corpus(tmp_path_factory.mktemp("planted") / "posts", posts)
-    db = folder.parent / "news.db"
-    summary = build(folder, db, quiet=True)
-    assert summary.written and summary.failed == 0 and summary.posts == len(posts)
-    return posts, db
+@pytest.fixture
+def planted(relations_corpus):
+    """The planted corpus (tests/conftest.py builds it once for the session)."""
+    return relations_corpus
 
 
 def test_planted_reprint_groups_are_found_exactly(planted):

@@ -13,21 +13,16 @@ import sqlite3
 
 import pytest
 
-from newsarchive.build import build
-
-from ..test_relations import exact_jaccard, expected_reprints, planted_corpus, write_corpus
+from ..test_relations import exact_jaccard, expected_reprints
 from .conftest import WIDTHS, assert_fits, browsing, running_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def planted_site(tmp_path_factory):
-    posts = planted_corpus()
-    folder = write_corpus(tmp_path_factory.mktemp("related") / "posts", posts)
-    db = folder.parent / "news.db"
-    build(folder, db, quiet=True)
-    conn = sqlite3.connect(db)
+def planted_site(relations_corpus):
+    posts, db = relations_corpus
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     related = {}
     for post_id, other in conn.execute("SELECT post_id, related_post_id FROM related_posts ORDER BY post_id, rank"):
         related.setdefault(post_id, []).append(other)
