@@ -297,19 +297,54 @@ def check_folder(posts_dir, jobs: int | None = None, quiet: bool = True) -> Summ
 
 
 def _check_posts(summary: Summary, results) -> None:
-    owners: dict[str, tuple] = {}  # post id -> (id_rank, line of its code) of the file that keeps it
-    for result in results:
-        if isinstance(result, ParseFailure):
-            summary.fail(result.problem())
-            continue
-        summary.added += 1
-        summary.warn(result.problems())
-        claim = (id_rank(result.post_id, result.path, result.post[0][list(POST_COLUMNS).index("published_at")]), result.id_line)
-        held = owners.setdefault(result.post_id, claim)
-        if held is not claim:  # both posts are kept, the other under its path (build.write)
-            (keeper, _), (other, line) = sorted([held, claim])
-            owners[result.post_id] = min(held, claim)
-            summary.warn([Problem(other[2], line, renamed_id(result.post_id, keeper[2], other[2]), "warning")])
+    with _IdOwners() as owners:
+        for result in results:
+            if isinstance(result, ParseFailure):
+                summary.fail(result.problem())
+                continue
+            summary.added += 1
+            summary.warn(result.problems())
+            claim = (id_rank(result.post_id, result.path, result.post[0][_PUBLISHED]), result.id_line)
+            held = owners.claim(result.post_id, claim)
+            if held is not None:  # both posts are kept, the other under its path (build.write)
+                (keeper, _), (other, line) = sorted([held, claim])
+                summary.warn([Problem(other[2], line, renamed_id(result.post_id, keeper[2], other[2]), "warning")])
+
+
+_PUBLISHED = list(POST_COLUMNS).index("published_at")
+
+
+class _IdOwners:
+    """Which file keeps each post id a check has seen, as (id_rank, line of its code), in
+    a private temporary SQLite database: its pages go to a file past SQLite's small
+    cache, where a dict of every id held ~300 bytes a post (tests/test_build_memory_bounded.py)."""
+
+    def __init__(self):
+        self.conn = sqlite3.connect("", isolation_level=None)  # "": a temporary file, deleted on close
+        self.conn.execute("CREATE TABLE owners (post_id TEXT PRIMARY KEY, tier INTEGER, published TEXT,"
+                          " path TEXT, line INTEGER) WITHOUT ROWID")
+        self.conn.execute("BEGIN")  # nothing to sync: the file is thrown away
+
+    def __enter__(self) -> _IdOwners:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+    def claim(self, post_id: str, claim: tuple) -> tuple | None:
+        """None when `post_id` is new; else the claim held before, the lower of the two
+        kept."""
+        (tier, published, path), line = claim
+        if self.conn.execute("INSERT OR IGNORE INTO owners VALUES (?, ?, ?, ?, ?)",
+                             (post_id, tier, published, path, line)).rowcount:
+            return None
+        tier, published, path, line = self.conn.execute(
+            "SELECT tier, published, path, line FROM owners WHERE post_id = ?", (post_id,)).fetchone()
+        held = ((tier, published, path), line)
+        if claim < held:
+            self.conn.execute("UPDATE owners SET tier = ?, published = ?, path = ?, line = ? WHERE post_id = ?",
+                              (*claim[0], claim[1], post_id))
+        return held
 
 
 def _now() -> str:
