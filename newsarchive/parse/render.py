@@ -9,7 +9,10 @@ lets the article shape itself as it is written: a paragraph holding only a photo
 becomes a <figure> with its caption, the caption paragraph after it and the
 headline are left out, and the HTML of each top-level block is known, so a block
 holding raw HTML is sanitised on its own (an unclosed tag in it cannot swallow the
-blocks after it). The allow-list, sanitiser, figure markup and preview cut are
+blocks after it). The rest is written as the sanitiser would write it (its escaping,
+its rel on links, no attribute it drops), so it is not sanitised: a block whose
+output the sanitiser might still change (a URL it may drop, a NUL or CR, a link in a
+link) is sanitised on its own too. The allow-list, sanitiser, figure markup and preview cut are
 shared with the site (newsarchive.text.render), whose markdown-it-py renderer
 serves only what the site renders at request time; the site never imports this
 module (it would load pyromark).
@@ -30,8 +33,14 @@ from typing import NamedTuple
 from markdown_it.common.normalize_url import validateLink
 
 from ..text.credits import collapse
-from ..text.render import figure_html, markdown_preview, preview_wrap, sanitise_blocks
+from ..text.render import LINK_REL, escape_attr, escape_text, figure_html, kept_url, markdown_preview, preview_wrap, sanitise
 from .body import _link_url, body_events
+
+#: What a top-level block holds, as the writer marks it: only markup written as the
+#: sanitiser writes it (WRITTEN, passed as it is), markup the sanitiser might still
+#: change (CHECK), or HTML of the body's own (RAW); CHECK and RAW blocks are sanitised
+#: each on its own.
+WRITTEN, CHECK, RAW = 0, 1, 2
 
 #: Tags written for block and inline starts and ends named by a plain string.
 _OPEN = {
@@ -43,6 +52,8 @@ _CLOSE = {
     "Strikethrough": "</del>", "TableRow": "</tr>\n", "CodeBlock": "</code></pre>\n", "HtmlBlock": "",
 }
 _BREAKS = {"SoftBreak": "\n", "HardBreak": "<br>\n", "Rule": "<hr>\n"}
+#: Characters the sanitiser's HTML parser drops or rewrites in text and attributes alike.
+_REWRITTEN = ("\x00", "\r")
 
 
 #: Seconds one post's rendering may take in the build before it falls back to its
@@ -60,15 +71,7 @@ class RenderedPost(NamedTuple):
     warning: str | None = None
 
 
-def _escape(text: str) -> str:
-    """Text as HTML (html.escape without quotes, and quicker for text that needs none)."""
-    if "&" in text or "<" in text or ">" in text:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text
-
-
-def _attr(text: str) -> str:
-    return html_lib.escape(text, quote=True)
+_escape, _attr = escape_text, escape_attr
 
 
 def _end_of(events: tuple, i: int) -> int:
@@ -133,11 +136,12 @@ class _Article:
     """What the article leaves out or reshapes: the headline, empty headings, photos
     alone in a paragraph (a figure) and the caption paragraph after each."""
 
-    __slots__ = ("headline", "caption")
+    __slots__ = ("headline", "caption", "unkept")
 
     def __init__(self, headline: str | None):
         self.headline = collapse(headline) if headline else None
         self.caption: str | None = None  # of the last figure, until the next paragraph
+        self.unkept = False  # whether the last figure's URL is one the sanitiser may drop
 
     @property
     def pending(self) -> bool:
@@ -179,7 +183,9 @@ class _Article:
             return None
         alt = _alt(events, start + 1, end)
         self.caption = collapse(alt) or None
-        return figure_html(_link_url(info["dest_url"]), alt, self.caption) + "\n"
+        url = _link_url(info["dest_url"])
+        self.unkept = not kept_url(url)
+        return figure_html(url, alt, self.caption, as_sanitised=True) + "\n"
 
 
 def _alt(events: tuple, start: int, end: int) -> str:
@@ -201,38 +207,49 @@ def _alt(events: tuple, start: int, end: int) -> str:
 
 class _Writer:
     """HTML from pulldown-cmark's events, one top-level block at a time: a list of
-    (html, raw) pairs, raw when the body wrote HTML of its own into the block."""
+    (html, kind) pairs, kind WRITTEN for a run of blocks of our markup alone, CHECK or
+    RAW for a block to sanitise (see WRITTEN)."""
 
-    __slots__ = ("events", "article", "blocks", "out", "run", "block", "raw", "depth", "closers", "table")
+    __slots__ = ("events", "article", "blocks", "out", "run", "block", "kind", "depth", "closers", "table")
 
     def __init__(self, events: tuple, article: _Article | None):
         self.events, self.article = events, article
-        self.blocks: list[tuple[str, bool]] = []
+        self.blocks: list[tuple[str, int]] = []
         self.out: list[str] = []  # the HTML written so far
-        self.run = 0  # where in `out` the run of blocks without raw HTML starts
+        self.run = 0  # where in `out` the run of WRITTEN blocks starts
         self.block = 0  # where in `out` the block being written starts
-        self.raw = False  # whether that block holds raw HTML
+        self.kind = WRITTEN  # that block's
         self.depth = 0  # how many blocks and inlines are open
         self.closers: list[str] = []  # per open link or refused photo: what its End writes
         self.table = [False, False]  # in the table's head row, its body opened
 
+    def check(self):
+        """Mark the block being written as one the sanitiser might change."""
+        if self.kind == WRITTEN:
+            self.kind = CHECK
+
     def flush(self):
-        """End a top-level block: one with raw HTML ends the run before it and stands alone."""
+        """End a top-level block: one to sanitise ends the run before it and stands alone."""
         out = self.out
-        if self.raw:
-            if self.block > self.run:
-                self.blocks.append(("".join(out[self.run:self.block]), False))
-            self.blocks.append(("".join(out[self.block:]), True))
-            self.run, self.raw = len(out), False
+        if self.kind != WRITTEN:
+            self.end_run(self.block)
+            self.blocks.append(("".join(out[self.block:]), self.kind))
+            self.run, self.kind = len(out), WRITTEN
         self.block = len(out)
 
-    def finish(self) -> list[tuple[str, bool]]:
+    def end_run(self, stop: int):
+        """The run of WRITTEN blocks up to `stop`, as one block; a NUL or CR in it (rare:
+        bodies are read with LF line ends) makes it one to sanitise."""
+        if stop > self.run:
+            html = "".join(self.out[self.run:stop])
+            self.blocks.append((html, CHECK if _REWRITTEN[0] in html or _REWRITTEN[1] in html else WRITTEN))
+
+    def finish(self) -> list[tuple[str, int]]:
         self.flush()
-        if len(self.out) > self.run:
-            self.blocks.append(("".join(self.out[self.run:]), False))
+        self.end_run(len(self.out))
         return self.blocks
 
-    def write(self) -> list[tuple[str, bool]]:
+    def write(self) -> list[tuple[str, int]]:
         """Every event, in order. Text, the commonest, and plain ends are written in
         this loop; the rest by the methods below."""
         events, out, n = self.events, self.out, len(self.events)
@@ -260,7 +277,7 @@ class _Writer:
                         out.append(f"<code>{_escape(event['Code'])}</code>")
                     else:  # Html, InlineHtml: as written, sanitised with its block
                         out.append(event.get("Html") or event.get("InlineHtml") or "")
-                        self.raw = True
+                        self.kind = RAW
             if not self.depth:
                 self.flush()
             i += 1
@@ -274,11 +291,15 @@ class _Writer:
                 after, html = article.block(self.events, i, not self.depth)
                 if html is not None:
                     self.out.append(html)
+                    if article.unkept:
+                        article.unkept = False
+                        self.check()
                     return after - 1
         self.depth += 1
         if start.__class__ is str:
             self.out.append(self.open_table(start) if start.startswith("Table") else _OPEN.get(start, ""))
-            self.raw = self.raw or start == "HtmlBlock"
+            if start == "HtmlBlock":
+                self.kind = RAW
             return i
         return self.open(start, i)
 
@@ -288,8 +309,7 @@ class _Writer:
         if "Heading" in start:
             out.append(f"<{start['Heading']['level'].lower()}>")
         elif "List" in start:
-            number = start["List"]
-            out.append("<ul>\n" if number is None else "<ol>\n" if number == 1 else f'<ol start="{number}">\n')
+            out.append("<ul>\n" if start["List"] is None else "<ol>\n")  # the allow-list drops `start`
         elif "Link" in start:
             self.link(start["Link"])
         elif "Image" in start:
@@ -341,8 +361,11 @@ class _Writer:
         if info["link_type"] == "Email":
             url = "mailto:" + url
         if validateLink(url):
+            url = _link_url(url)
+            if "</a>" in self.closers or not kept_url(url):  # the sanitiser closes a link in a link
+                self.check()
             title = f' title="{_attr(info["title"])}"' if info["title"] else ""
-            self.out.append(f'<a href="{_attr(_link_url(url))}"{title}>')
+            self.out.append(f'<a href="{_attr(url)}"{title}{LINK_REL}>')
             self.closers.append("</a>")
         elif info["link_type"] in ("Autolink", "Email"):
             self.out.append("&lt;")
@@ -359,8 +382,11 @@ class _Writer:
             self.closers.append(_escape(f"]({url})"))
             return i
         end = _image_end(self.events, i)
+        url = _link_url(url)
+        if not kept_url(url):
+            self.check()
         title = f' title="{_attr(info["title"])}"' if info["title"] else ""
-        self.out.append(f'<img src="{_attr(_link_url(url))}" alt="{_attr(_alt(self.events, i + 1, end))}"{title}>')
+        self.out.append(f'<img src="{_attr(url)}" alt="{_attr(_alt(self.events, i + 1, end))}"{title}>')
         self.depth -= 1
         return end
 
@@ -380,15 +406,34 @@ def article_html(markdown: str, headline: str | None = None, events: tuple | Non
     URLs stay as written: the site maps them (site.cells.serve_html). `events` are
     the body's (parse.body.body_events), when the walk has them already.
     """
+    return sanitised(article_blocks(markdown, headline, events))
+
+
+def article_blocks(markdown: str, headline: str | None = None, events: tuple | None = None) -> list[tuple[str, int]]:
+    """The article as the writer marks it (html, kind) before sanitising (see WRITTEN)."""
     if events is None:
         events = body_events(markdown or "")
-    return sanitise_blocks(_Writer(events, _Article(headline)).write())
+    return _Writer(events, _Article(headline)).write()
 
 
 def preview_html(markdown: str) -> tuple[str, bool]:
     """The body's opening (text.render.markdown_preview) as sanitised HTML, and whether it was cut."""
     text, cut = markdown_preview(markdown)
-    return preview_wrap(sanitise_blocks(_Writer(body_events(text), None).write())), cut
+    return preview_wrap(sanitised(preview_blocks(text))), cut
+
+
+def preview_blocks(text: str) -> list[tuple[str, int]]:
+    """The preview's cut text as the writer marks it (html, kind) before sanitising."""
+    return _Writer(body_events(text), None).write()
+
+
+def sanitised(blocks: list[tuple[str, int]]) -> str:
+    """The writer's blocks as sanitised HTML: WRITTEN runs as they are (they are the
+    sanitiser's own output), the others each sanitised alone, where an unclosed tag
+    cannot swallow the blocks after it."""
+    if len(blocks) == 1 and blocks[0][1] == WRITTEN:
+        return blocks[0][0]
+    return "".join(html if kind == WRITTEN else sanitise(html) for html, kind in blocks)
 
 
 class RenderTimeout(Exception):

@@ -20,6 +20,7 @@ our figure markup. Nothing here imports the parser or YAML: the site imports thi
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 
 import nh3
@@ -99,6 +100,56 @@ def sanitise_blocks(blocks: Iterable[tuple[str, bool]], tags=None, attributes=No
     return "".join(parts)
 
 
+# ----------------------------------------------------------------------------- the sanitiser's own output
+# The sanitiser parses its input and writes every tag anew (html5ever's serialiser).
+# HTML written the way it writes it, with only allowed tags and attributes and URLs it
+# keeps, comes out unchanged: the build's renderer writes its own markup so and skips
+# the sanitiser for it (tests/test_render_fixed_point.py holds the two equal).
+
+#: What the sanitiser adds to every link, after its other attributes.
+LINK_REL = ' rel="noopener noreferrer"'
+
+
+def escape_text(text: str) -> str:
+    """Text as the sanitiser writes it: &, <, > and no-break spaces escaped, quotes not."""
+    if "&" in text or "<" in text or ">" in text or "\xa0" in text:
+        return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace("\xa0", "&nbsp;"))
+    return text
+
+
+def escape_attr(value: str) -> str:
+    """An attribute value as the sanitiser writes it between double quotes."""
+    if "&" in value or '"' in value or "<" in value or ">" in value or "\xa0" in value:
+        return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+                .replace(">", "&gt;").replace("\xa0", "&nbsp;"))
+    return value
+
+
+#: URLs the sanitiser keeps as written, told apart without its URL parser (the WHATWG
+#: one). An http(s) URL with a host of letters, digits and hyphens whose last label
+#: starts with a letter (so it is no IPv4 address) and no punycode label (which the
+#: parser decodes and may refuse), an optional short port, then anything; mailto:
+#: without an authority; or a relative URL (no scheme), which the parser refuses
+#: without parsing further, so the sanitiser passes it through. Anything else (another
+#: scheme, an address, user info, a space or control character) may be dropped: the
+#: caller sanitises it rather than guess.
+_KEPT_WEB = re.compile(
+    r"https?://(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*(?!xn--)[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?::[0-9]{1,4})?(?:[/?#].*)?|mailto:(?!/).*",
+    re.IGNORECASE | re.DOTALL,
+)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_BLANK = re.compile(r"[\x00-\x20]")
+
+
+def kept_url(url: str) -> bool:
+    """Whether the sanitiser keeps `url` in an href or src as it is (False: it may not)."""
+    if _BLANK.search(url):
+        return False
+    return _SCHEME.match(url) is None or _KEPT_WEB.fullmatch(url) is not None
+
+
 def preview_wrap(html: str) -> str:
     """A sanitised preview as the table cell shows it: photos as wide as the cell at
     most, as datasette-render-markdown shows them. The sanitiser writes every tag
@@ -116,14 +167,18 @@ def split_caption(caption: str) -> tuple[str, str | None]:
     return caption[: m.start()].rstrip(), f"{kind}: {name}"
 
 
-def figure_html(src: str, alt: str | None, caption: str | None) -> str:
-    """A <figure> with the photo (from `src`, as it is) and its caption, the credit set apart."""
-    parts = [f'<figure class="news-photo"><img src="{escape(src)}" alt="{escape(alt or "")}" loading="lazy">']
+def figure_html(src: str, alt: str | None, caption: str | None, as_sanitised: bool = False) -> str:
+    """A <figure> with the photo (from `src`, as it is) and its caption, the credit set
+    apart. `as_sanitised`: escaped as the sanitiser writes it, so that with a URL it
+    keeps (kept_url) the figure is its own sanitised form (the build's renderer does
+    not sanitise it again)."""
+    text_of, attr_of = (escape_text, escape_attr) if as_sanitised else (escape, escape)
+    parts = [f'<figure class="news-photo"><img src="{attr_of(src)}" alt="{attr_of(alt or "")}" loading="lazy">']
     if caption:
         text, credit = split_caption(caption)
-        parts.append(f"<figcaption>{escape(text)}")
+        parts.append(f"<figcaption>{text_of(text)}")
         if credit:
-            parts.append(f' <span class="credit">({escape(credit)})</span>')
+            parts.append(f' <span class="credit">({text_of(credit)})</span>')
         parts.append("</figcaption>")
     parts.append("</figure>")
     return "".join(parts)
