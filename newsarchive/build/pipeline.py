@@ -205,7 +205,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         clock = summary.lap("parse+insert", clock)
         # Imported once the posts are written: scipy (~14 MiB) is then not in the build
         # while its parser processes run, nor in them (forked from it).
-        from ..relate.related import find_related, store_related
+        from ..relate.related_update import refresh_related
 
         if run.fresh:
             create_indexes(db)
@@ -221,7 +221,9 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         summary.notes.extend(reprints.notes)
         summary.timings["reprints:" + reprints.mode] = 0.0
         clock = summary.lap("reprints", clock)
-        store_related(conn, find_related(conn))
+        related = refresh_related(conn)
+        summary.notes.extend(related.notes)
+        summary.timings["related:" + related.mode] = 0.0
         clock = summary.lap("related", clock)
         summary.posts = writer.posts
         summary.sort_problems()

@@ -194,6 +194,18 @@ TABLES = (
     ),
     Table("_reprint_buckets", {"block": int, "keys": bytes, "posts": bytes}, pk="block", in_package=False),
     Table("_relations", {"key": str, "value": str}, pk="key", in_package=False),
+    # What the related stage keeps between builds, so an update recomputes only the
+    # lists that can change (newsarchive.relate.related_update): each post's terms,
+    # group and vector as last computed, each word's document count, and every vector
+    # entry, read by word heaviest first (idx_related_entries_word).
+    Table(
+        "_related_vectors",
+        {"post_id": str, "language": str, "original": str, "terms": bytes, "vector": bytes},
+        pk="post_id",
+        in_package=False,
+    ),
+    Table("_related_words", {"language": str, "word": int, "df": int}, pk=("language", "word"), in_package=False),
+    Table("_related_entries", {"language": str, "word": int, "weight": float, "post_id": str}, in_package=False),
     # Summaries of the whole archive, counted again by every build after its writes
     # (newsarchive.build.summaries), so that no page counts every post per request:
     # posts per month by category and by language (facet 'category' or 'language'; a
@@ -229,7 +241,9 @@ INDEXES = (
         ("links", "target_post_id"), ("links", "target_key"), ("links", "domain"),
         ("post_tags", "tag"), ("post_authors", "author"), ("build_errors", "build_id"), ("_files", "post_id"),
         ("reprints", "original_post_id"), ("related_posts", "related_post_id"), ("_reprint_posts", "number"),
+        ("_related_vectors", "original"),
     ]),
+    Index("_related_entries", ("language", "word", DescIndex("weight"), "post_id"), name="idx_related_entries_word"),
     Index("images", ("url",), unique=True),
     # Newest first, as the posts table is sorted: also lets Datasette page through
     # the whole table (CSV streaming) by keyset without sorting the rest each page.

@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import groupby
 from operator import itemgetter
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, Protocol
 
 import numpy as np
 from scipy import sparse
@@ -47,6 +48,9 @@ CHUNK = 1000
 STORE_BATCH = 1000
 #: Posts read from the database at once (each pass; a multiple of CHUNK).
 READ_CHUNK = 20_000
+#: A word's document count is binned on a log scale, QUANTISE bins to a factor of e:
+#: round(QUANTISE · ln df). Exact up to df 9; past it a bin spans 13% of df.
+QUANTISE = 8
 
 
 class RelatedRow(NamedTuple):
@@ -61,25 +65,49 @@ class RelatedRow(NamedTuple):
 
 class TermChunk(NamedTuple):
     """The stored terms of READ_CHUNK posts of one language: their rowids, one TERM
-    array, and the row (post, 0-based in the chunk) of each entry."""
+    array, the row (post, 0-based in the chunk) of each entry, and each post's id and
+    terms as stored."""
 
     rowids: np.ndarray
     rows: np.ndarray
     terms: np.ndarray
+    ids: list[str]
+    blobs: list[bytes]
 
 
 class Vocabulary(NamedTuple):
-    """A language's words (sorted CRC-32s), how many of its posts keep each (df), and
-    its posts' rowids in post_id order (a post's place there is its number)."""
+    """A language's words (sorted CRC-32s), how many of its posts keep each (df), its
+    posts' rowids in post_id order (a post's place there is its number) and its size
+    as the weights count it (scale_of)."""
 
     words: np.ndarray
     df: np.ndarray
     rowids: np.ndarray
+    scale: int
 
 
-def languages(conn: sqlite3.Connection) -> Iterator[np.ndarray]:
-    """Per language, its posts' rowids in post_id order (one pass over the posts; the
-    other passes read `_post_features` alone, by rowid)."""
+def scale_of(posts: int) -> int:
+    """The N of a language's weights: its number of posts rounded up to a power of two,
+    so that a post added or removed changes no weight until the count crosses one."""
+    return 1 << max(posts - 1, 0).bit_length()
+
+
+def df_bins(df: np.ndarray) -> np.ndarray:
+    """Each document count's bin, round(QUANTISE · ln df); -1 for a word of one post
+    (or none), which connects nothing and gets no weight."""
+    bins = np.rint(QUANTISE * np.log(np.maximum(df, 1).astype(np.float64))).astype(np.int64)
+    return np.where(df > 1, bins, -1)
+
+
+def idf(df: np.ndarray, scale: int) -> np.ndarray:
+    """ln(scale) - bin / QUANTISE for each word (float32): ln(N / df) with N the
+    language's scale and df rounded to its bin."""
+    return (np.log(np.float64(scale)) - df_bins(df) / QUANTISE).astype(np.float32)
+
+
+def languages(conn: sqlite3.Connection) -> Iterator[tuple[str, np.ndarray]]:
+    """Per language, its code ('' for none) and its posts' rowids in post_id order (one
+    pass over the posts; the other passes read `_post_features` alone, by rowid)."""
     codes: dict[str, int] = {}
     rowids, languages = [], []
     cursor = conn.execute(
@@ -93,21 +121,25 @@ def languages(conn: sqlite3.Connection) -> Iterator[np.ndarray]:
     if not rowids:
         return
     rowids, languages = np.concatenate(rowids), np.concatenate(languages)
-    for code in sorted(codes.values(), key=list(codes).__getitem__):
-        yield rowids[languages == code]
+    for language, code in sorted(codes.items()):
+        yield language, rowids[languages == code]
 
 
 def term_chunks(conn: sqlite3.Connection, rowids: np.ndarray) -> Iterator[TermChunk]:
     """The posts' terms, in the order of `rowids`, READ_CHUNK posts at a time."""
     for start in range(0, len(rowids), READ_CHUNK):
         wanted = rowids[start : start + READ_CHUNK]
-        blobs = [row[0] for row in conn.execute(
-            "SELECT f.terms FROM json_each(?) j CROSS JOIN _post_features f ON f.rowid = j.value ORDER BY j.key",
-            (json.dumps(wanted.tolist()),),
-        )]
-        sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // TERM.itemsize
-        terms = np.frombuffer(b"".join(blobs), dtype=TERM)
-        yield TermChunk(wanted, np.repeat(np.arange(len(blobs), dtype=np.int32), sizes), terms)
+        found = conn.execute(
+            "SELECT f.post_id, f.terms FROM json_each(?) j CROSS JOIN _post_features f ON f.rowid = j.value"
+            " ORDER BY j.key", (json.dumps(wanted.tolist()),),
+        ).fetchall()
+        yield term_chunk(wanted, [row[0] for row in found], [row[1] for row in found])
+
+
+def term_chunk(rowids: np.ndarray, ids: list[str], blobs: list[bytes]) -> TermChunk:
+    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // TERM.itemsize
+    terms = np.frombuffer(b"".join(blobs), dtype=TERM)
+    return TermChunk(rowids, np.repeat(np.arange(len(blobs), dtype=np.int32), sizes), terms, ids, blobs)
 
 
 def vocabulary(conn: sqlite3.Connection, rowids: np.ndarray) -> Vocabulary:
@@ -117,7 +149,7 @@ def vocabulary(conn: sqlite3.Connection, rowids: np.ndarray) -> Vocabulary:
         found, counts = np.unique(chunk.terms["word"], return_counts=True)
         words, where = np.unique(np.r_[words, found], return_inverse=True)
         df = np.bincount(where, weights=np.r_[df, counts], minlength=len(words)).astype(np.int64)
-    return Vocabulary(words, df, rowids)
+    return Vocabulary(words, df, rowids, scale_of(len(rowids)))
 
 
 def _ranks(groups: np.ndarray) -> np.ndarray:
@@ -130,11 +162,13 @@ def _ranks(groups: np.ndarray) -> np.ndarray:
 
 def vectors(chunk: TermChunk, vocab: Vocabulary) -> sparse.csr_matrix:
     """The chunk's posts' TF-IDF vectors over their TERMS heaviest words, length 1 (one
-    row a post, a column a word of the vocabulary). 32-bit arrays throughout."""
-    n = len(vocab.rowids)
+    row a post, a column a word of the vocabulary). 32-bit arrays throughout. A row
+    depends on its post's terms, the df bins of their words and the scale alone (the
+    columns only order it, as the words do), so the update (related_update) gets the
+    very row a full pass gets from a vocabulary of just its posts' words."""
     column = np.searchsorted(vocab.words, chunk.terms["word"]).astype(np.int32)
-    term_df = vocab.df[column].astype(np.float32)
-    weight = np.log(np.float32(n) / term_df)
+    term_df = vocab.df[column]
+    weight = idf(term_df, vocab.scale)
     weight *= 1 + np.log(chunk.terms["count"].astype(np.float32))
     useful = np.flatnonzero((term_df > 1) & (weight > 0))  # a word of one post connects nothing
     rows, column, weight = chunk.rows[useful], column[useful], weight[useful]
@@ -148,23 +182,35 @@ def vectors(chunk: TermChunk, vocab: Vocabulary) -> sparse.csr_matrix:
     return sparse.csr_matrix(sparse.diags(1 / norms) @ matrix, dtype=np.float32)
 
 
-def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO) -> sparse.csr_matrix:
+class State(Protocol):
+    """Where the full pass hands each language's vocabulary and each chunk's vectors
+    (related_update.StateWriter keeps them for updates)."""
+
+    def add_language(self, language: str, vocab: Vocabulary) -> None: ...
+
+    def add_vectors(self, language: str, chunk: TermChunk, matrix: sparse.csr_matrix, words: np.ndarray) -> None: ...
+
+
+def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO,
+             keep: Callable[[TermChunk, sparse.csr_matrix], None] | None = None) -> sparse.csr_matrix:
     """Second pass: the word × post index, each word's list cut to its POSTINGS heaviest
     posts (ties by post), merged chunk by chunk: the best of a word's kept entries and
     a chunk's are its best overall. Each chunk's vectors go to `spill` (96 bytes a
-    post, on disk) for the third pass."""
+    post, on disk) for the third pass, and to `keep` when given."""
     word, weight, post = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int64)
     start = 0
     for chunk in term_chunks(conn, vocab.rowids):
         matrix = vectors(chunk, vocab)
+        if keep is not None:
+            keep(chunk, matrix)
         for part in (matrix.indptr, matrix.indices, matrix.data):
             np.save(spill, part)
         coo = matrix.tocoo()
         word, weight = np.r_[word, coo.col.astype(np.int32)], np.r_[weight, coo.data]
         post = np.r_[post, coo.row.astype(np.int64) + start]
         order = np.lexsort((post, -weight, word))
-        keep = order[_ranks(word[order]) < POSTINGS]
-        word, weight, post = word[keep], weight[keep], post[keep]
+        keep_entries = order[_ranks(word[order]) < POSTINGS]
+        word, weight, post = word[keep_entries], weight[keep_entries], post[keep_entries]
         start += len(chunk.rowids)
     shape = (max(len(vocab.words), 1), len(vocab.rowids))
     return sparse.csr_matrix((weight, (word, post)), shape=shape, dtype=np.float32)
@@ -196,33 +242,44 @@ def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
     return groups
 
 
-def find_related(conn: sqlite3.Connection) -> Iterator[RelatedRow]:
-    """Every post's related posts, language by language."""
-    for rowids in languages(conn):
-        if len(rowids) > 1:
-            yield from _related_in(conn, vocabulary(conn, rowids))
+def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[RelatedRow]:
+    """Every post's related posts, language by language; each language's vocabulary
+    and each chunk's vectors handed to `state` when given."""
+    for language, rowids in languages(conn):
+        vocab = vocabulary(conn, rowids)
+        keep = None
+        if state is not None:
+            state.add_language(language, vocab)
+            keep = partial(state.add_vectors, language, words=vocab.words)
+        if len(rowids) > 1 or keep is not None:
+            yield from _related_in(conn, vocab, keep)
 
 
-def _related_in(conn: sqlite3.Connection, vocab: Vocabulary) -> Iterator[RelatedRow]:
+def _related_in(conn: sqlite3.Connection, vocab: Vocabulary, keep=None) -> Iterator[RelatedRow]:
     """Third pass: each chunk's products with the index, best first."""
     groups = group_numbers(conn, vocab.rowids)
     with tempfile.TemporaryFile() as spill:
-        index = postings(conn, vocab, spill)
+        index = postings(conn, vocab, spill, keep)
         for first, matrix in spilled(spill, vocab):
             for offset in range(0, matrix.shape[0], CHUNK):
-                yield from _best(vocab.rowids, groups, first + offset, matrix[offset : offset + CHUNK] @ index)
+                numbers = np.arange(first + offset, first + min(offset + CHUNK, matrix.shape[0]), dtype=np.int64)
+                yield from best(vocab.rowids, groups, numbers, matrix[offset : offset + CHUNK] @ index)
 
 
-def _best(rowids: np.ndarray, groups: np.ndarray, start: int, product) -> Iterator[RelatedRow]:
+def best(rowids: np.ndarray, groups: np.ndarray, numbers: np.ndarray, product) -> Iterator[RelatedRow]:
+    """The RELATED best of each row of `product` (row i: the post numbered numbers[i],
+    in ascending order; a column: the post of that number): a post's rowid is
+    rowids[number], its group groups[number]."""
     scores = product.tocoo()
-    row = scores.row.astype(np.int64) + start
+    local = scores.row.astype(np.int64)
+    row = numbers[local]
     col = scores.col.astype(np.int64)
     micros = np.rint(scores.data * 1_000_000).astype(np.int64)  # the score, to 6 decimals
     keep = (groups[row] != groups[col]) & (micros > 0)  # itself and its reprints are out
-    row, col, micros = row[keep], col[keep], micros[keep]
+    local, row, col, micros = local[keep], row[keep], col[keep], micros[keep]
     # Best first within each post; equal scores by id (numbers follow post_id): one
     # key, as lexsort over millions of entries is several times slower.
-    order = np.argsort(((row - start) * 1_000_001 + (1_000_000 - micros)) * len(rowids) + col)
+    order = np.argsort((local * 1_000_001 + (1_000_000 - micros)) * len(rowids) + col)
     row, col, micros = row[order], col[order], micros[order]
     rank = _ranks(row) + 1
     best = rank <= RELATED
@@ -252,6 +309,13 @@ def store_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
     conn.executemany("DELETE FROM related_posts WHERE post_id = ?", stale)
 
 
+def store_lists(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRow]]]) -> int:
+    """Make related_posts hold these posts' rows (a post by its rowid, with every row it
+    gets, none for an empty list), rewriting only the posts whose list changed; the
+    number of posts rewritten."""
+    return _store_batch(conn, batch)
+
+
 def _store_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRow]]]) -> None:
     old: dict[int, list[RelatedRow]] = {}
     for row in conn.execute(
@@ -261,7 +325,7 @@ def _store_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRo
         (json.dumps([post for post, _ in batch]),),
     ):
         old.setdefault(row[0], []).append(RelatedRow(*row))
-    changed = [(post, group) for post, group in batch if old.get(post) != group]
+    changed = [(post, group) for post, group in batch if old.get(post, []) != group]
     conn.executemany("DELETE FROM related_posts WHERE post_id = (SELECT post_id FROM _post_features WHERE rowid = ?)",
                      [(post,) for post, _ in changed])
     new = [r for _, group in changed for r in group]
@@ -271,3 +335,4 @@ def _store_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRo
     ))
     conn.executemany("INSERT INTO related_posts (post_id, related_post_id, rank, score) VALUES (?, ?, ?, ?)",
                      [(ids[r.post_rowid], ids[r.related_rowid], r.rank, r.score) for r in new])
+    return len(changed)

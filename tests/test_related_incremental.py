@@ -1,0 +1,269 @@
+"""Related posts in updates: a build that adds, edits or removes posts recomputes only
+the lists that can change, and leaves exactly what a full build of the same folder
+leaves (every table, the stage's hidden ones included; Archive.update compares them).
+The planted corpus of test_relations.py, changed one way at a time and at random; the
+full build is the reference for the rows, and the posts an update must recompute are
+worked out here from the method as docs/relations.md states it, in plain Python."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from newsarchive.relate import related_update
+
+from .test_relations import _edit_words, _paragraphs, _syllable_word, planted_corpus
+from .test_relations_incremental import Archive
+
+TERM = np.dtype([("word", "<u4"), ("count", "<u2")])  # a stored term, as features.py documents it
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Every RelatedPass the builds' related stage returns, in order (the real stage,
+    its result recorded). The changes here are a few posts of some 80, past the share
+    at which an update runs the full pass instead: that share is lifted."""
+    monkeypatch.setattr(related_update, "FULL_SHARE", 1.0)
+    seen = []
+    stage = related_update.refresh_related
+
+    def recorded(conn):
+        seen.append(stage(conn))
+        return seen[-1]
+
+    # The build imports the stage when it reaches it, from the module.
+    monkeypatch.setattr(related_update, "refresh_related", recorded)
+    return seen
+
+
+@pytest.fixture
+def archive(tmp_path):
+    return Archive(tmp_path, planted_corpus(seed=11))
+
+
+# ----------------------------------------------------------------- the method, in plain Python
+
+
+def method_state(db: Path) -> dict:
+    """Per language, each post's vector and each word's top list, from the posts' stored
+    terms: weight (1 + ln tf)(ln N' - round(8 ln df) / 8), N' the language's post count
+    rounded up to a power of two, words of one post left out; a post's 12 heaviest
+    (ties by word), length 1; a word's 24 heaviest posts (ties by id). Floats in double
+    precision: only which vectors and lists differ is used, to 1e-5."""
+    conn = sqlite3.connect(db)
+    posts = conn.execute("SELECT f.post_id, coalesce(p.language, ''), f.terms FROM _post_features f"
+                         " JOIN posts p ON p.id = f.post_id").fetchall()
+    groups = dict(conn.execute("SELECT post_id, original_post_id FROM reprints"))
+    lists = {}
+    for post_id, other, rank, score in conn.execute("SELECT post_id, related_post_id, rank, score FROM related_posts"):
+        lists.setdefault(post_id, {})[rank] = (other, score)
+    conn.close()
+    terms = {post_id: np.frombuffer(blob, TERM).tolist() for post_id, _, blob in posts}
+    language = {post_id: lang for post_id, lang, _ in posts}
+    vectors, tops = {}, {}
+    for lang in set(language.values()):
+        ids = [p for p in terms if language[p] == lang]
+        df = Counter(word for p in ids for word, _ in terms[p])
+        scale = 2 ** math.ceil(math.log2(len(ids)))
+        for p in ids:
+            weights = [((1 + math.log(count)) * (math.log(scale) - round(8 * math.log(df[word])) / 8), word)
+                       for word, count in terms[p] if df[word] > 1]
+            kept = sorted((w for w in weights if w[0] > 0), key=lambda w: (-w[0], w[1]))[:12]
+            norm = math.sqrt(sum(w * w for w, _ in kept)) or 1.0
+            vectors[p] = {(lang, word): w / norm for w, word in kept}
+        holders: dict = {}
+        for p in ids:
+            for key, weight in vectors[p].items():
+                holders.setdefault(key, []).append((-weight, p))
+        tops.update({key: sorted(entries)[:24] for key, entries in holders.items()})
+    return {"vectors": vectors, "tops": tops, "group": {p: groups.get(p, p) for p in terms}, "lists": lists}
+
+
+def _same(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
+
+
+def _same_top(a: list | None, b: list | None) -> bool:
+    a, b = a or [], b or []
+    return [p for _, p in a] == [p for _, p in b] and all(abs(x - y) < 1e-5 for (x, _), (y, _) in zip(a, b))
+
+
+def must_recompute(old: dict, new: dict) -> set[str]:
+    """The posts whose lists an update from `old` to `new` must compute, as the module
+    docstring of related_update argues: V, the posts whose vector changed; every post
+    whose vector holds a word whose top list changed; every member of a group that
+    gained or lost a post. Only posts present after the update."""
+    changed = {p for p in old["vectors"].keys() | new["vectors"].keys()
+               if not _same(old["vectors"].get(p), new["vectors"].get(p))}
+    words = {w for w in old["tops"].keys() | new["tops"].keys() if not _same_top(old["tops"].get(w), new["tops"].get(w))}
+    regrouped = {p for p in old["group"].keys() | new["group"].keys() if old["group"].get(p) != new["group"].get(p)}
+    keys = {old["group"].get(p) for p in regrouped} | {new["group"].get(p) for p in regrouped}
+    members = {p for state in (old, new) for p, g in state["group"].items() if g in keys}
+    holding = {p for p, vector in new["vectors"].items() if words & vector.keys()}
+    return (changed | holding | members | regrouped) & new["vectors"].keys()
+
+
+def update_checked(archive: Archive, passes: list, **options):
+    """archive.update(), and the update's pass recomputed exactly the posts the method
+    says it must (when it was an incremental one); the pass, or None."""
+    before = method_state(archive.db)
+    count = len(passes)
+    archive.update(**options)
+    after = method_state(archive.db)
+    update = passes[count] if len(passes) - count == 2 else None  # the update's pass, then the full build's
+    if update is not None and update.mode == "incremental":
+        assert set(update.recomputed) == must_recompute(before, after)
+        lists_changed = {p for p in before["lists"].keys() | after["lists"].keys()
+                         if before["lists"].get(p) != after["lists"].get(p)}
+        assert update.rewritten == len(lists_changed)
+    return update
+
+
+# ----------------------------------------------------------------------------- the tests
+
+
+def test_the_method_as_documented(archive):
+    """The stored vectors are the documented weights (the plain-Python computation)."""
+    state = method_state(archive.db)
+    conn = sqlite3.connect(archive.db)
+    stored = {post_id: (lang, np.frombuffer(blob, related_update.VECTOR).tolist())
+              for post_id, lang, blob in conn.execute("SELECT post_id, language, vector FROM _related_vectors")}
+    conn.close()
+    assert stored.keys() == state["vectors"].keys()
+    for post_id, (lang, vector) in stored.items():
+        assert _same({(lang, w): x for w, x in vector}, state["vectors"][post_id]), post_id
+    assert sum(1 for v in state["vectors"].values() if v) > 60
+
+
+def test_an_edited_post_recomputes_only_the_lists_it_can_change(archive, passes):
+    rng = random.Random(1)
+    post = archive.find(3, "lookalike")
+    archive.write(post._replace(paragraphs=_edit_words(rng, post.paragraphs, [_syllable_word(rng)], 30)))
+    update = update_checked(archive, passes)
+    print(f"one post of {len(archive.posts)} edited: {update.vectors} vectors changed, {update.lists} lists"
+          f" computed, {update.rewritten} rewritten")
+    assert (update.mode, update.changed) == ("incremental", 1)
+    assert 1 <= update.lists < len(archive.posts) / 2
+
+
+def test_added_and_removed_posts(archive, passes):
+    rng = random.Random(2)
+    vocabulary = [_syllable_word(rng) for _ in range(300)]
+    topic = [_syllable_word(rng) for _ in range(12)]
+    new = archive.find(1, "original")._replace(path="N1.md", post_id="N1", title="New", group=None,
+                                               paragraphs=_paragraphs(rng, vocabulary, topic))
+    archive.write(new)
+    assert update_checked(archive, passes).mode == "incremental"
+    archive.remove(archive.find(2, "lookalike"), archive.find(4, "rewritten"))
+    assert update_checked(archive, passes).mode == "incremental"
+
+
+def test_a_copy_rewritten_out_of_its_group_can_be_related_to_it_again(archive, passes):
+    """A reprint is left out of its group's lists; edited just enough to leave the group,
+    it is a post like any other to its former group, whose lists were not recomputed
+    for any word: the group's change alone brings them in."""
+    rng = random.Random(3)
+    copy = archive.find(5, "cut")
+    archive.write(copy._replace(paragraphs=_edit_words(rng, copy.paragraphs, [_syllable_word(rng) for _ in range(50)],
+                                                       120), group=None))
+    update = update_checked(archive, passes)
+    assert update.mode == "incremental"
+    conn = sqlite3.connect(archive.db)
+    listing = {row[0] for row in conn.execute("SELECT post_id FROM related_posts WHERE related_post_id = ?",
+                                              (copy.post_id,))}
+    conn.close()
+    group = {p.post_id for p in archive.posts.values() if p.group == "g5"}
+    assert listing & group, "the former group lists it"
+
+
+def test_a_post_moved_to_another_language(archive, passes):
+    archive.write(archive.find(6, "lookalike")._replace(language="fr"))
+    update_checked(archive, passes)
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23, 24, 25])
+def test_random_changes_build_after_build(tmp_path, passes, seed):
+    """Random edits, additions, removals, copies and languages, five builds in a row,
+    each held against a full build; an update runs the full pass exactly when a
+    language's post count crosses a power of two."""
+    rng = random.Random(seed)
+    archive = Archive(tmp_path, planted_corpus(seed=seed))
+    vocabulary = [_syllable_word(rng) for _ in range(200)]
+    modes = []
+    for step in range(5):
+        counts = Counter(p.language for p in archive.posts.values())
+        for _ in range(rng.randint(1, 3)):
+            post = rng.choice(sorted(archive.posts.values()))
+            action = rng.choice(["edit", "remove", "copy", "language", "add"])
+            if action == "edit":
+                archive.write(post._replace(paragraphs=_edit_words(rng, post.paragraphs, vocabulary, rng.choice([3, 40]))))
+            elif action == "remove" and len(archive.posts) > 60:
+                archive.remove(post)
+            elif action == "copy":
+                archive.write(post._replace(path=f"C{step}{rng.randint(0, 999):03d}.md", post_id=f"C{step}-{post.post_id}",
+                                            paragraphs=_edit_words(rng, post.paragraphs, vocabulary, 2)))
+            elif action == "language":
+                archive.write(post._replace(language=rng.choice(["en", "de", "fr"])))
+            else:
+                archive.write(post._replace(path=f"A{step}{rng.randint(0, 999):03d}.md", post_id=f"A{step}-{post.post_id}",
+                                            paragraphs=_paragraphs(rng, vocabulary, vocabulary[:12])))
+        now = Counter(p.language for p in archive.posts.values())
+        update = update_checked(archive, passes, allow_shrink=True)
+        if update is None:
+            continue
+        crossed = any(_scale(counts[lang]) != _scale(now[lang]) for lang in counts.keys() | now.keys())
+        assert (update.mode, update.reason) == (("full", "scale") if crossed else ("incremental", None))
+        modes.append(update.mode)
+    assert "incremental" in modes
+
+
+def _scale(posts: int) -> int:
+    return 2 ** math.ceil(math.log2(posts)) if posts > 1 else 1
+
+
+def test_the_full_pass_past_the_share_of_changed_posts(archive, monkeypatch):
+    """Past FULL_SHARE of the posts changed (by count: added, edited, removed), the full
+    pass; at it, the update."""
+    seen = []
+    stage = related_update.refresh_related
+    monkeypatch.setattr(related_update, "refresh_related", lambda conn: seen.append(stage(conn)) or seen[-1])
+    monkeypatch.setattr(related_update, "FULL_SHARE", 3 / len(archive.posts))
+    rng = random.Random(4)
+    english = sorted(p for p in archive.posts.values() if p.language == "en")
+    for count, mode in ((3, "incremental"), (4, "full")):
+        archive.write(*[p._replace(paragraphs=_edit_words(rng, p.paragraphs, ["qqq"], 5)) for p in rng.sample(english, count)])
+        archive.update()
+        assert (seen[-2].mode, seen[-2].changed) == (mode, count)
+        assert seen[-2].reason == (None if mode == "incremental" else "share")
+
+
+def test_other_settings_recompute_in_full(archive, passes):
+    conn = sqlite3.connect(archive.db)
+    with conn:
+        (value,) = conn.execute("SELECT value FROM _relations WHERE key = 'related'").fetchone()
+        conn.execute("UPDATE _relations SET value = ? WHERE key = 'related'",
+                     (json.dumps(json.loads(value) | {"quantise": 4}),))
+    conn.close()
+    post = archive.find(0, "lookalike")
+    archive.write(post._replace(title="Retitled"))  # a file changed, its body the same
+    summary = archive.update()
+    assert (passes[0].mode, passes[0].reason) == ("full", "settings")
+    assert summary.notes == ["related posts recomputed in full: computed with another method"]
+    assert "related:full" in summary.timings
+
+
+def test_nothing_to_do_when_no_post_changed(archive):
+    conn = sqlite3.connect(archive.db)
+    try:
+        result = related_update.refresh_related(conn)
+    finally:
+        conn.close()
+    assert (result.mode, result.lists, result.rewritten) == ("unchanged", 0, 0)
