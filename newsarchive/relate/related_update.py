@@ -145,18 +145,24 @@ class StateWriter:
 
 def vector_blobs(matrix: sparse.csr_matrix, words: np.ndarray) -> list[bytes]:
     """Each row's vector as stored (VECTOR, by word)."""
-    out = []
-    for i in range(matrix.shape[0]):
-        part = slice(matrix.indptr[i], matrix.indptr[i + 1])
-        vector = np.empty(part.stop - part.start, dtype=VECTOR)
-        vector["word"], vector["weight"] = words[matrix.indices[part]], matrix.data[part]
-        out.append(np.sort(vector, order="word").tobytes())
-    return out
+    coo = matrix.tocoo()
+    order = np.lexsort((coo.col, coo.row))  # by post, then word (columns follow the words)
+    entries = np.empty(len(order), dtype=VECTOR)
+    entries["word"], entries["weight"] = words[coo.col[order]], coo.data[order]
+    ends = np.searchsorted(coo.row[order], np.arange(1, matrix.shape[0] + 1))
+    raw = entries.tobytes()
+    return [raw[a * VECTOR.itemsize : b * VECTOR.itemsize] for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())]
 
 
 def entry_rows(language: str, post_ids: list[str], blobs: list[bytes]) -> list[tuple]:
-    return [(language, word, weight, post_id) for post_id, blob in zip(post_ids, blobs)
-            for word, weight in np.frombuffer(blob, dtype=VECTOR).tolist()]
+    """The entries of these vectors, as `_related_entries` rows in the order of its
+    index (word, heaviest first, post): inserted so, they fill its pages in turn."""
+    sizes = [len(blob) // VECTOR.itemsize for blob in blobs]
+    entries = np.frombuffer(b"".join(blobs), dtype=VECTOR)
+    owner = np.repeat(np.arange(len(blobs)), sizes)
+    order = np.lexsort((owner, -entries["weight"], entries["word"]))
+    return list(zip([language] * len(order), entries["word"][order].tolist(), entries["weight"][order].tolist(),
+                    [post_ids[i] for i in owner[order].tolist()]))
 
 
 def current_originals(conn: sqlite3.Connection, post_ids) -> dict[str, str]:
