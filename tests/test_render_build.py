@@ -279,3 +279,31 @@ def test_a_list_item_reading_as_the_headline_is_kept(tmp_path):
     title, source, article = stored["2024/quote"]
     assert (title, source) == ("Harbour reopens", "body")
     assert [text for text, around in Outline(article).text_in if "blockquote" in around] == ["Harbour reopens"]
+
+
+#: Bodies whose first block is not a top-level paragraph: a list item, a quote, a
+#: nested list, or an empty heading before them, each reading as the headline; and
+#: one whose first top-level paragraph does.
+HEADLINE_SHAPES = [body for body, _ in LIST_FIRST.values()] + [
+    "> Harbour reopens\n\nThe port said so.",
+    "> - Harbour reopens\n\nHarbour reopens\n\nThe port said so.",
+    "#\n\n1. Harbour reopens\n   - Harbour reopens\n\nThe port said so.",
+    "Harbour reopens\n\n- Harbour reopens\n\n> Harbour reopens",
+]
+
+
+@pytest.mark.parametrize("body", HEADLINE_SHAPES)
+def test_the_site_fallback_drops_the_headline_where_the_build_does(body):
+    """The site's request-time renderer (markdown-it-py) and the build's keep and drop
+    the same blocks: the same text in the same list items, quotes and paragraphs."""
+    from newsarchive.parse.render import article_html as build_article
+    from newsarchive.text.render import article_html as site_article
+
+    def shown(html: str) -> list[tuple[str, tuple]]:
+        return [(collapse(text), tuple(tag for tag in around if tag in ("li", "blockquote", "p")))
+                for text, around in Outline(html).text_in]
+
+    built, site = shown(build_article(body, "Harbour reopens")), shown(site_article(body, "Harbour reopens"))
+    assert built == site
+    # The headline is left out at most once.
+    assert sum(text == "Harbour reopens" for text, _ in built) >= body.count("Harbour reopens") - 1

@@ -196,8 +196,10 @@ def article_html(markdown: str, headline: str | None = None) -> str:
 
     The specimen repeats each photo's caption as the paragraph after it; that
     paragraph is folded into the figure so the caption shows once. The empty `# `
-    heading the specimen starts with is dropped, and so is a first paragraph equal to
-    `headline` (the specimen's real headline is the body's first line, shown above).
+    heading the specimen starts with is dropped, and so is the first top-level
+    paragraph or heading when it equals `headline` (the specimen's real headline is
+    the body's first line, shown above); a list item or a quote reading the same is
+    kept, as the build's renderer keeps it (parse.render.article_html).
     URLs stay as written: the site maps them (site.cells.serve_html).
     """
     tokens = _MD.parse(read_templates(markdown or ""))  # a Jekyll or Hugo post as its site shows it
@@ -212,11 +214,13 @@ def article_html(markdown: str, headline: str | None = None) -> str:
             if token.type == "heading_open" and not inline.content.strip():
                 i += 3
                 continue
-            if headline and _inline_text(inline) == collapse(headline):
+            top = token.level == 0  # not inside a list item or a quote
+            if top and headline and _inline_text(inline) == collapse(headline):
                 headline = None
                 i += 3
                 continue
-            headline = None
+            if top:
+                headline = None
             if token.type == "paragraph_open" and len(children) == 1 and children[0].type == "image":
                 image = children[0]
                 caption = collapse(image.content or "") or None
