@@ -71,6 +71,29 @@ def test_checking_a_folder_holds_no_python_object_per_post(tmp_path, monkeypatch
     assert _growth(measure) < 600 * PER_FILE_BOUND
 
 
+def test_an_update_deleting_every_post_holds_no_python_object_per_deleted_post(tmp_path, monkeypatch):
+    """Every file of the archive replaced by one other: the update deletes every post
+    and sweeps the lookups they alone used, and ends as a full build of the folder."""
+    _small_batches(monkeypatch)
+
+    def measure(count):
+        posts, db = _referring_posts(tmp_path / f"posts{count}", count), tmp_path / f"news{count}.db"
+        build(posts, db, jobs=1, quiet=True)
+        for path in list(posts.rglob("*.md")):
+            path.unlink()
+        _referring_posts(posts, 1, start=count)
+        peak = _peak(lambda: build(posts, db, jobs=1, quiet=True, allow_shrink=True))
+        assert rows(db, "SELECT count(*) FROM posts") == [(1,)]
+        assert rows(db, "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM tags),"
+                        " (SELECT count(*) FROM authors), (SELECT count(*) FROM credits)") == [(1, 1, 1, 1)]
+        full = tmp_path / f"full{count}.db"
+        build(posts, full, full=True, jobs=1, quiet=True)
+        assert dump(db) == dump(full)
+        return peak
+
+    assert _growth(measure) < 600 * PER_FILE_BOUND
+
+
 def test_checking_a_folder_warns_of_each_shared_id_as_the_build_does(tmp_path):
     """Three files with one code: the earliest published keeps it, whichever file the
     check reads first; the other two are warned of it, in the build's words."""

@@ -109,7 +109,7 @@ class Writer:
         self.renamed: dict[str, tuple[int | None, str, str]] = {}
         # Unchanged files written again, under their path, as they lost their id.
         self.rewritten: set[str] = set()
-        self.refs = DeletedRefs()
+        self.refs = DeletedRefs(conn)
         # The keys of the posts an update wrote, for the links to settle; None once
         # there are more than SCOPED_LINKS (every link is settled then).
         self._new_keys: set | None = set()
@@ -241,4 +241,4 @@ class Writer:
         if self._new_keys is None or len(written) > SCOPED_LINKS:
             resolve_link_targets(self.conn)
         else:
-            resolve_link_targets(self.conn, list(written), self.refs.keys | self._new_keys)
+            resolve_link_targets(self.conn, list(written), self._new_keys, deleted=self.refs)

@@ -6,7 +6,6 @@ declaration (db.schema): per-row type sniffing is not needed for a fixed schema.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 
 from ..parse import Record
 from .schema import CHILDREN, FTS_TABLES, INSERT, LOOKUPS, POST_COLUMNS
@@ -62,38 +61,59 @@ def write_records(conn: sqlite3.Connection, posts: list[PackedPost], index_posts
             conn.executemany(INSERT[table], rows)
 
 
-@dataclass
 class DeletedRefs:
     """What deleted posts referred to: the only lookup rows that may now be orphans,
-    and the only link targets that may now resolve differently."""
+    and the only link targets that may now resolve differently.
 
-    keys: set = field(default_factory=set)
-    images: set = field(default_factory=set)
-    captions: set = field(default_factory=set)
-    categories: set = field(default_factory=set)
-    languages: set = field(default_factory=set)
-    tags: set = field(default_factory=set)
-    authors: set = field(default_factory=set)
+    Kept in temporary tables of the connection, which the writer spills to a file
+    (temp_store FILE), not in Python sets: an update that deletes or changes every
+    post would otherwise hold every key, image, caption, tag and author of the archive
+    (~500 bytes a post, tests/test_build_memory_bounded.py).
+    """
+
+    #: (kind, what one deleted post, by id, refers to of that kind).
+    SOURCES = (
+        ("keys", "SELECT url_key AS v FROM posts WHERE id = ?"),
+        ("categories", "SELECT category AS v FROM posts WHERE id = ?"),
+        ("languages", "SELECT language AS v FROM posts WHERE id = ?"),
+        ("images", "SELECT lead_image_id AS v FROM posts WHERE id = ?"),
+        ("images", "SELECT image_id AS v FROM post_images WHERE post_id = ?"),
+        ("captions", "SELECT caption_id AS v FROM post_images WHERE post_id = ?"),
+        ("tags", "SELECT tag AS v FROM post_tags WHERE post_id = ?"),
+        ("authors", "SELECT author AS v FROM post_authors WHERE post_id = ?"),
+    )
+    KINDS = ("keys", "categories", "languages", "images", "captions", "credits", "tags", "authors")
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        for kind in self.KINDS:
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS _deleted_{kind} (value PRIMARY KEY) WITHOUT ROWID")
+            conn.execute(f"DELETE FROM {self.table(kind)}")
+
+    def note(self, post_ids: list[str]) -> None:
+        """Add what the posts `post_ids` (still in the database) refer to."""
+        params = [(i,) for i in post_ids]
+        for kind, source in self.SOURCES:
+            self.add(kind, source, params)
+
+    def add(self, kind: str, source: str, params) -> None:
+        """The values `source` reads (column `v`, one query for each of `params`)."""
+        self.conn.executemany(f"INSERT OR IGNORE INTO {self.table(kind)} SELECT v FROM ({source})"
+                              " WHERE v IS NOT NULL", params)
+
+    def values(self, kind: str):
+        """A cursor over the values of one kind, a row each."""
+        return self.conn.execute(f"SELECT value FROM {self.table(kind)}")
+
+    @staticmethod
+    def table(kind: str) -> str:
+        return f"temp._deleted_{kind}"
 
 
 def delete_posts(conn: sqlite3.Connection, post_ids: list[str], refs: DeletedRefs) -> None:
     """Remove posts and the rows that hang off them, noting in `refs` what they referred
     to (prune_orphans then sweeps those lookups)."""
-    for start in range(0, len(post_ids), 500):
-        ids = post_ids[start : start + 500]
-        marks = ", ".join("?" for _ in ids)
-        for key, category, language, lead in conn.execute(
-            f"SELECT url_key, category, language, lead_image_id FROM posts WHERE id IN ({marks})", ids
-        ):
-            refs.keys.add(key)
-            refs.categories.add(category)
-            refs.languages.add(language)
-            refs.images.add(lead)
-        for image, caption in conn.execute(f"SELECT image_id, caption_id FROM post_images WHERE post_id IN ({marks})", ids):
-            refs.images.add(image)
-            refs.captions.add(caption)
-        refs.tags.update(r[0] for r in conn.execute(f"SELECT tag FROM post_tags WHERE post_id IN ({marks})", ids))
-        refs.authors.update(r[0] for r in conn.execute(f"SELECT author FROM post_authors WHERE post_id IN ({marks})", ids))
+    refs.note(post_ids)
     params = [(pid,) for pid in post_ids]
     for table in CHILDREN:
         conn.executemany(f"DELETE FROM {table} WHERE post_id = ?", params)
@@ -101,28 +121,29 @@ def delete_posts(conn: sqlite3.Connection, post_ids: list[str], refs: DeletedRef
     conn.executemany("DELETE FROM posts WHERE id = ?", params)
 
 
+#: Each lookup a deleted post may have left unused, and how to delete one (its key in
+#: every `?`) unless a row still uses it.
+_SWEEPS = (
+    ("images", "DELETE FROM images WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_images WHERE image_id = ?)"
+               " AND NOT EXISTS (SELECT 1 FROM posts WHERE lead_image_id = ?)"),
+    ("captions", "DELETE FROM captions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_images WHERE caption_id = ?)"),
+    ("credits", "DELETE FROM credits WHERE name = ? AND NOT EXISTS (SELECT 1 FROM captions WHERE credit = ?)"),
+    ("categories", "DELETE FROM categories WHERE name = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE category = ?)"),
+    ("languages", "DELETE FROM languages WHERE code = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE language = ?)"),
+    ("tags", "DELETE FROM tags WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_tags WHERE tag = ?)"),
+    ("authors", "DELETE FROM authors WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_authors WHERE author = ?)"),
+)
+
+
 def prune_orphans(conn: sqlite3.Connection, refs: DeletedRefs) -> None:
     """Delete the lookup rows deleted posts referred to that no post uses any more, so
-    an incremental build equals a full one. Only those rows are looked at (by index)."""
-
-    def sweep(sql, ids):
-        conn.executemany(sql, [(i, i, i)[: sql.count("?")] for i in ids if i is not None])
-
-    sweep(
-        "DELETE FROM images WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_images WHERE image_id = ?)"
-        " AND NOT EXISTS (SELECT 1 FROM posts WHERE lead_image_id = ?)",
-        refs.images,
-    )
-    credits = {
-        r[0] for i in refs.captions if i is not None
-        for r in conn.execute("SELECT credit FROM captions WHERE id = ?", (i,))
-    }
-    sweep("DELETE FROM captions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM post_images WHERE caption_id = ?)", refs.captions)
-    sweep("DELETE FROM credits WHERE name = ? AND NOT EXISTS (SELECT 1 FROM captions WHERE credit = ?)", credits)
-    sweep("DELETE FROM categories WHERE name = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE category = ?)", refs.categories)
-    sweep("DELETE FROM languages WHERE code = ? AND NOT EXISTS (SELECT 1 FROM posts WHERE language = ?)", refs.languages)
-    sweep("DELETE FROM tags WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_tags WHERE tag = ?)", refs.tags)
-    sweep("DELETE FROM authors WHERE name = ? AND NOT EXISTS (SELECT 1 FROM post_authors WHERE author = ?)", refs.authors)
+    an incremental build equals a full one. Only those rows are looked at, one key at
+    a time by index, read from `refs` as they are swept (each sweep reads one table and
+    deletes from another). The credits are those of the captions about to be swept."""
+    refs.add("credits", "SELECT credit AS v FROM captions WHERE id = ?", refs.values("captions"))
+    for kind, sql in _SWEEPS:
+        width = sql.count("?")
+        conn.executemany(sql, ((value,) * width for (value,) in refs.values(kind)))
 
 
 def resolve_fresh_link_targets(conn: sqlite3.Connection) -> None:
@@ -146,13 +167,14 @@ def resolve_fresh_link_targets(conn: sqlite3.Connection) -> None:
     )
 
 
-def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> None:
+def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None, deleted: DeletedRefs | None = None) -> None:
     """Point each link at the post whose origin_url it names (by url_key), if any: of
     posts that share one, the earliest published, then the lowest id (as duplicate
     ids are settled, so a copy that sorts first by path does not take the links).
 
     With `post_ids`/`keys` (an incremental build), only links of those posts and
-    links naming those keys are looked at; otherwise every link.
+    links naming those keys, or the keys of the `deleted` posts, are looked at;
+    otherwise every link.
     """
     scope = ""
     if post_ids is not None:
@@ -162,6 +184,8 @@ def resolve_link_targets(conn: sqlite3.Connection, post_ids=None, keys=None) -> 
         conn.execute("DELETE FROM _changed_keys")
         conn.executemany("INSERT OR IGNORE INTO _changed_posts VALUES (?)", [(i,) for i in post_ids])
         conn.executemany("INSERT OR IGNORE INTO _changed_keys VALUES (?)", [(k,) for k in keys or () if k])
+        if deleted is not None:
+            conn.execute(f"INSERT OR IGNORE INTO _changed_keys SELECT value FROM {deleted.table('keys')}")
         scope = (
             " AND (post_id IN (SELECT id FROM temp._changed_posts)"
             " OR target_key IN (SELECT key FROM temp._changed_keys))"
