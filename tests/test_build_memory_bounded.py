@@ -109,3 +109,20 @@ def test_checking_a_folder_warns_of_each_shared_id_as_the_build_does(tmp_path):
     assert {path for path, _, _ in warned} == {"a.md", "c.md"}
     assert all("is also b.md's, which keeps it" in message for _, _, message in warned)
     assert (checked.added, checked.failed) == (4, 0)
+
+
+def test_links_to_a_deleted_post_go_to_the_post_left_with_its_url(tmp_path):
+    """The deleted post's url key, read back from where the update keeps it, is what
+    sends the link to the other post with that origin_url."""
+    url = "https://www.news.test/world/1234567/report"
+    target = "---\ncode: {code}\ndate: {date}\norigin_url: " + url + "\n---\n\nBody.\n"
+    posts = write_posts(tmp_path / "posts", {
+        "a.md": "---\ncode: A1\n---\n\nSee [the report](https://news.test/world/1234567/report).\n",
+        "b.md": target.format(code="B1", date="2024-01-01"), "c.md": target.format(code="C1", date="2024-02-01")})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    assert rows(db, "SELECT target_post_id FROM links") == [("B1",)]
+    (posts / "b.md").unlink()
+    summary = build(posts, db, quiet=True, allow_shrink=True)
+    assert (summary.removed, summary.added, summary.updated) == (1, 0, 0)
+    assert rows(db, "SELECT target_post_id FROM links") == [("C1",)]
