@@ -18,11 +18,12 @@ from newsarchive.relate import features
 #: Fragments that test where a word ends: accents and combining marks, Thai with its
 #: vowel and tone marks and the build's word mark, dashes and typographic quotes, a
 #: dotted capital I that lowercases to two characters, no-break and ideographic
-#: spaces, an emoji (beyond the BMP), a lone surrogate, underscores and digits.
+#: spaces, an emoji (beyond the BMP), a lone surrogate, underscores and digits; capitals
+#: that lowercase by their context (a final sigma) or to ASCII (the kelvin sign).
 FRAGMENTS = [
     "harbour", "Ferry", "e\u0301t\u00e9", "\u00fcber", "ผู้ว่า", "ราชการ", "\u200b", "\u2014", "\u201cq\u201d",
     "\u0130stanbul", "\u00a0", "\u3000", "\U0001F600", "\ud800", "snake_case", "2024", " ", "\n", ".", "-",
-    "\u0928\u092e\u0938\u094d\u0924\u0947", "\u00df", "ab", "x",
+    "\u0928\u092e\u0938\u094d\u0924\u0947", "\u00df", "ab", "x", "ΟΔΟΣ", "ΣΑΣ", "\u212aelvin", "ÀÉÎ", "HARBOUR",
 ]
 
 
@@ -56,6 +57,20 @@ def test_words_read_in_numpy_are_the_regexs(pieces):
     word_list = features.words(text)
     assert found.hashes.tolist() == [zlib.crc32(w.encode()) for w in word_list]
     assert found.long.tolist() == [len(w) >= 3 for w in word_list]
+
+
+def test_the_table_lowercases_as_str_lower_does_outside_its_exceptions():
+    """read_words lowercases a character at a time by table, except for a text holding
+    one of features._CONTEXTUAL, which it lowercases whole: that is exact when every
+    other character of the BMP lowercases to one character that stays as it is."""
+    table = features._in_word()
+    for code in range(0x10000):
+        char = chr(code)
+        if char in features._CONTEXTUAL:
+            continue
+        lower = char.lower()
+        assert len(lower) == 1 and lower.lower() == lower, hex(code)
+        assert table[code] in (ord(lower), features._SPACE), hex(code)
 
 
 @settings(max_examples=150, deadline=None)

@@ -64,10 +64,10 @@ def _shingle_sums(hashes: np.ndarray) -> np.ndarray:
     n = len(hashes) - k + 1
     if n <= 0:
         return np.empty(0, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        total = hashes[:n] * _PLACES[0]
-        for place in range(1, k):
-            total += hashes[place : place + n] * _PLACES[place]
+    # Arrays of integers wrap silently (only numpy scalars warn of overflow).
+    total = hashes[:n] * _PLACES[0]
+    for place in range(1, k):
+        total += hashes[place : place + n] * _PLACES[place]
     return total
 
 
@@ -137,7 +137,7 @@ def signature(hashes: np.ndarray) -> bytes:
     if len(hashes) == 0:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype="<u4").tobytes()
     a, b = _permutations()
-    permuted = a * _premix(hashes.astype(np.uint32))
+    permuted = a * _premix(hashes.astype(np.uint32, copy=False))
     permuted += b
     return permuted.min(axis=1).astype("<u4").tobytes()
 
@@ -167,23 +167,30 @@ def top_terms(hashes: np.ndarray, long_enough: np.ndarray) -> bytes:
 # ----------------------------------------------------------------------------- words in numpy
 
 
-#: ASCII bytes as the tokeniser reads them: letters, digits and _ kept, every other
-#: ASCII byte a space; bytes of UTF-8 sequences (0x80 and up) kept.
-_ASCII = bytes(c if c >= 0x80 or chr(c).isalnum() or c == 0x5F else 0x20 for c in range(256))
+#: ASCII bytes as the tokeniser reads them: letters lowercased, digits and _ kept,
+#: every other byte a space.
+_ASCII = bytes(ord(chr(c).lower()) if c < 0x80 and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256))
 _SPACE = 0x20
+#: What str.lower() does not map a character at a time: İ becomes two characters and
+#: Σ becomes ς at the end of a word. A text holding one is lowercased whole first
+#: (every other character of the BMP lowercases to one character, which lowercases
+#: to itself: tests/test_features.py checks it).
+_CONTEXTUAL = ("\u0130", "\u03a3")
 
 
 @cache
 def _in_word() -> np.ndarray:
-    """For each code point of the Basic Multilingual Plane, itself when it is part of
-    a word (as _WORD reads it) and a space when not (uint16). 128 KiB, ~10 ms once a
-    process."""
-    table = np.arange(0x10000, dtype=np.uint16)
+    """For each code point of the Basic Multilingual Plane, its lowercase when that is
+    part of a word (as _WORD reads it) and a space when not (uint16): one lookup
+    lowercases a text and marks its word boundaries. 128 KiB, ~30 ms once a process."""
+    lower = np.fromiter((ord(chr(c).lower()[0]) for c in range(0x10000)), dtype=np.uint32, count=0x10000)
+    lower[lower > 0xFFFF] = _SPACE  # none in Unicode 15; kept out of uint16 all the same
     word = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=bool, count=0x10000)
     word[ord("_")] = True
     for first, last in re.findall(r"(.)-(.)", _MARKS):
         word[ord(first) : ord(last) + 1] = True
-    table[~word] = _SPACE
+    table = lower.astype(np.uint16)
+    table[~word[table]] = _SPACE
     return table
 
 
@@ -201,17 +208,18 @@ def read_words(text: str) -> Words:
     lookup in numpy and the words are split by bytes.split, with no regex match or
     string a word beyond the bytes hashed. A text with a character beyond the BMP
     (an emoji) is read by the regex."""
-    lower = text.lower()
-    if lower.isascii():
-        cleaned = lower.encode().translate(_ASCII)
+    if text.isascii():
+        cleaned = text.encode().translate(_ASCII)
         in_word = np.frombuffer(cleaned, dtype=np.uint8) != _SPACE
     else:
+        if _CONTEXTUAL[0] in text or _CONTEXTUAL[1] in text:
+            text = text.lower()
         # surrogatepass: a lone surrogate (not a word character) reads as a space, as in _WORD.
-        points = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         if points.max() > 0xFFFF:
-            listed = _WORD.findall(lower)
+            listed = words(text)
             return Words(word_hashes(listed), np.fromiter(map(len, listed), np.int64, len(listed)) >= 3)
-        kept = _in_word()[points]
+        kept = _in_word()[points]  # lowercased, and a space for every character outside a word
         in_word = kept != _SPACE
         cleaned = kept.tobytes().decode("utf-16-le").encode()
     pieces = cleaned.split()
