@@ -184,6 +184,19 @@ def test_a_copy_rewritten_out_of_its_group_can_be_related_to_it_again(archive, p
     assert listing & group, "the former group lists it"
 
 
+def test_groups_changed_with_no_post_changed(archive, passes):
+    """A new reprint threshold splits the groups and changes no vector: the lists of
+    the groups' members are recomputed for that alone, and now hold their former
+    copies (a copy scores highest of all against its original)."""
+    update = update_checked(archive, passes, reprint_threshold=0.99)
+    assert (update.mode, update.changed) == ("incremental", 0) and update.vectors == 0
+    conn = sqlite3.connect(archive.db)
+    first = dict(conn.execute("SELECT post_id, related_post_id FROM related_posts WHERE rank = 1"))
+    conn.close()
+    original = archive.find(2, "original").post_id
+    assert archive.posts[first[original]].group == "g2", "its former copy comes first"
+
+
 def test_a_post_moved_to_another_language(archive, passes):
     archive.write(archive.find(6, "lookalike")._replace(language="fr"))
     update_checked(archive, passes)
