@@ -66,19 +66,25 @@ _SCHEMA = [
     "CREATE TABLE removed (path TEXT PRIMARY KEY, old_id TEXT) WITHOUT ROWID",
     # The ids of the posts the writer wrote, in order (rowid 1, 2, ...).
     "CREATE TABLE written (id TEXT)",
+    # The scan's files in the order it meets them, until sort_in() moves them to `files`:
+    # appending to a table without an index is the cheapest insert SQLite has.
+    "CREATE TABLE found (path TEXT, size INTEGER, mtime_ns INTEGER)",
 ]
 
-_ADD = "INSERT INTO files (path, size, mtime_ns) VALUES (?1, ?2, ?3)"
-# Each file is compared with its `_files` row as it is added (one b-tree lookup), so
-# an update does not go over the list a second time to compare it.
-_ADD_COMPARED = f"""
+_ADD = "INSERT INTO found (path, size, mtime_ns) VALUES (?1, ?2, ?3)"
+_SORT_IN = "INSERT INTO files (path, size, mtime_ns) SELECT path, size, mtime_ns FROM found ORDER BY path"
+# One statement compares every file with its `_files` row. The files are sorted first
+# (LIMIT -1 stops SQLite from dropping a subquery's ORDER BY), so the lookups walk
+# old_db's index of paths page after page, and `files` is filled in key order.
+_SORT_IN_COMPARED = f"""
     INSERT INTO files (path, size, mtime_ns, state, known, renamed)
-    SELECT ?1, ?2, ?3, CASE
-            WHEN k.path IS NULL OR k.post_id IS NULL OR k.size IS NOT ?2 THEN {State.PARSE}
-            WHEN k.mtime_ns IS ?3 THEN {State.UNCHANGED}
+    SELECT f.path, f.size, f.mtime_ns, CASE
+            WHEN k.path IS NULL OR k.post_id IS NULL OR k.size IS NOT f.size THEN {State.PARSE}
+            WHEN k.mtime_ns IS f.mtime_ns THEN {State.UNCHANGED}
             ELSE {State.COMPARE} END,
-        k.path IS NOT NULL, k.post_id IS ?1
-    FROM (SELECT 1) LEFT JOIN old._files AS k ON k.path = ?1
+        k.path IS NOT NULL, k.post_id IS f.path
+    FROM (SELECT path, size, mtime_ns FROM found ORDER BY path LIMIT -1) AS f
+    LEFT JOIN old._files AS k ON k.path = f.path
 """
 
 
@@ -99,7 +105,7 @@ class FileList:
         self._written = 0
 
     def compare_with(self, old_db: Path) -> None:
-        """Compare the files added from now on with old_db's `_files`. Raises
+        """Compare the files sorted in from now on with old_db's `_files`. Raises
         sqlite3.DatabaseError if it is not a database."""
         self.conn.execute("ATTACH DATABASE ? AS old", (Path(old_db).resolve().as_uri() + "?mode=ro",))
         self.conn.execute("SELECT count(*) FROM old.sqlite_master").fetchone()
@@ -122,9 +128,15 @@ class FileList:
         self.close()
 
     def add(self, found: Iterable[tuple[str, int, int]]) -> None:
-        """Files as (path, size, mtime_ns), compared with old_db's if there is one.
-        Raises sqlite3.DatabaseError if old_db cannot be read."""
-        self._writing().executemany(_ADD if self.old_db is None else _ADD_COMPARED, found)
+        """Files as (path, size, mtime_ns); the list holds them once sort_in() is called."""
+        self._writing().executemany(_ADD, found)
+
+    def sort_in(self) -> None:
+        """Put the files added into the list, by path, each compared with its row in
+        old_db's `_files` if there is an old_db. Raises sqlite3.DatabaseError if old_db
+        cannot be read."""
+        self._writing().execute(_SORT_IN if self.old_db is None else _SORT_IN_COMPARED)
+        self.conn.execute("DELETE FROM found")
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
