@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -51,6 +52,8 @@ from .related import (CHUNK, POSTINGS, QUANTISE, READ_CHUNK, RELATED, TERMS, Rel
 FULL_SHARE = 0.01
 SETTINGS_KEY = "related"
 COUNTS_KEY = "related:posts"
+#: Vector entries made into Python rows at once when they are stored.
+ENTRY_SLICE = 10_000
 #: A stored vector: its words ascending, each with its weight.
 VECTOR = np.dtype([("word", "<u4"), ("weight", "<f4")])
 _INSERT_POST = "INSERT OR REPLACE INTO _related_vectors (post_id, language, original, terms, vector) VALUES (?, ?, ?, ?, ?)"
@@ -154,15 +157,18 @@ def vector_blobs(matrix: sparse.csr_matrix, words: np.ndarray) -> list[bytes]:
     return [raw[a * VECTOR.itemsize : b * VECTOR.itemsize] for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())]
 
 
-def entry_rows(language: str, post_ids: list[str], blobs: list[bytes]) -> list[tuple]:
+def entry_rows(language: str, post_ids: list[str], blobs: list[bytes]) -> Iterator[tuple]:
     """The entries of these vectors, as `_related_entries` rows in the order of its
-    index (word, heaviest first, post): inserted so, they fill its pages in turn."""
+    index (word, heaviest first, post): inserted so, they fill its pages in turn. Made
+    a slice at a time, so a chunk's rows are not all Python objects at once."""
     sizes = [len(blob) // VECTOR.itemsize for blob in blobs]
     entries = np.frombuffer(b"".join(blobs), dtype=VECTOR)
     owner = np.repeat(np.arange(len(blobs)), sizes)
     order = np.lexsort((owner, -entries["weight"], entries["word"]))
-    return list(zip([language] * len(order), entries["word"][order].tolist(), entries["weight"][order].tolist(),
-                    [post_ids[i] for i in owner[order].tolist()]))
+    for start in range(0, len(order), ENTRY_SLICE):
+        part = order[start : start + ENTRY_SLICE]
+        yield from zip([language] * len(part), entries["word"][part].tolist(), entries["weight"][part].tolist(),
+                       [post_ids[i] for i in owner[part].tolist()])
 
 
 def current_originals(conn: sqlite3.Connection, post_ids) -> dict[str, str]:
