@@ -6,5 +6,6 @@ relations stage needs later (a MinHash signature and its weightiest words);
 reprints.py (the method and the pass over every post) and related.py are that stage,
 run by the build after the posts are written. An update recomputes only the reprint
 groups of the posts it changed (reprint_update.py), from the buckets
-reprint_index.py keeps between builds; the related posts are recomputed in full.
+reprint_index.py keeps between builds, and only the related lists that can change
+(related_update.py), from the vectors it keeps.
 """

@@ -1,14 +1,19 @@
 """Related posts: for each post, the RELATED posts of its language closest in subject,
-its reprints left out.
+its reprints left out. This module is the method and its full pass;
+related_update.py runs the stage, updating only the lists that can change.
 
 Each post is a TF-IDF vector over its most frequent words (features.top_terms,
-stored by the parser workers): weight (1 + log tf) · log(N / df), N and df counted
-among the posts of its language, so words most posts use weigh little. A post keeps
-its TERMS heaviest words, normalised to length 1; the score of two posts is the
-cosine of their vectors. The posts are compared through an inverted index (a sparse
-matrix product, scipy) whose lists keep only each word's POSTINGS heaviest posts, so
-a common word does not make the work quadratic. The method compares words, so it
-works within one language: a translation is not found.
+stored by the parser workers): weight (1 + ln tf) · (ln N - round(QUANTISE · ln df) /
+QUANTISE), df counted among the posts of its language and N its number of posts
+rounded up to a power of two (scale_of), so words most posts use weigh little. N and
+df are rounded so that a post added or removed leaves every other weight as it was,
+except those of words whose df moves to another bin: that is what lets an update be
+both small and exact. A post keeps its TERMS heaviest words, normalised to length 1;
+the score of two posts is the cosine of their vectors. The posts are compared
+through an inverted index (a sparse matrix product, scipy) whose lists keep only each
+word's POSTINGS heaviest posts, so a common word does not make the work quadratic.
+The method compares words, so it works within one language: a translation is not
+found.
 
 Memory is bounded by the vocabulary, not by the archive: a language's posts are read
 from `_post_features` READ_CHUNK at a time in three passes (the words' document
@@ -16,9 +21,8 @@ counts; the inverted index, merged chunk by chunk; the products), and what is he
 for the whole language is 16 bytes a post (its rowid and reprint group), the
 vocabulary with its counts and the index (at most POSTINGS entries a word).
 
-The table is recomputed in full each build that changed something (a new post may
-be closer to an old one than anything it had), and only the posts whose list
-changed are rewritten; `make bench` reports its seconds as the `related` stage.
+Only the posts whose list changed are rewritten; `make bench` reports the stage's
+seconds as `related`.
 """
 from __future__ import annotations
 
