@@ -2,6 +2,7 @@
 for templates/_news_related.html, which templates/row.html includes."""
 from datasette import hookimpl
 
+from newsarchive.site.instruments import can_view_table
 from newsarchive.site.related import post_relations
 from newsarchive.site.row_page import post_url, shown_post_id
 
@@ -14,6 +15,11 @@ def extra_template_vars(view_name, table, database, request, datasette):
 
     async def inner():
         db = datasette.get_database(database)
-        return {"related": await post_relations(db, post_id, post_url(datasette, database))}
+        # Each part reads one table beyond the post: it is shown to whoever that
+        # table's own page is shown to.
+        shown = {table: await can_view_table(datasette, request.actor, database, table)
+                 for table in ("reprints", "related_posts")}
+        return {"related": await post_relations(
+            db, post_id, post_url(datasette, database), reprints=shown["reprints"], related=shown["related_posts"])}
 
     return inner

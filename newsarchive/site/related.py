@@ -41,9 +41,12 @@ class Linked(NamedTuple):
     value: float
 
 
-async def post_relations(db, post_id: str, row_url: Callable[[str], str]) -> dict:
+async def post_relations(db, post_id: str, row_url: Callable[[str], str],
+                         reprints: bool = True, related: bool = True) -> dict:
     """`related` for templates/_news_related.html; empty for a database built without
-    the relations tables."""
+    the relations tables. A part not asked for (`reprints`, `related` False) is not read
+    and is None, which the template leaves out: `original` and `copies` come from the
+    reprints table, `related` from related_posts."""
     if not {"reprints", "related_posts"} <= set(await db.table_names()):
         return {}
     params = {"post_id": post_id}
@@ -52,10 +55,11 @@ async def post_relations(db, post_id: str, row_url: Callable[[str], str]) -> dic
         rows = (await db.execute(sql, params)).rows
         return [Linked(r["post_id"], r["title"], r["published_at"], row_url(r["post_id"]), r[value]) for r in rows]
 
-    originals = await linked(ORIGINAL_SQL, "similarity")
-    return {
-        "post_id": post_id,
-        "original": originals[0] if originals else None,
-        "copies": await linked(GROUP_SQL, "similarity"),
-        "related": await linked(RELATED_SQL, "score"),
-    }
+    original = copies = related_posts = None
+    if reprints:
+        originals = await linked(ORIGINAL_SQL, "similarity")
+        original = originals[0] if originals else None
+        copies = await linked(GROUP_SQL, "similarity")
+    if related:
+        related_posts = await linked(RELATED_SQL, "score")
+    return {"post_id": post_id, "original": original, "copies": copies, "related": related_posts}
