@@ -11,17 +11,9 @@ from urllib.parse import quote
 import pytest
 
 from newsarchive.site.security import InlineScripts, security_headers
-from newsarchive.serve import datasette_app
 
-from .conftest import DATASETTE_1, close_app, get
+from .conftest import DATASETTE_1, get
 from .served import raw_get, serving
-
-
-@pytest.fixture(scope="module")
-def ds(sample_db):
-    app = datasette_app(sample_db)
-    yield app
-    close_app(app)
 
 
 def sqlite_modules():
@@ -71,16 +63,16 @@ def test_datasette_serves_with_the_newest_sqlite_installed():
         "select length(replace(hex(zeroblob(10000000)), '0', '0000000000'))",
     ],
 )
-def test_huge_values_are_refused_at_once(ds, sql):
+def test_huge_values_are_refused_at_once(sample_ds, sql):
     started = time.monotonic()
-    response = get(ds, "/news.json?sql=" + quote(sql))
+    response = get(sample_ds, "/news.json?sql=" + quote(sql))
     assert time.monotonic() - started < 5
     assert response.status_code == 400
     assert "too big" in response.json()["error"]
 
 
-def test_normal_large_values_still_work(ds):
-    data = get(ds, "/news.json?_shape=array&sql=select+length(zeroblob(1000000))+as+n").json()
+def test_normal_large_values_still_work(sample_ds):
+    data = get(sample_ds, "/news.json?_shape=array&sql=select+length(zeroblob(1000000))+as+n").json()
     assert data == [{"n": 1000000}]
 
 
@@ -91,9 +83,9 @@ def test_normal_large_values_still_work(ds):
         "select count(*) from posts a, posts b, posts c, posts d, posts e, posts f where a.word_count + f.word_count > b.word_count",
     ],
 )
-def test_runaway_query_is_cut_by_the_time_limit(ds, sql):
+def test_runaway_query_is_cut_by_the_time_limit(sample_ds, sql):
     started = time.monotonic()
-    response = get(ds, "/news.json?sql=" + quote(sql))
+    response = get(sample_ds, "/news.json?sql=" + quote(sql))
     elapsed = time.monotonic() - started
     # The same 400 in both versions; 0.65 says "interrupted", 1.0 "SQL query took too long".
     message = "took too long" if DATASETTE_1 else "interrupted"
@@ -102,8 +94,8 @@ def test_runaway_query_is_cut_by_the_time_limit(ds, sql):
 
 
 @pytest.mark.parametrize("path", ["/", "/news/posts", "/news/posts.json", "/news/search?q=harbour", "/news.db"])
-def test_security_headers_on_every_response(ds, path):
-    response = get(ds, path)
+def test_security_headers_on_every_response(sample_ds, path):
+    response = get(sample_ds, path)
     assert response.headers["x-content-type-options"] == "nosniff"
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
@@ -115,8 +107,8 @@ def test_security_headers_on_every_response(ds, path):
     "path",
     ["/", "/news", "/news/posts", "/news/images", "/news?sql=select+1", "/news/search?q=harbour", "/news/nosuch", "/news/posts?_sort=nosuch"],
 )
-def test_every_inline_script_datasette_sends_is_allowed_by_hash(ds, path):
-    response = get(ds, path)
+def test_every_inline_script_datasette_sends_is_allowed_by_hash(sample_ds, path):
+    response = get(sample_ds, path)
     csp = response.headers["content-security-policy"]
     script_src = next(part for part in csp.split("; ") if part.startswith("script-src")).split()
     for body in re.findall(r"<script(?:\s[^>]*)?>(.*?)</script>", response.text, re.DOTALL):
@@ -179,11 +171,11 @@ def test_csp_allows_datasettes_data_scripts_but_no_other_script(tmp_path):
     "select snippet(posts_fts, 2, '[', ']', '...', 10) as n from posts_fts where posts_fts match 'harbour'",
     "select \"HIGHLIGHT\"(posts_fts, 2, '[', ']') as n from posts_fts where posts_fts match 'harbour'",
 ])
-def test_functions_the_time_limit_cannot_stop_are_refused(ds, sql):
+def test_functions_the_time_limit_cannot_stop_are_refused(sample_ds, sql):
     """printf's padding, and FTS5's snippet() and highlight() over a whole column, are each
     one step the time limit cannot interrupt: refused outright."""
     started = time.monotonic()
-    response = get(ds, "/news.json?_shape=array&sql=" + quote(sql))
+    response = get(sample_ds, "/news.json?_shape=array&sql=" + quote(sql))
     assert time.monotonic() - started < 2
     assert response.status_code == 400
     assert "not authorized" in response.text
