@@ -27,9 +27,10 @@ TERM = np.dtype([("word", "<u4"), ("count", "<u2")])  # a stored term, as featur
 @pytest.fixture
 def passes(monkeypatch):
     """Every RelatedPass the builds' related stage returns, in order (the real stage,
-    its result recorded). The changes here are a few posts of some 80, past the share
-    at which an update runs the full pass instead: that share is lifted."""
+    its result recorded). The changes here are a few posts of some 80, past the shares
+    at which an update runs the full pass instead: those are lifted."""
     monkeypatch.setattr(related_update, "FULL_SHARE", 1.0)
+    monkeypatch.setattr(related_update, "SPREAD_SHARE", 1.0)
     seen = []
     stage = related_update.refresh_related
 
@@ -249,6 +250,7 @@ def test_the_full_pass_past_the_share_of_changed_posts(archive, monkeypatch):
     stage = related_update.refresh_related
     monkeypatch.setattr(related_update, "refresh_related", lambda conn: seen.append(stage(conn)) or seen[-1])
     monkeypatch.setattr(related_update, "FULL_SHARE", 3 / len(archive.posts))
+    monkeypatch.setattr(related_update, "SPREAD_SHARE", 1.0)
     rng = random.Random(4)
     english = sorted(p for p in archive.posts.values() if p.language == "en")
     for count, mode in ((3, "incremental"), (4, "full")):
@@ -256,6 +258,22 @@ def test_the_full_pass_past_the_share_of_changed_posts(archive, monkeypatch):
         archive.update()
         assert (seen[-2].mode, seen[-2].changed) == (mode, count)
         assert seen[-2].reason == (None if mode == "incremental" else "share")
+
+
+def test_an_update_that_would_recompute_too_many_posts_runs_the_full_pass(archive, passes, monkeypatch):
+    """Past SPREAD_SHARE of a language's posts to compute again, the update stops and
+    the full pass writes over what it had written: still the full build's tables."""
+    rng = random.Random(5)
+    post = archive.find(3, "lookalike")
+    archive.write(post._replace(paragraphs=_edit_words(rng, post.paragraphs, [_syllable_word(rng)], 30)))
+    english = sum(1 for p in archive.posts.values() if p.language == "en")
+    monkeypatch.setattr(related_update, "SPREAD_SHARE", 1.5 / english)  # the edited post's own vector passes
+    archive.update()
+    assert (passes[0].mode, passes[0].reason, passes[0].changed) == ("full", "spread", 1)
+    archive.write(post)
+    monkeypatch.setattr(related_update, "SPREAD_SHARE", 1.0)
+    archive.update()
+    assert passes[2].mode == "incremental"
 
 
 def test_other_settings_recompute_in_full(archive, passes):

@@ -30,7 +30,8 @@ post's language, terms, group and vector as last computed), `_related_words` (ea
 word's df), `_related_entries` (every vector entry, read by word, heaviest first) and
 in `_relations` the settings and each language's post count. A build whose settings
 differ, whose changes pass FULL_SHARE of the posts, or that moves a language's scale
-runs the full pass instead.
+runs the full pass instead, and so does an update that finds it would compute
+again more than SPREAD_SHARE of a language's posts.
 """
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ from .related import (CHUNK, POSTINGS, QUANTISE, READ_CHUNK, RELATED, TERMS, Rel
 
 #: Past this share of the posts changed, the full pass runs (as for reprints).
 FULL_SHARE = 0.01
+#: Past this share of a language's posts to compute again (vectors or lists), an
+#: update gives way to the full pass, which costs about as much a list: a word many
+#: posts keep whose df moves to another bin changes all their vectors.
+SPREAD_SHARE = 0.2
 SETTINGS_KEY = "related"
 COUNTS_KEY = "related:posts"
 #: Vector entries made into Python rows at once when they are stored.
@@ -68,7 +73,8 @@ def settings() -> dict:
 @dataclass
 class RelatedPass:
     """What the stage did: `mode` full, incremental or unchanged, and why a full pass
-    ran (`reason`: new, settings, share or scale); how many posts changed; how many
+    ran (`reason`: new, settings, share, scale, or spread: the update would have
+    computed too many posts again); how many posts changed; how many
     posts' vectors changed; the posts whose lists were computed (every post in a full
     pass: `lists`, their number); how many lists were rewritten; notes for the
     build's summary."""
@@ -108,7 +114,21 @@ def refresh_related(conn: sqlite3.Connection) -> RelatedPass:
     if any(scale_of(new_counts.get(language, 0)) != scale_of(counts.get(language, 0))
            for language in set(counts) | set(new_counts)):
         return full_pass(conn, "scale", changed=changes.count)
-    return update_related(conn, changes, new_counts)
+    try:
+        return update_related(conn, changes, new_counts)
+    except TooWide:
+        # What the update wrote is written over: the full pass empties the hidden
+        # tables and leaves related_posts exactly its rows.
+        return full_pass(conn, "spread", changed=changes.count)
+
+
+class TooWide(Exception):
+    """An update would compute again more than SPREAD_SHARE of a language's posts."""
+
+
+def _check_width(posts: list[str], count: int) -> None:
+    if len(posts) > SPREAD_SHARE * max(count, 1):
+        raise TooWide
 
 
 def full_pass(conn: sqlite3.Connection, reason: str, note: str | None = None, changed: int | None = None
@@ -261,10 +281,10 @@ def update_related(conn: sqlite3.Connection, changes: Changes, counts: dict[str,
         before = [post for post in changes.before if post.language == language]
         after = [post for post in changes.after if post.language == language]
         scale = scale_of(counts.get(language, 0))
-        changed_vectors = _update_language(conn, language, scale, before, after)
+        changed_vectors = _update_language(conn, language, scale, before, after, counts.get(language, 0))
         done.vectors += len(changed_vectors.vectors)
         wanted = changed_vectors.present | _holders(conn, language, changed_vectors.words) | regrouped.get(language, set())
-        done.rewritten += _recompute(conn, language, scale, wanted, done)
+        done.rewritten += _recompute(conn, language, scale, wanted, done, counts.get(language, 0))
     gone = sorted(post_id for post_id, (_, now) in changes.regrouped.items() if now is None)  # not compared now
     (listed,) = conn.execute("SELECT count(DISTINCT r.post_id) FROM json_each(?) j CROSS JOIN related_posts r"
                              " ON r.post_id = j.value", (json.dumps(gone),)).fetchone()
@@ -313,11 +333,12 @@ class Changed(NamedTuple):
     words: set[int]
 
 
-def _update_language(conn, language: str, scale: int, before: list[Post], after: list[Post]) -> Changed:
+def _update_language(conn, language: str, scale: int, before: list[Post], after: list[Post], count: int) -> Changed:
     """The language's df, vectors and entries brought up to date."""
     rose, moved = _update_df(conn, language, before, after)
     candidates = {post.post_id for post in after} | _holders(conn, language, moved) | _term_holders(conn, language, rose)
     chunk = _current_terms(conn, language, candidates)
+    _check_width(chunk.ids, count)
     blobs = vector_blobs(vectors(chunk, _local_vocabulary(conn, language, chunk, scale)), _local_words(chunk))
     stored = {row[0]: row[1:] for row in conn.execute(
         "SELECT v.post_id, v.language, v.vector FROM json_each(?) j CROSS JOIN _related_vectors v ON v.post_id = j.value",
@@ -430,10 +451,11 @@ def _tops(conn, language: str, words: list[int]) -> dict[int, list[tuple[str, fl
     ).fetchall() for w in words}
 
 
-def _recompute(conn, language: str, scale: int, post_ids: set[str], done: RelatedPass) -> int:
+def _recompute(conn, language: str, scale: int, post_ids: set[str], done: RelatedPass, count: int) -> int:
     """The lists of these posts (those now in the language) computed as the full pass
     computes them, and stored; the number of lists rewritten."""
     chunk = _current_terms(conn, language, post_ids)
+    _check_width(chunk.ids, count)
     done.recomputed += chunk.ids
     done.lists += len(chunk.ids)
     if not chunk.ids:
