@@ -153,11 +153,13 @@ EDITOR = {"id": "editor"}
 @pytest.fixture
 def restricted_app(app_for, tmp_path, monkeypatch):
     """restricted_app(db, table): a Datasette of db configured as metadata.yml has it, but
-    for `table`, which only EDITOR may view (an `allow` block, as a publisher would write)."""
+    for `table` (a name or a tuple of names), which only EDITOR may view (an `allow`
+    block, as a publisher would write)."""
 
-    def make(db: Path, table: str):
+    def make(db: Path, table: str | tuple[str, ...]):
         meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
-        meta["databases"]["news"]["tables"].setdefault(table, {})["allow"] = EDITOR
+        for name in (table,) if isinstance(table, str) else table:
+            meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = EDITOR
         restricted = tmp_path / "metadata.yml"
         restricted.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
         monkeypatch.setattr(config, "METADATA", restricted)

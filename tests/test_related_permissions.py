@@ -11,9 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
-
-from newsarchive import config
 
 from .conftest import EDITOR, get
 from .test_relations import expected_reprints
@@ -73,24 +70,6 @@ def read_section(html: str) -> RelatedSection:
     return section
 
 
-@pytest.fixture
-def closed_app(app_for, tmp_path, monkeypatch):
-    """closed_app(db, tables): a Datasette of db configured as metadata.yml has it, but
-    for each of `tables`, which only EDITOR may view (the `allow` block of
-    tests/conftest.py's restricted_app, on several tables at once)."""
-
-    def make(db: Path, tables: tuple[str, ...]):
-        meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
-        for table in tables:
-            meta["databases"]["news"]["tables"].setdefault(table, {})["allow"] = EDITOR
-        closed = tmp_path / "metadata.yml"
-        closed.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
-        monkeypatch.setattr(config, "METADATA", closed)
-        return app_for(db, workdir=tmp_path / "serve")
-
-    return make
-
-
 def expected_parts(posts, db: Path) -> dict[str, dict[str, list[str]]]:
     """Post id -> what each list of its section links to, for a visitor who may view both
     tables: the original it reprints, its group's other copies (earliest first), and its
@@ -145,10 +124,10 @@ def chosen(relations_corpus):
 
 
 @pytest.mark.parametrize("closed", [(), ("reprints",), ("related_posts",), RELATION_TABLES], ids=lambda c: "+".join(c) or "open")
-def test_each_part_of_the_related_section_is_shown_to_whoever_may_view_its_table(closed_app, chosen, closed):
+def test_each_part_of_the_related_section_is_shown_to_whoever_may_view_its_table(restricted_app, chosen, closed):
     posts, db, parts, post_ids = chosen
     titles = {p.post_id: p.title for p in posts}
-    app = closed_app(db, closed)
+    app = restricted_app(db, closed)
     for post_id in post_ids:
         path = f"/news/posts/{post_id}"
         anonymous, editor = get(app, path), get(app, path, EDITOR)
