@@ -645,3 +645,24 @@ def test_a_rebuild_with_nothing_changed_leaves_the_database_alone(tmp_path):
     assert rows(db, "SELECT title FROM posts WHERE path = 'p3.md'") == [("P3 again",)]
     assert db.stat().st_ino != before.st_ino
     assert not list(tmp_path.glob(".news.db.building-*"))
+
+
+def test_a_large_database_is_copied_only_once_something_changed(tmp_path, monkeypatch):
+    """Up to EARLY_COPY_BYTES an update starts copying the database with its scan, on
+    the chance that something changed; a larger database (24 GB at a million posts)
+    is copied only once the scan meets a change: with nothing changed, never."""
+    from newsarchive.build import pipeline, swap
+
+    copies = []
+    real_copy = swap.copy_database
+    monkeypatch.setattr(swap, "copy_database", lambda *args: copies.append(args[0]) or real_copy(*args))
+    monkeypatch.setattr(pipeline, "EARLY_COPY_BYTES", 0)
+    posts = write_posts(tmp_path / "posts", {f"p{i}.md": f"---\ntitle: P{i}\n---\nbody {i}\n" for i in range(10)})
+    db = tmp_path / "news.db"
+    build(posts, db, quiet=True)
+    assert not build(posts, db, quiet=True).written
+    assert copies == []
+    (posts / "p3.md").write_text("---\ntitle: P3 again\n---\nbody\n")
+    assert build(posts, db, quiet=True).updated == 1
+    assert copies == [db]
+    assert rows(db, "SELECT title FROM posts WHERE path = 'p3.md'") == [("P3 again",)]

@@ -34,6 +34,11 @@ from .write import Writer, id_rank, open_new_database, renamed_id
 #: Up to this many files to parse, an update parses them before it copies the
 #: database, to learn whether anything changed at all.
 SMALL_UPDATE = 2000
+#: Up to this size the copy an update writes to starts with the scan, on the chance
+#: that something changed (swap.BackgroundCopy); a larger one waits for the first
+#: change: copied for nothing, 24 GB at a million posts, it held the disk and the
+#: page cache for longer than the whole update with nothing changed may take.
+EARLY_COPY_BYTES = 4 << 30
 
 
 def build(posts_dir, db_path, *, options: BuildOptions | None = None, **settings) -> Summary:
@@ -153,7 +158,8 @@ def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
         if run.copier is None:
             skipped = scan_into(files, run.posts_dir)
         else:
-            run.copier.prepare()  # copy while scanning, on the chance that something changed
+            if run.db_path.stat().st_size <= EARLY_COPY_BYTES:
+                run.copier.prepare()  # copy while scanning, on the chance that something changed
             # A post written since the database was is a change: flush the copy from
             # meeting it, before the file list of the database is even read (0.3 s at
             # 100,000 posts). Changes this misses (a file put back with an old mtime, a

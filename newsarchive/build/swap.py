@@ -91,8 +91,8 @@ class BackgroundCopy:
 
     Copying the served database and flushing the copy to disk are most of a small
     update at 100,000 posts (1.3 GiB: ~0.9 s to copy, ~1.4 s to flush on ext4). The
-    copy starts with the scan of the folder (prepare()), on the chance that
-    something changed, and overlaps it (the kernel does the work, without the GIL);
+    copy of a database up to pipeline.EARLY_COPY_BYTES starts with the scan of the
+    folder (prepare()), on the chance that something changed, and overlaps it (the kernel does the work, without the GIL);
     the flush starts once the build knows it will write (start(): the scan met a
     file modified since the database was written, or found another change), and
     overlaps the rest of the scan and the parsing; the fsync before the rename then
