@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from newsarchive.relate import related_update
+from newsarchive.build.pipeline import build
+from newsarchive.relate import related, related_update
 
 from .test_relations import _edit_words, _paragraphs, _syllable_word, planted_corpus
 from .test_relations_incremental import Archive
@@ -34,8 +35,8 @@ def passes(monkeypatch):
     seen = []
     stage = related_update.refresh_related
 
-    def recorded(conn):
-        seen.append(stage(conn))
+    def recorded(conn, **options):
+        seen.append(stage(conn, **options))
         return seen[-1]
 
     # The build imports the stage when it reaches it, from the module.
@@ -248,7 +249,8 @@ def test_the_full_pass_past_the_share_of_changed_posts(archive, monkeypatch):
     pass; at it, the update."""
     seen = []
     stage = related_update.refresh_related
-    monkeypatch.setattr(related_update, "refresh_related", lambda conn: seen.append(stage(conn)) or seen[-1])
+    monkeypatch.setattr(related_update, "refresh_related",
+                        lambda conn, **options: seen.append(stage(conn, **options)) or seen[-1])
     monkeypatch.setattr(related_update, "FULL_SHARE", 3 / len(archive.posts))
     monkeypatch.setattr(related_update, "SPREAD_SHARE", 1.0)
     rng = random.Random(4)
@@ -287,8 +289,54 @@ def test_other_settings_recompute_in_full(archive, passes):
     archive.write(post._replace(title="Retitled"))  # a file changed, its body the same
     summary = archive.update()
     assert (passes[0].mode, passes[0].reason) == ("full", "settings")
-    assert summary.notes == ["related posts recomputed in full: computed with another method"]
+    assert summary.notes == ["related posts recomputed in full: the settings are quantise 8, the database's were"
+                             " computed with quantise 4"]
     assert "related:full" in summary.timings
+
+
+def _lists(db: Path) -> dict[str, list[str]]:
+    conn = sqlite3.connect(db)
+    lists: dict[str, list[str]] = {}
+    for post_id, other in conn.execute("SELECT post_id, related_post_id FROM related_posts ORDER BY post_id, rank"):
+        lists.setdefault(post_id, []).append(other)
+    conn.close()
+    return lists
+
+
+def test_other_settings_recompute_in_full_with_no_file_changed(archive, passes, monkeypatch):
+    """A build with fewer words a vector than the database's lists were computed with
+    computes them again though no file changed (Archive.update holds every table
+    against a full build at those settings), and says so; built again at the same
+    settings, it leaves the database alone."""
+    before = _lists(archive.db)
+    monkeypatch.setattr(related, "TERMS", 4)
+    summary = archive.update()
+    assert summary.written and summary.seen == summary.unchanged
+    assert [(p.mode, p.reason) for p in passes] == [("full", "settings"), ("full", "new")]
+    assert summary.notes == ["related posts recomputed in full: the settings are terms 4, the database's were"
+                             " computed with terms 12"]
+    assert "related:full" in summary.timings
+    assert _lists(archive.db) != before, "4 words a vector relate other posts than 12"
+    again = build(archive.folder, archive.db, quiet=True)
+    assert not again.written and not again.notes and len(passes) == 2
+
+
+@pytest.mark.parametrize("emptied", ["DELETE FROM _relations WHERE key = 'related'", "DELETE FROM _related_vectors"],
+                         ids=["settings", "vectors"])
+def test_state_missing_recomputes_in_full_with_no_file_changed(archive, passes, emptied):
+    """A database that holds posts but none of the stage's state (its record of the
+    settings, or its vectors) has its related posts computed again with no file
+    changed, as a full build computes them."""
+    conn = sqlite3.connect(archive.db)
+    with conn:
+        conn.execute(emptied)
+        conn.execute("DELETE FROM related_posts")
+    conn.close()
+    summary = archive.update()
+    assert summary.written and summary.seen == summary.unchanged
+    assert (passes[0].mode, passes[0].reason) == ("full", "missing")
+    assert len(summary.notes) == 1 and summary.notes[0].startswith("related posts recomputed in full: the database holds")
+    assert _lists(archive.db), "the lists are back"
 
 
 def test_nothing_to_do_when_no_post_changed(archive):

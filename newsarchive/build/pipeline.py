@@ -131,7 +131,8 @@ def _build_from(run: _Run, files: FileList) -> Summary:
     if not run.fresh and plan.to_parse <= SMALL_UPDATE:
         results = list(parse_each(files.tasks(), run.options.workers, run.options.quiet, total=plan.to_parse))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
-        if not (renamed or rethreshold) and _nothing_changed(plan, results, skipped + kept, previous):
+        if (not (renamed or rethreshold) and _nothing_changed(plan, results, skipped + kept, previous)
+                and not _related_outdated(run)):
             summary.unchanged = plan.unchanged
             summary.warn(kept)
             for _, failure in results:
@@ -145,6 +146,20 @@ def _build_from(run: _Run, files: FileList) -> Summary:
     _write(run, summary, plan, previous, results)
     summary.seconds = time.monotonic() - run.started_clock
     return summary
+
+
+def _related_outdated(run: _Run) -> bool:
+    """Whether the related posts are computed again with no file changed (settings
+    other than the database's, or none of the stage's state kept): asked only once
+    nothing else changed, as the check imports the stage and with it scipy, which the
+    parser processes, done by then, are spared. The copy is then flushed as for any
+    change."""
+    from ..relate.related_update import related_outdated
+
+    if not related_outdated(run.db_path):
+        return False
+    run.copier.start()
+    return True
 
 
 def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
@@ -227,7 +242,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         summary.notes.extend(reprints.notes)
         summary.timings["reprints:" + reprints.mode] = 0.0
         clock = summary.lap("reprints", clock)
-        related = refresh_related(conn)
+        related = refresh_related(conn, fresh=run.fresh)
         summary.notes.extend(related.notes)
         summary.timings["related:" + related.mode] = 0.0
         clock = summary.lap("related", clock)

@@ -29,9 +29,10 @@ Kept between builds, in hidden tables (db/schema.py): `_related_vectors` (each
 post's language, terms, group and vector as last computed), `_related_words` (each
 word's df), `_related_entries` (every vector entry, read by word, heaviest first) and
 in `_relations` the settings and each language's post count. A build whose settings
-differ, whose changes pass FULL_SHARE of the posts, or that moves a language's scale
-runs the full pass instead, and so does an update that finds it would compute
-again more than SPREAD_SHARE of a language's posts.
+differ or whose database kept none of that state (outdated: the build runs the stage
+for it even with no file changed), whose changes pass FULL_SHARE of the posts, or that
+moves a language's scale runs the full pass instead, and so does an update that finds
+it would compute again more than SPREAD_SHARE of a language's posts.
 """
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from .features import TERM, TERMS_KEPT
-from .related import (CHUNK, POSTINGS, QUANTISE, READ_CHUNK, RELATED, TERMS, RelatedRow, TermChunk, Vocabulary,
-                      best, df_bins, find_related, scale_of, store_lists, store_related, term_chunk, vectors)
+from . import features, related
+from .features import TERM
+from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, scale_of,
+                      store_lists, store_related, term_chunk, vectors)
 
 #: Past this share of the posts changed, the full pass runs (as for reprints).
 FULL_SHARE = 0.01
@@ -66,15 +68,17 @@ _INSERT_ENTRY = "INSERT INTO _related_entries (language, word, weight, post_id) 
 
 
 def settings() -> dict:
-    return {"method": "tf-idf, df in log bins", "related": RELATED, "terms": TERMS, "postings": POSTINGS,
-            "quantise": QUANTISE, "terms_kept": TERMS_KEPT}
+    """The settings the lists are computed with, read from their modules when asked."""
+    return {"method": "tf-idf, df in log bins", "related": related.RELATED, "terms": related.TERMS,
+            "postings": related.POSTINGS, "quantise": related.QUANTISE, "terms_kept": features.TERMS_KEPT}
 
 
 @dataclass
 class RelatedPass:
     """What the stage did: `mode` full, incremental or unchanged, and why a full pass
-    ran (`reason`: new, settings, share, scale, or spread: the update would have
-    computed too many posts again); how many posts changed; how many
+    ran (`reason`: new, settings, missing (the database kept none of the stage's
+    state), share, scale, or spread: the update would have computed too many posts
+    again); how many posts changed; how many
     posts' vectors changed; the posts whose lists were computed (every post in a full
     pass: `lists`, their number); how many lists were rewritten; notes for the
     build's summary."""
@@ -98,12 +102,14 @@ def _store(conn: sqlite3.Connection, key: str, value) -> None:
     conn.execute("INSERT OR REPLACE INTO _relations (key, value) VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
 
 
-def refresh_related(conn: sqlite3.Connection) -> RelatedPass:
-    """Bring related_posts (and the stage's hidden tables) up to date with the posts."""
-    stored = _stored(conn, SETTINGS_KEY)
-    if stored != settings():
-        note = None if stored is None else "related posts recomputed in full: computed with another method"
-        return full_pass(conn, "new" if stored is None else "settings", note)
+def refresh_related(conn: sqlite3.Connection, fresh: bool = False) -> RelatedPass:
+    """Bring related_posts (and the stage's hidden tables) up to date with the posts;
+    `fresh`: a new database, which has none."""
+    if fresh or _stored(conn, SETTINGS_KEY) is None and not _holds_posts(conn):
+        return full_pass(conn, "new")
+    stale = outdated(conn)
+    if stale is not None:
+        return full_pass(conn, stale.reason, stale.note)
     changes = changed_posts(conn)
     if not changes:
         return RelatedPass("unchanged")
@@ -120,6 +126,55 @@ def refresh_related(conn: sqlite3.Connection) -> RelatedPass:
         # What the update wrote is written over: the full pass empties the hidden
         # tables and leaves related_posts exactly its rows.
         return full_pass(conn, "spread", changed=changes.count)
+
+
+class Outdated(NamedTuple):
+    """Why a database's related posts are computed again in full whatever changed:
+    `reason` settings (computed with others) or missing (posts, but none of the
+    stage's state kept for them), and the note that says so."""
+
+    reason: str
+    note: str
+
+
+def outdated(conn: sqlite3.Connection) -> Outdated | None:
+    """Why the database's related posts cannot be brought up to date from its hidden
+    tables, or None when they can (or there is nothing to relate)."""
+    stored = _stored(conn, SETTINGS_KEY)
+    if stored is not None and stored != settings():
+        return Outdated("settings", "related posts recomputed in full: " + _settings_differ(stored, settings()))
+    if not _holds_posts(conn):
+        return None
+    if stored is None:
+        return Outdated("missing", "related posts recomputed in full: the database holds no record of their settings")
+    if conn.execute("SELECT 1 FROM _related_vectors LIMIT 1").fetchone() is None:
+        return Outdated("missing", "related posts recomputed in full: the database holds none of their vectors")
+    return None
+
+
+def _settings_differ(stored: dict, wanted: dict) -> str:
+    if stored.keys() != wanted.keys() or stored["method"] != wanted["method"]:
+        return "the database's were computed with another method"
+    keys = [key for key in sorted(wanted) if stored[key] != wanted[key]]
+    return (f"the settings are {' and '.join(f'{key} {wanted[key]}' for key in keys)}, the database's were"
+            f" computed with {' and '.join(f'{key} {stored[key]}' for key in keys)}")
+
+
+def _holds_posts(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM _post_features LIMIT 1").fetchone() is not None
+
+
+def related_outdated(db_path) -> bool:
+    """Whether the database at db_path holds related posts that a build must compute
+    again in full, even with no file changed (outdated)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return outdated(conn) is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # not ours: the build finds out and starts afresh
 
 
 class TooWide(Exception):
@@ -447,7 +502,7 @@ def _tops(conn, language: str, words: list[int]) -> dict[int, list[tuple[str, fl
     the entries' index a word)."""
     return {w: conn.execute(
         "SELECT post_id, weight FROM _related_entries WHERE language = ? AND word = ?"
-        " ORDER BY weight DESC, post_id LIMIT ?", (language, w, POSTINGS),
+        " ORDER BY weight DESC, post_id LIMIT ?", (language, w, related.POSTINGS),
     ).fetchall() for w in words}
 
 
