@@ -15,6 +15,7 @@ from .. import __version__
 from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
+from ..relate import related_update
 from ..relate.reprint_update import refresh_reprints, reprints_outdated
 from . import swap
 from ..site.identity import read_identity as stored_identity
@@ -123,16 +124,17 @@ def _build_from(run: _Run, files: FileList) -> Summary:
     summary.problems.extend(skipped)
     summary.lap("scan", run.started_clock)
     renamed = not run.fresh and run.old_identity != run.identity
-    # Reprints found at another threshold are found again, even with no file changed.
+    # Reprints found at another threshold, and related posts computed with other settings
+    # (or with none of their state kept), are found again, even with no file changed.
     rethreshold = not run.fresh and reprints_outdated(run.db_path, run.options.reprint_threshold)
-    if run.copier is not None and (plan.changes or renamed or rethreshold):
+    related_stale = not run.fresh and related_update.related_outdated(run.db_path)
+    if run.copier is not None and (plan.changes or renamed or rethreshold or related_stale):
         run.copier.start()
     results = None
     if not run.fresh and plan.to_parse <= SMALL_UPDATE:
         results = list(parse_each(files.tasks(), run.options.workers, run.options.quiet, total=plan.to_parse))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
-        if (not (renamed or rethreshold) and _nothing_changed(plan, results, skipped + kept, previous)
-                and not _related_outdated(run)):
+        if not (renamed or rethreshold or related_stale) and _nothing_changed(plan, results, skipped + kept, previous):
             summary.unchanged = plan.unchanged
             summary.warn(kept)
             for _, failure in results:
@@ -146,20 +148,6 @@ def _build_from(run: _Run, files: FileList) -> Summary:
     _write(run, summary, plan, previous, results)
     summary.seconds = time.monotonic() - run.started_clock
     return summary
-
-
-def _related_outdated(run: _Run) -> bool:
-    """Whether the related posts are computed again with no file changed (settings
-    other than the database's, or none of the stage's state kept): asked only once
-    nothing else changed, as the check imports the stage and with it scipy, which the
-    parser processes, done by then, are spared. The copy is then flushed as for any
-    change."""
-    from ..relate.related_update import related_outdated
-
-    if not related_outdated(run.db_path):
-        return False
-    run.copier.start()
-    return True
 
 
 def _scan(run: _Run, files: FileList) -> tuple[list[Problem], Previous, Plan]:
@@ -224,10 +212,6 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         writer.finish()
         run.options.reached("inserted")
         clock = summary.lap("parse+insert", clock)
-        # Imported once the posts are written: scipy (~14 MiB) is then not in the build
-        # while its parser processes run, nor in them (forked from it).
-        from ..relate.related_update import refresh_related
-
         if run.fresh:
             create_indexes(db)
             clock = summary.lap("indexes", clock)
@@ -242,7 +226,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         summary.notes.extend(reprints.notes)
         summary.timings["reprints:" + reprints.mode] = 0.0
         clock = summary.lap("reprints", clock)
-        related = refresh_related(conn, fresh=run.fresh)
+        related = related_update.refresh_related(conn, fresh=run.fresh)
         summary.notes.extend(related.notes)
         summary.timings["related:" + related.mode] = 0.0
         clock = summary.lap("related", clock)

@@ -33,12 +33,17 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import groupby
 from operator import itemgetter
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 
 import numpy as np
-from scipy import sparse
 
 from .features import TERM
+
+if TYPE_CHECKING:
+    # Imported by the functions that compute (scipy: 0.1 s, ~14 MiB): a build reads
+    # this module's settings before its parser processes fork from it, and an update
+    # with nothing changed computes nothing.
+    from scipy import sparse
 
 #: Related posts a post gets.
 RELATED = 5
@@ -170,6 +175,8 @@ def vectors(chunk: TermChunk, vocab: Vocabulary) -> sparse.csr_matrix:
     depends on its post's terms, the df bins of their words and the scale alone (the
     columns only order it, as the words do), so the update (related_update) gets the
     very row a full pass gets from a vocabulary of just its posts' words."""
+    from scipy import sparse
+
     column = np.searchsorted(vocab.words, chunk.terms["word"]).astype(np.int32)
     term_df = vocab.df[column]
     weight = idf(term_df, vocab.scale)
@@ -201,6 +208,8 @@ def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO,
     posts (ties by post), merged chunk by chunk: the best of a word's kept entries and
     a chunk's are its best overall. Each chunk's vectors go to `spill` (96 bytes a
     post, on disk) for the third pass, and to `keep` when given."""
+    from scipy import sparse
+
     word, weight, post = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int64)
     start = 0
     for chunk in term_chunks(conn, vocab.rowids):
@@ -222,6 +231,8 @@ def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO,
 
 def spilled(spill: BinaryIO, vocab: Vocabulary) -> Iterator[tuple[int, sparse.csr_matrix]]:
     """(first post's number, vectors) of each chunk `postings` spilled."""
+    from scipy import sparse
+
     spill.seek(0)
     columns = max(len(vocab.words), 1)
     for start in range(0, len(vocab.rowids), READ_CHUNK):

@@ -41,15 +41,17 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy import sparse
 
 from . import features, related
 from .features import TERM
 from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, scale_of,
                       store_lists, store_related, term_chunk, vectors)
+
+if TYPE_CHECKING:
+    from scipy import sparse  # imported by _recompute, as related.py does: outdated() computes nothing
 
 #: Past this share of the posts changed, the full pass runs (as for reprints).
 FULL_SHARE = 0.01
@@ -515,6 +517,8 @@ def _recompute(conn, language: str, scale: int, post_ids: set[str], done: Relate
     done.lists += len(chunk.ids)
     if not chunk.ids:
         return 0
+    from scipy import sparse
+
     vocab = _local_vocabulary(conn, language, chunk, scale)
     matrix = vectors(chunk, vocab)
     used = np.unique(matrix.indices)
