@@ -107,7 +107,7 @@ def _store(conn: sqlite3.Connection, key: str, value) -> None:
 def refresh_related(conn: sqlite3.Connection, fresh: bool = False) -> RelatedPass:
     """Bring related_posts (and the stage's hidden tables) up to date with the posts;
     `fresh`: a new database, which has none."""
-    if fresh or _stored(conn, SETTINGS_KEY) is None and not _holds_posts(conn):
+    if fresh or (_stored(conn, SETTINGS_KEY) is None and not _holds_posts(conn)):
         return full_pass(conn, "new")
     stale = outdated(conn)
     if stale is not None:
@@ -163,7 +163,9 @@ def _settings_differ(stored: dict, wanted: dict) -> str:
 
 
 def _holds_posts(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM _post_features LIMIT 1").fetchone() is not None
+    """Whether any post is compared (the full pass gives each a `_related_vectors` row)."""
+    return conn.execute("SELECT 1 FROM _post_features f CROSS JOIN posts p ON p.id = f.post_id LIMIT 1"
+                        ).fetchone() is not None
 
 
 def related_outdated(db_path) -> bool:
