@@ -28,7 +28,9 @@ def counted_here(db: Path) -> dict:
     month_of = {p[0]: p[1] for p in posts}
     per_month = Counter()
     facets = Counter()
+    cube = Counter()
     for _, month, category, language, authors, tags in posts:
+        cube[(category, language, month)] += 1
         if month is not None:
             per_month[(month, "category", category)] += 1
             per_month[(month, "language", language)] += 1
@@ -44,7 +46,7 @@ def counted_here(db: Path) -> dict:
         ran_in.setdefault(image, set()).add(post)
     reused = {image: len(posts) for image, posts in ran_in.items() if len(posts) > 1}
     return {"monthly_posts": dict(per_month), "monthly_credits": dict(credits), "_facet_counts": dict(facets),
-            "reused_photos": reused, "_table_rows": counts}
+            "_facet_cube": dict(cube), "reused_photos": reused, "_table_rows": counts}
 
 
 def conn_rows(db: Path, sql: str) -> list[tuple]:
@@ -61,6 +63,7 @@ def stored(db: Path) -> dict:
         "monthly_posts": {(m, f, v): n for m, f, v, n in conn.execute("SELECT * FROM monthly_posts")},
         "monthly_credits": {(m, c): n for m, c, n in conn.execute("SELECT * FROM monthly_credits")},
         "_facet_counts": {(f, v): n for f, v, n in conn.execute("SELECT * FROM _facet_counts")},
+        "_facet_cube": {(c, l, m): n for c, l, m, n in conn.execute("SELECT * FROM _facet_cube")},
         "reused_photos": dict(conn.execute("SELECT image_id, posts FROM reused_photos")),
         "_table_rows": dict(conn.execute("SELECT name, rows FROM _table_rows")),
     }
@@ -71,6 +74,7 @@ def stored(db: Path) -> dict:
 def assert_summaries_are_fresh(db: Path) -> None:
     expected, found = counted_here(db), stored(db)
     assert expected["monthly_posts"] and expected["monthly_credits"] and expected["_facet_counts"]
+    assert expected["_facet_cube"]
     for name in expected:
         assert found[name] == expected[name], name
 

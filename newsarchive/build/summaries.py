@@ -2,7 +2,8 @@
 
 The home chart (posts per month by category), the term trends' denominators (posts per
 month, by category or language), the provenance page (photos per month by credit, the
-photos run most often), the posts table's facet counts over all posts, and the rows of
+photos run most often), the posts table's facet counts over all posts and by its three
+column facets together, and the rows of
 every table (what `news-archive serve` gives Datasette in place of `datasette inspect`). Counted on every
 page they would grow with the archive; here each is one GROUP BY after the writes,
 mostly over an index, and a full build and an update count them the same way, from
@@ -65,7 +66,15 @@ FACET_COUNTS = [
       for column in ARRAY_FACETS),
 ]
 
-SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS)
+#: Posts by every combination of the column facets (NULL kept: a page filtered by one
+#: facet column still counts the posts whose others are NULL), so that a page filtered
+#: by those columns alone sums a few of these rows (newsarchive.site.facet_cube) where
+#: Datasette would count every matching post, reading each row for the columns no index
+#: holds together (12 s for the languages of 239,399 posts at a million).
+FACET_CUBE = SummaryQuery("_facet_cube", f"""
+    SELECT {", ".join(COLUMN_FACETS)}, count(*) FROM posts GROUP BY {", ".join(COLUMN_FACETS)}""")
+
+SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS, FACET_CUBE)
 TABLE_ROWS = "_table_rows"
 
 

@@ -210,13 +210,17 @@ TABLES = (
     # (newsarchive.build.summaries), so that no page counts every post per request:
     # posts per month by category and by language (facet 'category' or 'language'; a
     # month's total is the sum of its category rows), photos per month by credit, the
-    # photos run in more than one post, the posts table's facet counts over all posts,
-    # and the rows of every table.
+    # photos run in more than one post, the posts table's facet counts over all posts
+    # and by its three column facets together, and the rows of every table.
     Table("monthly_posts", {"month": str, "facet": str, "value": str, "posts": int}),
     Table("monthly_credits", {"month": str, "credit": str, "photos": int}),
     Table("reused_photos", {"image_id": int, "posts": int}, pk="image_id",
           foreign_keys=(("image_id", "images", "id"),)),
     Table("_facet_counts", {"facet": str, "value": str, "posts": int}, in_package=False),
+    # Posts by category, language and month together: a page filtered by those columns
+    # alone is counted from its few rows (newsarchive.site.facet_cube).
+    Table("_facet_cube", {"category": str, "language": str, "published_month": str, "posts": int},
+          in_package=False),
     Table("_table_rows", {"name": str, "rows": int}, pk="name", in_package=False),
 )
 
