@@ -20,7 +20,7 @@ MONTHS_FROM_POSTS_SQL = """select published_month, category, count(*)
 
 
 #: Charts of immutable databases, drawn once per server process: such a file cannot
-#: change while the server runs, and drawing one is ~7 ms of Python.
+#: change while the server runs, so neither can its chart.
 _drawn: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
