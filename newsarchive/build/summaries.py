@@ -74,7 +74,16 @@ FACET_COUNTS = [
 FACET_CUBE = SummaryQuery("_facet_cube", f"""
     SELECT {", ".join(COLUMN_FACETS)}, count(*) FROM posts GROUP BY {", ".join(COLUMN_FACETS)}""")
 
-SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS, FACET_CUBE)
+#: The photos_by_credit query's rows in its order (idx_credit_photos); uncredited
+#: photos are left out, as the query cannot ask for them.
+CREDIT_PHOTOS = SummaryQuery("_credit_photos", """
+    SELECT captions.credit, posts.published_at, post_images.post_id, post_images.position
+    FROM post_images
+    JOIN captions ON captions.id = post_images.caption_id
+    JOIN posts ON posts.id = post_images.post_id
+    WHERE captions.credit IS NOT NULL""")
+
+SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS, FACET_CUBE, CREDIT_PHOTOS)
 TABLE_ROWS = "_table_rows"
 
 

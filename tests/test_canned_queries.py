@@ -1,0 +1,54 @@
+"""The photos_by_credit canned query: its rows against the base tables, and its plan."""
+from __future__ import annotations
+
+import sqlite3
+from urllib.parse import urlencode
+
+import pytest
+
+from newsarchive import config
+
+from .conftest import get
+
+CANNED_SQL = config.load(config.METADATA, "news")["databases"]["news"]["queries"]["photos_by_credit"]["sql"]
+
+
+def expected_photos(conn: sqlite3.Connection, credit: str, limit: int) -> list[dict]:
+    """The credit's photos newest post first, sorted here in Python from the base tables."""
+    rows = conn.execute(
+        "SELECT posts.published_at, posts.id, posts.title, images.url, captions.text, captions.credit_kind,"
+        " post_images.position"
+        " FROM post_images, captions, images, posts"
+        " WHERE captions.id = post_images.caption_id AND images.id = post_images.image_id"
+        " AND posts.id = post_images.post_id AND captions.credit = ?", (credit,)).fetchall()
+    rows.sort(key=lambda r: (r[6], r[1]))
+    rows.sort(key=lambda r: r[0] or "", reverse=True)  # undated posts (NULL) last, as SQLite's DESC
+    rows.sort(key=lambda r: r[0] is None)
+    keys = ("published_at", "post_id", "title", "image_url", "caption", "credit_kind")
+    return [dict(zip(keys, r[:6])) for r in rows[:limit]]
+
+
+@pytest.mark.parametrize("corpus", ["sample", "blog"])
+def test_photos_by_credit_rows_equal_the_base_tables(corpus, request):
+    db = request.getfixturevalue(f"{corpus}_db")
+    ds = request.getfixturevalue(f"{corpus}_ds")
+    ds = ds[0] if isinstance(ds, tuple) else ds  # blog_ds is (app, path)
+    conn = sqlite3.connect(db)
+    credits = [r[0] for r in conn.execute(
+        "SELECT credit FROM captions JOIN post_images ON post_images.caption_id = captions.id"
+        " WHERE credit IS NOT NULL GROUP BY credit ORDER BY count(*) DESC")]
+    if corpus == "sample":
+        assert len(credits) > 1
+    limit = ds.setting("max_returned_rows")
+    for credit in [*credits, "No Such Agency"]:
+        got = get(ds, "/news/photos_by_credit.json?" + urlencode({"_shape": "array", "credit": credit})).json()
+        assert got == expected_photos(conn, credit, limit), credit
+    conn.close()
+
+
+def test_photos_by_credit_reads_its_order_from_an_index(sample_db):
+    conn = sqlite3.connect(sample_db)
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + CANNED_SQL, {"credit": "Reuters"})]
+    conn.close()
+    assert not [step for step in plan if "TEMP B-TREE" in step], plan
+    assert any("idx_credit_photos" in step for step in plan), plan
