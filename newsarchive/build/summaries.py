@@ -75,12 +75,16 @@ FACET_CUBE = SummaryQuery("_facet_cube", f"""
     SELECT {", ".join(COLUMN_FACETS)}, count(*) FROM posts GROUP BY {", ".join(COLUMN_FACETS)}""")
 
 #: The photos_by_credit query's rows in its order (idx_credit_photos); uncredited
-#: photos are left out, as the query cannot ask for them.
+#: photos are left out, as the query cannot ask for them. The posts' dates are read
+#: once from the (published_at, id) index: looked up photo by photo, each read its
+#: post's row (2.0 s at 100,000 posts against 0.7 s, and 482 s against 24 s at a
+#: million, into a scratch database: `sqlite3` with the archive attached read-only).
 CREDIT_PHOTOS = SummaryQuery("_credit_photos", """
-    SELECT captions.credit, posts.published_at, post_images.post_id, post_images.position
-    FROM post_images
+    WITH dates AS MATERIALIZED (SELECT id, published_at FROM posts)
+    SELECT captions.credit, dates.published_at, post_images.post_id, post_images.position
+    FROM dates
+    JOIN post_images ON post_images.post_id = dates.id
     JOIN captions ON captions.id = post_images.caption_id
-    JOIN posts ON posts.id = post_images.post_id
     WHERE captions.credit IS NOT NULL""")
 
 SUMMARIES = (*MONTHLY_POSTS, MONTHLY_CREDITS, REUSED_PHOTOS, *FACET_COUNTS, FACET_CUBE, CREDIT_PHOTOS)
