@@ -181,3 +181,19 @@ def test_a_page_filtered_by_facet_columns_is_counted_right_and_read_from_the_cub
     app = app_for(copy)
     for query, page in pages.items():
         assert filtered_page(app, query) == page, query
+
+
+@pytest.mark.parametrize("column", CUBED)
+def test_a_page_filtered_by_a_facet_column_reads_its_newest_posts_from_an_index(built, app_for, column):
+    """The rows of a facet click come newest first from the column's (column, published_at,
+    id) index, 20 entries, where sorting every post of a month took 0.33 s at a million."""
+    values = raw(built, f"SELECT {column} FROM posts WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC")
+    if not values:
+        pytest.skip(f"no post has a {column}")
+    query = get(app_for(built), f"/news/posts.json?{column}={values[0][0]}&_size=1&_extra=query").json()["query"]
+    conn = sqlite3.connect(built)
+    try:
+        plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + query["sql"], query["params"]))
+    finally:
+        conn.close()
+    assert f"USING INDEX idx_posts_{column}_published_at_id" in plan and "TEMP B-TREE" not in plan, plan
