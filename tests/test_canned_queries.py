@@ -1,14 +1,18 @@
 """The photos_by_credit canned query: its rows against the base tables, and its plan."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from urllib.parse import urlencode
 
 import pytest
 
 from newsarchive import config
+from newsarchive.build import build
 
-from .conftest import get
+from .conftest import SAMPLE, copy_tree, get, write_posts
+from .test_summaries import new_post
 
 CANNED_SQL = config.load(config.METADATA, "news")["databases"]["news"]["queries"]["photos_by_credit"]["sql"]
 
@@ -52,3 +56,29 @@ def test_photos_by_credit_reads_its_order_from_an_index(sample_db):
     conn.close()
     assert not [step for step in plan if "TEMP B-TREE" in step], plan
     assert any("idx_credit_photos" in step for step in plan), plan
+
+
+def test_photos_by_credit_follows_an_update(tmp_path):
+    """After an update that adds a credited post, redates one and removes one, the
+    query's rows are still the base tables' (the build fills _credit_photos afresh)."""
+    posts = copy_tree(SAMPLE, tmp_path / "posts")
+    db = tmp_path / "news.db"
+    assert build(posts, db, quiet=True).written
+    credited = sorted(p for p in posts.rglob("*.md") if "Reuters" in p.read_text(encoding="utf-8"))
+    write_posts(posts, {"2025-01/quay.md": new_post("quay", "At the quay", "2025-01-05", "Harbour", "Ana Lima",
+                                                    "boats", "Reuters")})
+    redated, removed = credited[0], credited[-1]
+    text = "\n".join(line for line in redated.read_text(encoding="utf-8").splitlines() if not line.startswith("date:"))
+    redated.write_text(text.replace("---\n", "---\ndate: 2026-03-01\n", 1), encoding="utf-8")
+    later = time.time() + 5
+    os.utime(redated, (later, later))
+    removed.unlink()
+    second = build(posts, db, quiet=True)
+    assert (second.added, second.updated, second.removed) == (1, 1, 1)
+
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    got = [dict(r) for r in conn.execute(CANNED_SQL, {"credit": "Reuters"})]
+    assert got == expected_photos(conn, "Reuters", len(got) + 1)
+    assert got[0]["published_at"].startswith("2026-03-01")
+    conn.close()
