@@ -261,7 +261,7 @@ INDEXES = (
     Index("posts", ("language", "published_month")),
     # A category, language or month clicked on the posts page, newest first: without
     # these, SQLite sorts every post of the category by date (0.68 s for the 12,500 posts
-    # of one category of 100,000; 0.33 s for the 16,700 of one month of 1,000,000) to
+    # of one category of 100,000; 0.33 s for the 16,998 of one month of 1,000,000) to
     # show the first 20.
     Index("posts", ("category", DescIndex("published_at"), "id"), name="idx_posts_category_published_at_id"),
     Index("posts", ("language", DescIndex("published_at"), "id"), name="idx_posts_language_published_at_id"),
