@@ -14,6 +14,7 @@ import pytest
 
 from newsarchive import config
 from newsarchive.site.cells import mirror_url
+from .conftest import WIDTHS, assert_fits
 
 pytestmark = pytest.mark.browser
 
@@ -258,5 +259,11 @@ def test_home_page_draws_the_chart_offline(browse, db):
     gaps = [above - below for (_, below), (_, above) in zip(ticks, ticks[1:])]
     assert all(gap == pytest.approx(gaps[0], abs=0.5) and gap < 0 for gap in gaps), ticks
     browse.screenshot("home-page.png")
+    # On a phone the chart scrolls in its box rather than shrinking its labels, and the page does not scroll sideways.
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        heights = chart.locator("text.y-tick").evaluate_all("ts => ts.map(t => t.getBoundingClientRect().height)")
+        assert min(heights) >= 9, (width, heights)
+        assert_fits(page)
     assert browse.errors == []
     browse.assert_offline()
