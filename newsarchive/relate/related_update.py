@@ -47,6 +47,7 @@ import numpy as np
 
 from . import features, related
 from .features import TERM
+from .reprint_index import store_settings, stored_settings
 from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, scale_of,
                       store_lists, store_related, term_chunk, vectors)
 
@@ -95,19 +96,10 @@ class RelatedPass:
     notes: list[str] = field(default_factory=list)
 
 
-def _stored(conn: sqlite3.Connection, key: str):
-    row = conn.execute("SELECT value FROM _relations WHERE key = ?", (key,)).fetchone()
-    return json.loads(row[0]) if row else None
-
-
-def _store(conn: sqlite3.Connection, key: str, value) -> None:
-    conn.execute("INSERT OR REPLACE INTO _relations (key, value) VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
-
-
 def refresh_related(conn: sqlite3.Connection, fresh: bool = False) -> RelatedPass:
     """Bring related_posts (and the stage's hidden tables) up to date with the posts;
     `fresh`: a new database, which has none."""
-    if fresh or (_stored(conn, SETTINGS_KEY) is None and not _holds_posts(conn)):
+    if fresh or (stored_settings(conn, SETTINGS_KEY) is None and not _holds_posts(conn)):
         return full_pass(conn, "new")
     stale = outdated(conn)
     if stale is not None:
@@ -115,7 +107,7 @@ def refresh_related(conn: sqlite3.Connection, fresh: bool = False) -> RelatedPas
     changes = changed_posts(conn)
     if not changes:
         return RelatedPass("unchanged")
-    counts = _stored(conn, COUNTS_KEY) or {}
+    counts = stored_settings(conn, COUNTS_KEY) or {}
     if changes.count > FULL_SHARE * max(sum(counts.values()), 1):
         return full_pass(conn, "share", changed=changes.count)
     new_counts = changes.counts(counts)
@@ -142,7 +134,7 @@ class Outdated(NamedTuple):
 def outdated(conn: sqlite3.Connection) -> Outdated | None:
     """Why the database's related posts cannot be brought up to date from its hidden
     tables, or None when they can (or there is nothing to relate)."""
-    stored = _stored(conn, SETTINGS_KEY)
+    stored = stored_settings(conn, SETTINGS_KEY)
     if stored is not None and stored != settings():
         return Outdated("settings", "related posts recomputed in full: " + _settings_differ(stored, settings()))
     if not _holds_posts(conn):
@@ -195,8 +187,8 @@ def full_pass(conn: sqlite3.Connection, reason: str, note: str | None = None, ch
     """Every list computed again and the hidden tables written afresh."""
     state = StateWriter(conn)
     store_related(conn, find_related(conn, state))
-    _store(conn, SETTINGS_KEY, settings())
-    _store(conn, COUNTS_KEY, state.counts)
+    store_settings(conn, settings(), SETTINGS_KEY)
+    store_settings(conn, state.counts, COUNTS_KEY)
     posts = sum(state.counts.values())
     return RelatedPass("full", reason, posts if changed is None else changed, posts, posts,
                        notes=[note] if note else [])
@@ -352,7 +344,7 @@ def update_related(conn: sqlite3.Connection, changes: Changes, counts: dict[str,
     conn.executemany("DELETE FROM related_posts WHERE post_id = ?", [(post_id,) for post_id in gone])
     conn.executemany("UPDATE _related_vectors SET original = ? WHERE post_id = ?",
                      [(new, post_id) for post_id, (_, new) in changes.regrouped.items() if new is not None])
-    _store(conn, COUNTS_KEY, counts)
+    store_settings(conn, counts, COUNTS_KEY)
     done.recomputed.sort()
     return done
 

@@ -61,14 +61,13 @@ def all_immutable(datasette) -> bool:
 
 async def home_page(datasette, request, send):
     """Datasette's index page, kept when the request and databases allow (module doc)."""
-    view = IndexView.as_view(datasette)
     if not (is_shared_request(request) and all_immutable(datasette)):
-        return await view(request, send)
+        return await IndexView.as_view(datasette)(request, send)
     pages = _kept.setdefault(datasette, {})
     key = (request.scheme, request.host)
     page = pages.get(key)
     if page is None:
-        response = await view(request, send)
+        response = await IndexView.as_view(datasette)(request, send)
         if response.status != 200 or response._set_cookie_headers:
             return response
         page = KeptPage(response.body, response.status, tuple(response.headers.items()), response.content_type)
