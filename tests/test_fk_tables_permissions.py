@@ -12,6 +12,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
+
+from newsarchive import config
 
 from .conftest import DATASETTE_1, EDITOR, get
 from .test_relations import expected_reprints
@@ -139,3 +142,38 @@ def test_links_from_other_tables_list_only_the_tables_the_visitor_may_view(restr
     for table in closed:
         statuses = (get(app, f"/news/{table}").status_code, get(app, f"/news/{table}", EDITOR).status_code)
         assert statuses == (403, 200), table
+
+
+@pytest.fixture
+def editors_database(app_for, tmp_path, monkeypatch):
+    """editors_database(db, open_tables): a Datasette of db configured as metadata.yml has
+    it, but for the database, which only EDITOR may view, and `open_tables`, which
+    everyone may (`allow: true`)."""
+
+    def make(db: Path, open_tables: tuple[str, ...]):
+        meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
+        meta["databases"]["news"]["allow"] = EDITOR
+        for name in open_tables:
+            meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = True
+        closed = tmp_path / "metadata.yml"
+        closed.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+        monkeypatch.setattr(config, "METADATA", closed)
+        return app_for(db, workdir=tmp_path / "serve")
+
+    return make
+
+
+def test_a_table_closed_by_its_database_is_left_out_of_an_open_tables_rows(editors_database, chosen_posts):
+    """The posts table and one table pointing at it are open, the rest of the database is
+    EDITOR's: anonymous sees exactly the tables whose own page it may open."""
+    db, post_ids = chosen_posts
+    app = editors_database(db, ("posts", "post_tags"))
+    for post_id in post_ids:
+        everything = referencing_rows(db, post_id)
+        opens = {table: get(app, f"/news/{table}").status_code for table, _ in everything}
+        assert set(opens.values()) == {200, 403} and opens["post_tags"] == 200, opens
+        allowed = {key: n for key, n in everything.items() if opens[key[0]] == 200}
+
+        assert links_in_json(app, post_id) == allowed, post_id
+        assert links_in_page(get(app, f"/news/posts/{post_id}").text, post_id) == allowed, post_id
+        assert links_in_json(app, post_id, EDITOR) == everything, post_id

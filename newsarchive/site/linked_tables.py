@@ -4,14 +4,15 @@ the visitor may not view is left out, its name, its count and its link.
 
 Datasette 1.0 leaves those tables out itself. Datasette 0.65.5 counts and lists every
 table that points at the row, whatever the visitor may view, and offers no hook
-between the list and the page or the JSON: `row_view` is its own row view with the
-list filtered, which plugins/news_linked_tables.py routes ahead of Datasette's.
+between the list and the page or the JSON: ViewableLinksRowView is its row view with
+the list filtered, which plugins/news_linked_tables.py routes ahead of Datasette's.
 """
 from __future__ import annotations
 
-from datasette.views.row import RowView
+import asyncio
 
-from newsarchive.site.instruments import can_view_table
+from datasette.utils.asgi import Forbidden
+from datasette.views.row import RowView
 
 #: Datasette 0.65.5's route for a row page (app.py, `_routes`), so the view below takes
 #: exactly the URLs Datasette's own row view would.
@@ -19,17 +20,33 @@ ROW_ROUTE = r"/(?P<database>[^\/\.]+)/(?P<table>[^/]+?)/(?P<pks>[^/]+?)(\.(?P<fo
 
 
 async def viewable_links(datasette, actor, database: str, links: list[dict]) -> list[dict]:
-    """The entries of a `foreign_key_tables` list whose table the actor may view, as the
-    table's own page decides (one check per table, however many columns point here)."""
-    allowed: dict[str, bool] = {}
-    kept = []
-    for link in links:
-        table = link["other_table"]
-        if table not in allowed:
-            allowed[table] = await can_view_table(datasette, actor, database, table)
-        if allowed[table]:
-            kept.append(link)
-    return kept
+    """The entries of a `foreign_key_tables` list whose table the actor may view."""
+    viewable = await viewable_tables(datasette, actor, database, {link["other_table"]: None for link in links})
+    return [link for link in links if link["other_table"] in viewable]
+
+
+async def viewable_tables(datasette, actor, database: str, tables) -> set[str]:
+    """The tables the actor may view, decided as Datasette 0.65's table page decides
+    (view-table, else view-database, else view-instance: the first that answers).
+
+    Each view-table answer is a query on sqlite_master and then copies of the whole
+    metadata, so they are asked together, the queries on the SQL threads side by side;
+    the other two are the same for every table of the database and asked once."""
+    tables = list(tables)
+    answers = await asyncio.gather(
+        *(datasette.permission_allowed(actor, "view-table", (database, table), default=None) for table in tables))
+    database_answer = None
+    if None in answers:
+        database_answer = await _may_view_database(datasette, actor, database)
+    return {table for table, answer in zip(tables, answers) if (database_answer if answer is None else answer)}
+
+
+async def _may_view_database(datasette, actor, database: str) -> bool:
+    try:
+        await datasette.ensure_permissions(actor, [("view-database", database), "view-instance"])
+    except Forbidden:
+        return False
+    return True
 
 
 class ViewableLinksRowView(RowView):
