@@ -5,13 +5,12 @@ that does is routed ahead of Datasette's own."""
 import datasette as _datasette
 from datasette import hookimpl
 
-from newsarchive.site.linked_tables import ROW_ROUTE, ViewableLinksRowView
+from newsarchive.site.linked_tables import ViewableLinksRowView, row_route
 
 _V1 = int(_datasette.__version__.split(".")[0]) >= 1
 
 
 @hookimpl
 def register_routes(datasette):
-    if _V1:
-        return []
-    return [(ROW_ROUTE, ViewableLinksRowView.as_view(datasette))]
+    route = None if _V1 else row_route(datasette)
+    return [(route, ViewableLinksRowView.as_view(datasette))] if route else []

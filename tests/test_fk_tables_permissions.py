@@ -177,3 +177,15 @@ def test_a_table_closed_by_its_database_is_left_out_of_an_open_tables_rows(edito
         assert links_in_json(app, post_id) == allowed, post_id
         assert links_in_page(get(app, f"/news/posts/{post_id}").text, post_id) == allowed, post_id
         assert links_in_json(app, post_id, EDITOR) == everything, post_id
+
+
+@pytest.mark.parametrize("path, content_type", [
+    ("/-/static/app.css", "text/css"),  # Datasette's own files
+    ("/-/news-static/news-select-word.js", "javascript"),  # a plugin's route
+    ("/photos/2024/11/gluehwein-lebkuchen.jpg", "image/jpeg"),  # a static mount (metadata.yml)
+])
+def test_the_row_view_takes_only_row_urls(restricted_app, chosen_posts, path, content_type):
+    """Three-segment paths that are not rows reach what serves them, not a row view."""
+    db, _ = chosen_posts
+    response = get(restricted_app(db, "reprints"), path)
+    assert response.status_code == 200 and content_type in response.headers["content-type"], path

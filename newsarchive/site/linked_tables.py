@@ -10,13 +10,24 @@ the list filtered, which plugins/news_linked_tables.py routes ahead of Datasette
 from __future__ import annotations
 
 import asyncio
+import re
 
+from datasette.utils import tilde_encode
 from datasette.utils.asgi import Forbidden
 from datasette.views.row import RowView
 
-#: Datasette 0.65.5's route for a row page (app.py, `_routes`), so the view below takes
-#: exactly the URLs Datasette's own row view would.
-ROW_ROUTE = r"/(?P<database>[^\/\.]+)/(?P<table>[^/]+?)/(?P<pks>[^/]+?)(\.(?P<format>\w+))?$"
+
+def row_route(datasette) -> str | None:
+    """Datasette 0.65.5's route for a row page (app.py, `_routes`) narrowed to the
+    databases served: a plugin's route comes before all of Datasette's, and the bare
+    three-segment pattern would also take /-/static/app.css, the static mounts' files and
+    the other plugins' files. A database named like a static mount is left to
+    Datasette, whose static route comes first. None when no database is served."""
+    mounts = {mount for mount, _ in datasette.static_mounts}
+    names = sorted(re.escape(tilde_encode(db.route)) for db in datasette.databases.values() if db.route not in mounts)
+    if not names:
+        return None
+    return rf"^/(?P<database>{'|'.join(names)})/(?P<table>[^/]+?)/(?P<pks>[^/]+?)(\.(?P<format>\w+))?$"
 
 
 async def viewable_links(datasette, actor, database: str, links: list[dict]) -> list[dict]:
