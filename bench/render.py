@@ -66,7 +66,7 @@ def best_of(variants: dict, runs: int) -> dict[str, float]:
 
 def per_post(count: int, runs: int, folder: Path | None = None) -> None:
     """CPU a post of the benchmark corpus (or of `folder`) in a parser process, and what its parts add."""
-    from newsarchive.build.workers import parse_task
+    from newsarchive.build import workers
 
     if folder is None:
         from bench.run import ensure_corpus
@@ -77,18 +77,18 @@ def per_post(count: int, runs: int, folder: Path | None = None) -> None:
     posts = [read_post(path, Path(abspath).read_bytes()) for path, abspath in tasks]
     records = [parse_rows.extract(post) for post in posts]  # headlines as the build finds them
     headlines = [r.post["title"] if r.post["title_source"] == "body" else None for r in records]
-    real = parse_rows.feature_rows, parse_rows.render_post
-    without_features = (lambda *a: [], real[1])
+    real = workers.feature_batch, parse_rows.render_post
+    without_features = (lambda posts: [[] for _ in posts], real[1])
     without_rendering = (real[0], lambda *a, **k: RenderedPost("", "", 0))
 
     def parse_with(parts):
         def run():
-            parse_rows.feature_rows, parse_rows.render_post = parts
+            workers.feature_batch, parse_rows.render_post = parts
             try:
-                for task in tasks:
-                    parse_task(task)
+                for first in range(0, len(tasks), workers.CHUNK):
+                    workers.parse_chunk(tasks[first : first + workers.CHUNK])
             finally:
-                parse_rows.feature_rows, parse_rows.render_post = real
+                workers.feature_batch, parse_rows.render_post = real
         return run
 
     variants = {
@@ -117,6 +117,7 @@ def parts_alone(texts: list, posts: list, headlines: list, runs: int) -> None:
     from datasketch import MinHash
 
     from newsarchive.parse.body import body_events
+    from newsarchive.build.workers import CHUNK
     from newsarchive.relate import features
 
     found = [features.read_words(text) for text in texts]
@@ -139,6 +140,9 @@ def parts_alone(texts: list, posts: list, headlines: list, runs: int) -> None:
         "signature (numpy)": lambda: [features.signature(v) for v in shingles],
         "  (datasketch, reference)": lambda: [datasketch_signature(v) for v in shingles],
         "top words": lambda: [features.top_terms(w.hashes, w.long) for w in found],
+        "features, a post at a time": lambda: [features.feature_rows("p", t) for t in texts],
+        "features, a chunk at a time": lambda: [features.feature_batch([("p", t) for t in texts[i : i + CHUNK]])
+                                                for i in range(0, len(texts), CHUNK)],
         "article (write + nh3)": lambda: [article_html(p.body, h, e) for p, h, e in zip(posts, headlines, events)],
         "preview (parse + write + nh3)": lambda: [preview_html(p.body) for p in posts],
     }

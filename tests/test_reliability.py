@@ -180,14 +180,14 @@ def test_a_worker_crash_loses_one_file_not_the_build(tmp_path, monkeypatch):
     from newsarchive.build import workers
 
     posts = tiny_posts(tmp_path / "posts", workers.PARALLEL_THRESHOLD + 50)
-    real = workers.parse_task
+    real = workers.parse_file
 
     def crashing(task):
         if task[0] == "0123.md":
             os._exit(11)  # what a segfault in a C extension looks like to the pool
         return real(task)
 
-    monkeypatch.setattr(workers, "parse_task", crashing)
+    monkeypatch.setattr(workers, "parse_file", crashing)
     db = tmp_path / "news.db"
     summary = build(posts, db, quiet=True, jobs=2)
     assert summary.posts == workers.PARALLEL_THRESHOLD + 49
@@ -203,14 +203,14 @@ def test_a_parser_that_hangs_loses_one_file_not_the_build(tmp_path, monkeypatch)
 
     count = workers.PARALLEL_THRESHOLD + 50
     posts = tiny_posts(tmp_path / "posts", count)
-    real = workers.parse_task
+    real = workers.parse_file
 
     def hanging(task):
         if task[0] == "0077.md":
             time.sleep(3600)
         return real(task)
 
-    monkeypatch.setattr(workers, "parse_task", hanging)
+    monkeypatch.setattr(workers, "parse_file", hanging)
     monkeypatch.setattr(workers, "PARSE_TIMEOUT", 3)
     db = tmp_path / "news.db"
     started = time.monotonic()
@@ -304,7 +304,7 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
 
     count = workers.PARALLEL_THRESHOLD + 10
     posts = tiny_posts(tmp_path / "posts", count)
-    real = workers.parse_task
+    real = workers.parse_file
     writer = os.getpid()
 
     def reporting(task):
@@ -313,7 +313,7 @@ def test_the_build_pauses_the_collector_only_while_it_runs(tmp_path, monkeypatch
                                         f"in writer: {os.getpid() == writer}, collecting: {gc.isenabled()}, niceness: {os.nice(0)}")
         return real(task)
 
-    monkeypatch.setattr(workers, "parse_task", reporting)
+    monkeypatch.setattr(workers, "parse_file", reporting)
     mine = os.nice(0)
     lowered = min(19, mine + workers.WORKER_NICENESS)
     assert lowered > mine or mine == 19

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from ..db.write import PackedPost, pack
 from ..parse import MAX_BYTES, PostError, extract, read_post
+from ..relate.features import feature_batch, feature_rows
 from .lock import release_in_worker
 from .plan import Task
 from .summary import Problem
@@ -74,6 +75,45 @@ class ParseFailure(NamedTuple):
 
 def parse_task(task: Task) -> ParseResult | ParseFailure:
     """Read and parse one file. Never raises: a file that is not a post is a ParseFailure."""
+    return parse_chunk([task])[0]
+
+
+def parse_chunk(tasks: list[Task]) -> list[ParseResult | ParseFailure]:
+    """Read and parse files, each alone, then compute their relations features
+    together (feature_batch: numpy's cost a call, paid once for the chunk). Never
+    raises: a file that is not a post is a ParseFailure."""
+    parsed = [parse_file(task) for task in tasks]
+    posts = [item for item in parsed if isinstance(item, _Parsed)]
+    try:
+        batch = feature_batch([(p.record.post["id"], p.record.post["body_text"]) for p in posts])
+    except Exception:  # a bug in the batch must cost no post: each is computed alone
+        batch = [None] * len(posts)
+    features = iter(batch)
+    return [item.result(next(features)) if isinstance(item, _Parsed) else item for item in parsed]
+
+
+class _Parsed(NamedTuple):
+    """A file read and parsed, its relations features not yet computed."""
+
+    task: Task
+    post: object  # parse.Post
+    record: object  # parse.Record
+
+    def result(self, features: list[tuple] | None) -> ParseResult | ParseFailure:
+        path = self.task[0]
+        try:
+            values = self.record.post
+            self.record.rows["_post_features"] = (
+                feature_rows(values["id"], values["body_text"]) if features is None else features)
+            return ParseResult(path, values["id"], values["url_key"], values["sha256"],
+                               self.post.key_lines.get("code"), pack(self.record),
+                               tuple((d.line, d.message) for d in self.post.duplicates) + tuple(self.record.warnings))
+        except Exception as exc:
+            return _internal_error(path, exc)
+
+
+def parse_file(task: Task) -> _Parsed | ParseFailure:
+    """Read and parse one file, its relations features left for parse_chunk."""
     path, abspath = task[:2]  # a Task, or a plain (path, abspath)
     try:
         data = _read(abspath)
@@ -84,16 +124,17 @@ def parse_task(task: Task) -> ParseResult | ParseFailure:
         as_id = getattr(task, "as_id", None)
         if as_id is not None:  # its own id is another file's (build.write)
             post.meta = {**post.meta, "code": as_id}
-        record = extract(post)
-        values = record.post
-        return ParseResult(path, values["id"], values["url_key"], values["sha256"], post.key_lines.get("code"),
-                           pack(record), tuple((d.line, d.message) for d in post.duplicates) + tuple(record.warnings))
+        return _Parsed(task, post, extract(post, features=False))
     except PostError as exc:
         return ParseFailure(path, exc.line, exc.message)
     except RecursionError:
         return ParseFailure(path, None, "the Markdown body is nested too deeply to parse")
     except Exception as exc:  # a parser bug must not stop the build of every other post
-        return ParseFailure(path, None, f"internal error while parsing ({type(exc).__name__}: {exc})")
+        return _internal_error(path, exc)
+
+
+def _internal_error(path: str, exc: Exception) -> ParseFailure:
+    return ParseFailure(path, None, f"internal error while parsing ({type(exc).__name__}: {exc})")
 
 
 def _read(abspath: str) -> bytes:
@@ -238,7 +279,7 @@ def _run_task(task: Task):
 
 
 def _run_chunk(tasks: list[Task]):
-    return [parse_task(task) for task in tasks]
+    return parse_chunk(tasks)
 
 
 def start_pool(jobs: int) -> ProcessPoolExecutor | None:

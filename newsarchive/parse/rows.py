@@ -81,8 +81,11 @@ def post_id_for(post: Post) -> str:
     return stem
 
 
-def extract(post: Post) -> Record:
-    """Build every row for one post, or raise PostError (with the line of the offending key)."""
+def extract(post: Post, features: bool = True) -> Record:
+    """Build every row for one post, or raise PostError (with the line of the offending key).
+
+    features=False leaves `_post_features` empty for the caller to fill: the parser
+    processes compute a chunk's features together (relate.features.feature_batch)."""
     fm = _Frontmatter(post)
     post_id = post_id_for(post)
     fm.text("code")  # e.g. `code: [A1]`: the id comes from the path, the value is kept
@@ -101,7 +104,8 @@ def extract(post: Post) -> Record:
     _links(rows, post_id, origin_url, parts.links)
     tags = _tags(fm, rows, post_id)
     authors = _authors(fm, rows, post_id)
-    rows["_post_features"] = feature_rows(post_id, parts.text)
+    if features:
+        rows["_post_features"] = feature_rows(post_id, parts.text)
     source_domain, origin_key = url_facts(origin_url)
     if not origin_url:
         origin_key = site_path_key(post_site_path(post))
