@@ -8,22 +8,30 @@ Datasette in place of `datasette inspect`). Counted on every page they would gro
 the archive; here each is one GROUP BY after the writes, mostly over an index.
 
 A full build counts them all. An update changes them by what its changed posts (those
-it wrote, and those it deleted: ChangedPosts) contributed: each query below runs once
-over those posts in the database being replaced (what they added to the summaries
-before) and once in the new one (what they add now), and the difference is applied to
+it wrote and those it deleted: changed_post_ids) contributed: each query below runs
+once over those posts in the database being replaced (what they counted for before)
+and once in the new one (what they count for now), and the difference is applied to
 the summaries the update copied. Every other post's rows are as they were, so the
-result equals a full count: monthly_posts, monthly_credits, _facet_counts and
-_facet_cube add up per key (a key whose count comes to 0 goes); _credit_photos loses
-the changed posts' old rows and gains their new ones; reused_photos is counted again
-for the photos a changed post runs or ran; `_table_rows` counts again only the tables
-whose rows do not hang off a post (build_delta_rows). The tables are written the same
-way by both (_rewrite), so their rows, in order, are a full build's.
+result is a full count's:
+- monthly_posts, monthly_credits, _facet_counts, _facet_cube: sums per key. The
+  differences are added in place; when a key appears or goes (its count comes to 0),
+  the table is written again in the order a full build writes it (_rewrite), so its
+  rows, rowids included, are a full build's.
+- _credit_photos: the changed posts' old rows out, their new rows in.
+- reused_photos: counted again for each photo a changed post runs or ran.
+- `_table_rows`: the stored count plus the difference for the tables whose rows come
+  and go with posts (POST_ROWS, their full-text indexes, and each lookup, whose rows
+  only a changed post can add or leave unused: LOOKUP_KEYS); every other table (the
+  relations', the full-text indexes' segments, the build's record) counted again.
 
 An update counts everything instead when its changed posts are more than DELTA_SHARE of
-the archive, when the database being replaced is not at hand, or when its summaries
-were counted by other rules than these (SETTINGS_KEY in `_relations`). At 20,000
-posts a one-file update spends 0.24 s here counting everything and 0.03 s keeping the
-summaries (docs/performance.md, "One file changed").
+the archive, or when its summaries were counted by other rules than these
+(SETTINGS_KEY in `_relations`), or do not add up (a count would go below 0).
+
+A one-file update of 20,000 posts (bench/generate.py) spent 0.27 s here counting
+everything and 0.03 s keeping the summaries, medians of 9 runs each, interleaved; of
+those 0.03 s, 0.015 s count the tables not kept (posts_fts_data the most, 0.008 s):
+docs/performance.md, "One file changed".
 """
 from __future__ import annotations
 
@@ -137,6 +145,9 @@ COUNTED = {
     "_facet_cube": "category, language, published_month",
 }
 TABLE_ROWS = "_table_rows"
+#: Scratch tables: a summary's counts, and the changed posts' difference to them.
+SUMS = "temp.summary_sums"
+DELTA = "temp.summary_delta"
 
 #: Above this share of the archive's posts changed, an update counts everything: the
 #: changed posts are read twice, each by its key, where a full count reads indexes in
@@ -194,7 +205,8 @@ def store_summaries(conn: sqlite3.Connection, changed: ChangedPosts | None = Non
                     return "delta"
             finally:
                 old.close()
-                conn.execute(f"DROP TABLE IF EXISTS {CHANGED}")
+                for scratch in (CHANGED, DELTA):
+                    conn.execute(f"DROP TABLE IF EXISTS {scratch}")
     for table in {s.table for s in SUMMARIES} - set(COUNTED):
         conn.execute(f"DELETE FROM [{table}]")
     for summary in SUMMARIES:
@@ -262,20 +274,45 @@ def _apply(conn: sqlite3.Connection, old: sqlite3.Connection) -> dict[str, int]:
     """The changed posts' difference, applied to every summary; returns how many rows
     _credit_photos and reused_photos gained (negative: lost)."""
     for table in COUNTED:
-        queries = [s for s in SUMMARIES if s.table == table]
-        before = [row for s in queries for row in old.execute(s.sql(CHANGED_POSTS))]
-        _rewrite(conn, table, [f"SELECT * FROM main.[{table}]", *(s.sql(CHANGED_POSTS) for s in queries)], before)
+        _apply_counts(conn, old, table)
     return {"_credit_photos": _apply_credit_photos(conn, old), "reused_photos": _apply_reused(conn, old)}
 
 
-def _rewrite(conn: sqlite3.Connection, table: str, adding: list[str], subtracting: list[tuple]) -> None:
-    """Write `table` (a COUNTED one) afresh: per key, the sum of the counts the `adding`
-    queries give less those of `subtracting` (rows in the table's column order); keys
-    whose count comes to 0 left out, in COUNTED's order. A scratch table of the same
-    columns gives every value the table's type before keys are compared."""
+def _apply_counts(conn: sqlite3.Connection, old: sqlite3.Connection, table: str) -> None:
+    """Add the changed posts' counts now and subtract those they had, key by key: in
+    place when every key stays, else by writing the table again in its order."""
+    queries = [s for s in SUMMARIES if s.table == table]
+    before = [row for s in queries for row in old.execute(s.sql(CHANGED_POSTS))]
+    columns = _COLUMNS[table]
+    keys, count = columns[:-1], columns[-1]
+    _sum_into(conn, table, DELTA, [s.sql(CHANGED_POSTS) for s in queries], before)
+    (changed,) = conn.execute(f"SELECT count(*) FROM {DELTA}").fetchone()
+    if changed == 0:
+        return
+    conn.execute(f"CREATE INDEX {DELTA}_keys ON {DELTA.split('.')[1]} ({', '.join(keys)})")
+    same = " AND ".join(f"t.{key} IS d.{key}" for key in keys)
+    found, going, negative, found_losing = conn.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE t.{count} + d.{count} = 0),"
+        f" count(*) FILTER (WHERE t.{count} + d.{count} < 0), count(*) FILTER (WHERE d.{count} < 0)"
+        f" FROM main.[{table}] t JOIN {DELTA} d ON {same}").fetchone()
+    (losing,) = conn.execute(f"SELECT count(*) FROM {DELTA} WHERE {count} < 0").fetchone()
+    if negative or found_losing < losing:  # a count below 0, or one to subtract from that the table lacks
+        raise _Unsound(table)
+    if found == changed and not going:
+        conn.execute(f"UPDATE main.[{table}] AS t SET {count} = t.{count} + d.{count} FROM {DELTA} d WHERE {same}")
+    else:
+        _rewrite(conn, table, [f"SELECT * FROM main.[{table}]", f"SELECT * FROM {DELTA}"], [])
+
+
+def _sum_into(conn: sqlite3.Connection, table: str, into: str, adding: list[str], subtracting: list[tuple]) -> None:
+    """Into a new temp table `into` of `table`'s columns: per key, the sum of the counts
+    the `adding` queries give less those of `subtracting` (rows in the table's column
+    order), keys whose sum is 0 left out. Made of `table`'s columns, the scratch gives
+    every value the table's type before keys are compared."""
     scratch = "temp.summary_rows"
-    conn.execute(f"DROP TABLE IF EXISTS {scratch}")
-    conn.execute(f"CREATE TABLE {scratch} AS SELECT * FROM main.[{table}] WHERE 0")
+    for name in (scratch, into):
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.execute(f"CREATE TABLE {name} AS SELECT * FROM main.[{table}] WHERE 0")
     for sql in adding:
         conn.execute(f"INSERT INTO {scratch} {sql}")
     columns = _COLUMNS[table]
@@ -283,14 +320,21 @@ def _rewrite(conn: sqlite3.Connection, table: str, adding: list[str], subtractin
         conn.executemany(f"INSERT INTO {scratch} VALUES ({', '.join('?' for _ in columns)})",
                          [(*row[:-1], -row[-1]) for row in subtracting])
     keys, count = ", ".join(columns[:-1]), columns[-1]
-    (negative,) = conn.execute(f"SELECT count(*) FROM (SELECT sum({count}) AS n FROM {scratch} GROUP BY {keys})"
-                               " WHERE n < 0").fetchone()
+    conn.execute(f"INSERT INTO {into} SELECT {keys}, sum({count}) FROM {scratch} GROUP BY {keys}"
+                 f" HAVING sum({count}) != 0")
+    conn.execute(f"DROP TABLE {scratch}")
+
+
+def _rewrite(conn: sqlite3.Connection, table: str, adding: list[str], subtracting: list[tuple]) -> None:
+    """Write `table` (a COUNTED one) afresh from the sums _sum_into gives, in COUNTED's
+    order: a full build and an update write the same rows in the same order."""
+    _sum_into(conn, table, SUMS, adding, subtracting)
+    (negative,) = conn.execute(f"SELECT count(*) FROM {SUMS} WHERE {_COLUMNS[table][-1]} < 0").fetchone()
     if negative:
         raise _Unsound(table)
     conn.execute(f"DELETE FROM main.[{table}]")
-    conn.execute(f"INSERT INTO main.[{table}] SELECT {keys}, sum({count}) FROM {scratch} GROUP BY {keys}"
-                 f" HAVING sum({count}) != 0 ORDER BY {COUNTED[table]}")
-    conn.execute(f"DROP TABLE {scratch}")
+    conn.execute(f"INSERT INTO main.[{table}] SELECT * FROM {SUMS} ORDER BY {COUNTED[table]}")
+    conn.execute(f"DROP TABLE {SUMS}")
 
 
 def _apply_credit_photos(conn: sqlite3.Connection, old: sqlite3.Connection) -> int:
