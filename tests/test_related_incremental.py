@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from newsarchive.build.pipeline import build
-from newsarchive.relate import related, related_update
+from newsarchive.relate import features, related, related_update
 
 from .test_relations import _edit_words, _paragraphs, _syllable_word, planted_corpus
 from .test_relations_incremental import Archive
@@ -321,6 +321,22 @@ def test_other_settings_recompute_in_full_with_no_file_changed(archive, passes, 
     assert _lists(archive.db) != before, "4 words a vector relate other posts than 12"
     again = build(archive.folder, archive.db, quiet=True)
     assert not again.written and not again.notes and len(passes) == 2
+
+
+def test_other_features_settings_read_every_post_again(archive, monkeypatch):
+    """Posts' stored features made with another TERMS_KEPT cannot be weighed with new
+    ones: with no file changed, the build reads every post again (Archive.update holds
+    the result against a full build at the new setting), and says why."""
+    monkeypatch.setattr(features, "TERMS_KEPT", 5)
+    summary = archive.update()
+    assert summary.written and summary.added == len(archive.posts)
+    assert any("relations features were computed with other settings" in note for note in summary.notes)
+    conn = sqlite3.connect(archive.db)
+    kept = [len(np.frombuffer(blob, dtype=TERM)) for (blob,) in conn.execute("SELECT terms FROM _post_features")]
+    conn.close()
+    assert kept and max(kept) == 5
+    again = build(archive.folder, archive.db, quiet=True)
+    assert not again.written and not again.notes
 
 
 @pytest.mark.parametrize("emptied", ["DELETE FROM _relations WHERE key = 'related'", "DELETE FROM _related_vectors"],

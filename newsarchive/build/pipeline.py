@@ -15,7 +15,8 @@ from .. import __version__
 from ..db.bookkeeping import BuildRow, record_build
 from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
-from ..relate import related_update
+from ..relate import features, related_update
+from ..relate.reprint_index import store_settings
 from ..relate.reprint_update import refresh_reprints, reprints_outdated
 from . import swap
 from ..site.identity import read_identity as stored_identity
@@ -227,6 +228,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         summary.timings["reprints:" + reprints.mode] = 0.0
         clock = summary.lap("reprints", clock)
         related = related_update.refresh_related(conn, fresh=run.fresh)
+        store_settings(conn, features.settings(), features.SETTINGS_KEY)
         summary.notes.extend(related.notes)
         summary.timings["related:" + related.mode] = 0.0
         clock = summary.lap("related", clock)

@@ -9,6 +9,8 @@ from pathlib import Path
 from ..db.bookkeeping import current_errors
 from ..db.schema import schema_change
 from ..parse.fields import naive_zone_name
+from ..relate import features
+from ..relate.reprint_index import stored_settings
 from .summary import BuildRefused
 
 
@@ -32,7 +34,7 @@ def outdated(db_path: Path) -> str | None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"posts", "_files", "builds"} <= tables:
             return None
-        return schema_change(conn) or zone_change(conn)
+        return schema_change(conn) or zone_change(conn) or features_change(conn)
     except sqlite3.DatabaseError:
         return None
     finally:
@@ -44,6 +46,15 @@ def zone_change(conn: sqlite3.Connection) -> str | None:
     row = conn.execute("SELECT value FROM archive WHERE key = 'timezone'").fetchone()
     old, new = (row[0] if row else "UTC"), naive_zone_name()
     return None if old == new else f"its dates written without a zone were read in {old}, this build reads them in {new}"
+
+
+def features_change(conn: sqlite3.Connection) -> str | None:
+    """Whether the posts' relations features were computed with other settings than
+    this build's (features.settings): an update would compare its changed posts'
+    features with ones made another way, so every post is read again."""
+    if stored_settings(conn, features.SETTINGS_KEY) == features.settings():
+        return None
+    return "its posts' relations features were computed with other settings"
 
 
 def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None, Previous]:

@@ -41,6 +41,18 @@ MIN_WORDS = 25
 #: for related posts; words most posts use get little weight there (see related.py).
 TERMS_KEPT = 48
 
+#: Where the build keeps settings() (`_relations`): an update whose features would be
+#: computed otherwise than the stored ones rebuilds in full (build.previous).
+SETTINGS_KEY = "features"
+
+
+def settings() -> dict:
+    """Everything a post's stored features depend on besides its body: features of
+    unchanged posts made with other settings cannot be compared with new ones."""
+    return {"shingle_words": SHINGLE_WORDS, "num_perm": NUM_PERM, "seed": SEED, "min_words": MIN_WORDS,
+            "terms_kept": TERMS_KEPT, "words": "letters, digits, _ and marks; CRC-32 of the lowercased UTF-8"}
+
+
 #: What a word is made of besides \w: combining marks, and the vowel and tone marks of
 #: Indic, Thai, Lao, Myanmar and Khmer script (marks, not letters, to Unicode).
 _MARKS = "\u0300-\u036f\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
