@@ -157,15 +157,24 @@ def restricted_app(app_for, tmp_path, monkeypatch):
     block, as a publisher would write)."""
 
     def make(db: Path, table: str | tuple[str, ...]):
-        meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
-        for name in (table,) if isinstance(table, str) else table:
-            meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = EDITOR
-        restricted = tmp_path / "metadata.yml"
-        restricted.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
-        monkeypatch.setattr(config, "METADATA", restricted)
-        return app_for(db, workdir=tmp_path / "serve")
+        def restrict(meta: dict) -> None:
+            for name in (table,) if isinstance(table, str) else table:
+                meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = EDITOR
+
+        return app_with_metadata(app_for, db, restrict, tmp_path, monkeypatch)
 
     return make
+
+
+def app_with_metadata(app_for, db: Path, edit, tmp_path: Path, monkeypatch):
+    """A Datasette of db configured as metadata.yml has it, changed by `edit(meta)` (a
+    publisher's edit, written to a copy the serve command then reads)."""
+    meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
+    edit(meta)
+    edited = tmp_path / "metadata.yml"
+    edited.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(config, "METADATA", edited)
+    return app_for(db, workdir=tmp_path / "serve")
 
 
 def write_posts(folder: Path, posts: dict[str, bytes | str]) -> Path:

@@ -12,11 +12,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
 
-from newsarchive import config
-
-from .conftest import DATASETTE_1, EDITOR, get
+from .conftest import DATASETTE_1, EDITOR, app_with_metadata, get
 from .test_relations import expected_reprints
 
 #: Datasette 0.65 names the extra `_extras`, 1.0 `_extra`.
@@ -151,14 +148,12 @@ def editors_database(app_for, tmp_path, monkeypatch):
     everyone may (`allow: true`)."""
 
     def make(db: Path, open_tables: tuple[str, ...]):
-        meta = yaml.safe_load(config.METADATA.read_text(encoding="utf-8"))
-        meta["databases"]["news"]["allow"] = EDITOR
-        for name in open_tables:
-            meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = True
-        closed = tmp_path / "metadata.yml"
-        closed.write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
-        monkeypatch.setattr(config, "METADATA", closed)
-        return app_for(db, workdir=tmp_path / "serve")
+        def close(meta: dict) -> None:
+            meta["databases"]["news"]["allow"] = EDITOR
+            for name in open_tables:
+                meta["databases"]["news"]["tables"].setdefault(name, {})["allow"] = True
+
+        return app_with_metadata(app_for, db, close, tmp_path, monkeypatch)
 
     return make
 
