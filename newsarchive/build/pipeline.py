@@ -17,7 +17,7 @@ from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
 from ..relate import features, related_update
 from ..relate.reprint_index import store_settings
-from ..relate.reprint_update import refresh_reprints, reprints_outdated
+from ..relate.reprint_update import refresh_reprints
 from . import swap
 from ..site.identity import read_identity as stored_identity
 from .archive import read_identity, store_identity
@@ -26,7 +26,7 @@ from .lock import build_lock
 from .options import BuildOptions
 from .filelist import FileList
 from .plan import Plan, make_plan
-from .previous import Previous, not_ours, open_previous, outdated, read_previous
+from .previous import Previous, not_ours, open_previous, outdated, read_previous, relations_outdated
 from .scan import scan_into
 from .summaries import ChangedPosts, changed_post_ids, store_summaries
 from .summary import BuildRefused, Problem, Summary
@@ -127,15 +127,14 @@ def _build_from(run: _Run, files: FileList) -> Summary:
     renamed = not run.fresh and run.old_identity != run.identity
     # Reprints found at another threshold, and related posts computed with other settings
     # (or with none of their state kept), are found again, even with no file changed.
-    rethreshold = not run.fresh and reprints_outdated(run.db_path, run.options.reprint_threshold)
-    related_stale = not run.fresh and related_update.related_outdated(run.db_path)
-    if run.copier is not None and (plan.changes or renamed or rethreshold or related_stale):
+    relations_stale = not run.fresh and relations_outdated(run.db_path, run.options.reprint_threshold)
+    if run.copier is not None and (plan.changes or renamed or relations_stale):
         run.copier.start()
     results = None
     if not run.fresh and plan.to_parse <= SMALL_UPDATE:
         results = list(parse_each(files.tasks(), run.options.workers, run.options.quiet, total=plan.to_parse))
         kept = [Problem.from_row(row) for row in previous.errors if row[2] == "warning"]
-        if not (renamed or rethreshold or related_stale) and _nothing_changed(plan, results, skipped + kept, previous):
+        if not (renamed or relations_stale) and _nothing_changed(plan, results, skipped + kept, previous):
             summary.unchanged = plan.unchanged
             summary.warn(kept)
             for _, failure in results:

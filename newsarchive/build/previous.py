@@ -9,8 +9,9 @@ from pathlib import Path
 from ..db.bookkeeping import current_errors
 from ..db.schema import schema_change
 from ..parse.fields import naive_zone_name
-from ..relate import features
+from ..relate import features, related_update
 from ..relate.reprint_index import stored_settings
+from ..relate.reprint_update import reprints_outdated
 from .summary import BuildRefused
 
 
@@ -55,6 +56,20 @@ def features_change(conn: sqlite3.Connection) -> str | None:
     if stored_settings(conn, features.SETTINGS_KEY) == features.settings():
         return None
     return "its posts' relations features were computed with other settings"
+
+
+def relations_outdated(db_path: Path, threshold: float) -> bool:
+    """Whether the database's reprints were found at another threshold, or its related
+    posts computed with other settings (or with none of their state kept): a build must
+    then not leave it as it is, even with no file changed."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return reprints_outdated(conn, threshold) or related_update.outdated(conn) is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # not ours, or from before the relations: the build finds out and starts afresh
 
 
 def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None, Previous]:

@@ -160,19 +160,6 @@ def _holds_posts(conn: sqlite3.Connection) -> bool:
                         ).fetchone() is not None
 
 
-def related_outdated(db_path) -> bool:
-    """Whether the database at db_path holds related posts that a build must compute
-    again in full, even with no file changed (outdated)."""
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            return outdated(conn) is not None
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False  # not ours: the build finds out and starts afresh
-
-
 class TooWide(Exception):
     """An update would compute again more than SPREAD_SHARE of a language's posts."""
 

@@ -87,17 +87,10 @@ def full_pass(conn: sqlite3.Connection, threshold: float, note: str | None = Non
                         [note] if note else [])
 
 
-def reprints_outdated(db_path, threshold: float) -> bool:
-    """Whether the database at db_path holds reprints found with other settings: then a
-    build must not leave it as it is, even with no file changed."""
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            return stored_settings(conn) not in (None, settings(threshold))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False  # not ours, or from before the index: the build finds out and starts afresh
+def reprints_outdated(conn: sqlite3.Connection, threshold: float) -> bool:
+    """Whether the database holds reprints found with other settings: then a build must
+    not leave it as it is, even with no file changed."""
+    return stored_settings(conn) not in (None, settings(threshold))
 
 
 # --------------------------------------------------------------------------- the update
