@@ -99,10 +99,15 @@ def shingle_keys(hashes: np.ndarray) -> np.ndarray:
 def _distinct(ordered: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (np.unique's hashing path, which numpy
     2.x takes for 64-bit integers, costs ~8 times a sort of a post's keys)."""
+    return ordered[_firsts(ordered)]
+
+
+def _firsts(ordered: np.ndarray) -> np.ndarray:
+    """Which places of a sorted array hold the first of their value."""
     first = np.empty(len(ordered), dtype=bool)
     first[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first]
+    return first
 
 
 def shingle_hashes(keys: np.ndarray) -> np.ndarray:
@@ -217,10 +222,7 @@ def _top_terms(hashes: np.ndarray, long_enough: np.ndarray, counts: np.ndarray) 
     word keyed by its post's place and its CRC, the keys counted in one sort."""
     post_of = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
     keys = np.sort((post_of[long_enough] << np.uint64(32)) | hashes[long_enough])
-    first = np.empty(len(keys), dtype=bool)
-    first[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    starts = np.flatnonzero(_firsts(keys))
     distinct = keys[starts]
     times = np.diff(np.r_[starts, len(keys)])
     posts = (distinct >> np.uint64(32)).astype(np.int64)
