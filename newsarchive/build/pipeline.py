@@ -213,7 +213,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         run.options.reached("inserted")
         clock = summary.lap("parse+insert", clock)
         if run.fresh:
-            create_indexes(db)
+            create_indexes(db, "early")
             clock = summary.lap("indexes", clock)
             resolve_fresh_link_targets(conn)
             clock = summary.lap("links", clock)
@@ -231,6 +231,9 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         summary.notes.extend(related.notes)
         summary.timings["related:" + related.mode] = 0.0
         clock = summary.lap("related", clock)
+        if run.fresh:
+            create_indexes(db, "late")
+            clock = summary.lap("related_indexes", clock)
         summary.posts = writer.posts
         summary.sort_problems()
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],

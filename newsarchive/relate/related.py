@@ -257,8 +257,9 @@ def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
     return groups
 
 
-def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[RelatedRow]:
-    """Every post's related posts, language by language; each language's vocabulary
+def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[Lists]:
+    """Every post's related posts, language by language, a chunk of posts at a time;
+    each language's vocabulary
     and each chunk's vectors handed to `state` when given."""
     for language, rowids in languages(conn):
         vocab = vocabulary(conn, rowids)
@@ -270,7 +271,7 @@ def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterat
             yield from _related_in(conn, vocab, keep)
 
 
-def _related_in(conn: sqlite3.Connection, vocab: Vocabulary, keep=None) -> Iterator[RelatedRow]:
+def _related_in(conn: sqlite3.Connection, vocab: Vocabulary, keep=None) -> Iterator[Lists]:
     """Third pass: each chunk's products with the index, best first."""
     groups = group_numbers(conn, vocab.rowids)
     with tempfile.TemporaryFile() as spill:
@@ -278,10 +279,29 @@ def _related_in(conn: sqlite3.Connection, vocab: Vocabulary, keep=None) -> Itera
         for first, matrix in spilled(spill, vocab):
             for offset in range(0, matrix.shape[0], CHUNK):
                 numbers = np.arange(first + offset, first + min(offset + CHUNK, matrix.shape[0]), dtype=np.int64)
-                yield from best(vocab.rowids, groups, numbers, matrix[offset : offset + CHUNK] @ index)
+                yield best(vocab.rowids, groups, numbers, matrix[offset : offset + CHUNK] @ index)
 
 
-def best(rowids: np.ndarray, groups: np.ndarray, numbers: np.ndarray, product) -> Iterator[RelatedRow]:
+class Lists(NamedTuple):
+    """The related posts of a chunk of posts, as arrays a row each, a post's rows
+    together and best first: the post's and the related post's `_post_features`
+    rowids, the rank (1 to RELATED) and the score in millionths."""
+
+    posts: np.ndarray
+    related: np.ndarray
+    ranks: np.ndarray
+    micros: np.ndarray
+
+    def scores(self) -> list[float]:
+        """The scores as stored: to 4 decimals."""
+        return np.round(self.micros / 1_000_000, 4).tolist()
+
+    def rows(self) -> Iterator[RelatedRow]:
+        return map(RelatedRow._make, zip(self.posts.tolist(), self.related.tolist(), self.ranks.tolist(),
+                                        self.scores()))
+
+
+def best(rowids: np.ndarray, groups: np.ndarray, numbers: np.ndarray, product) -> Lists:
     """The RELATED best of each row of `product` (row i: the post numbered numbers[i],
     in ascending order; a column: the post of that number): a post's rowid is
     rowids[number], its group groups[number]."""
@@ -298,16 +318,20 @@ def best(rowids: np.ndarray, groups: np.ndarray, numbers: np.ndarray, product) -
     row, col, micros = row[order], col[order], micros[order]
     rank = _ranks(row) + 1
     best = rank <= RELATED
-    for r, c, k, v in zip(rowids[row[best]].tolist(), rowids[col[best]].tolist(), rank[best].tolist(),
-                          micros[best].tolist()):
-        yield RelatedRow(r, c, k, round(v / 1_000_000, 4))
+    return Lists(rowids[row[best]], rowids[col[best]], rank[best], micros[best])
 
 
-def store_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
-    """Make related_posts hold exactly `rows` (a post's rows together, as find_related
-    gives them), rewriting only the posts whose list changed, STORE_BATCH posts at a
-    time: neither the new rows nor the old are held whole, in Python or in SQLite's
-    temporary store (in memory on the build's connection)."""
+def store_related(conn: sqlite3.Connection, chunks: Iterable[Lists]) -> None:
+    """Make related_posts hold exactly the rows of `chunks` (as find_related gives
+    them), rewriting only the posts whose list changed, STORE_BATCH posts at a time:
+    neither the new rows nor the old are held whole, in Python or in SQLite's
+    temporary store (in memory on the build's connection). Into an empty table (a new
+    database) the rows are only inserted: there is nothing to compare."""
+    if conn.execute("SELECT 1 FROM related_posts LIMIT 1").fetchone() is None:
+        for chunk in chunks:
+            _insert(conn, chunk.posts.tolist(), chunk.related.tolist(), chunk.ranks.tolist(), chunk.scores())
+        return
+    rows = (row for chunk in chunks for row in chunk.rows())
     (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM _post_features").fetchone()
     seen = bytearray(top + 1)  # posts given rows, by rowid
     batch: list[tuple[int, list[RelatedRow]]] = []
@@ -344,10 +368,17 @@ def _store_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[RelatedRo
     conn.executemany("DELETE FROM related_posts WHERE post_id = (SELECT post_id FROM _post_features WHERE rowid = ?)",
                      [(post,) for post, _ in changed])
     new = [r for _, group in changed for r in group]
+    if new:
+        _insert(conn, *map(list, zip(*new)))
+    return len(changed)
+
+
+def _insert(conn: sqlite3.Connection, posts: list[int], related: list[int], ranks: list[int], scores: list[float]
+            ) -> None:
+    """Insert these rows into related_posts, their posts given by rowid."""
     ids = dict(conn.execute(
         "SELECT rowid, post_id FROM _post_features WHERE rowid IN (SELECT value FROM json_each(?))",
-        (json.dumps(sorted({rowid for r in new for rowid in r[:2]})),),
+        (json.dumps(sorted(set(posts) | set(related))),),
     ))
     conn.executemany("INSERT INTO related_posts (post_id, related_post_id, rank, score) VALUES (?, ?, ?, ?)",
-                     [(ids[r.post_rowid], ids[r.related_rowid], r.rank, r.score) for r in new])
-    return len(changed)
+                     zip(map(ids.__getitem__, posts), map(ids.__getitem__, related), ranks, scores))

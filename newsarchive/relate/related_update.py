@@ -525,6 +525,7 @@ def _recompute(conn, language: str, scale: int, post_ids: set[str], done: Relate
     numbers = np.array([number[post_id] for post_id in chunk.ids], dtype=np.int64)
     lists: dict[int, list[RelatedRow]] = {int(r): [] for r in chunk.rowids.tolist()}
     for offset in range(0, len(chunk.ids), CHUNK):
-        for row in best(rowids, groups, numbers[offset : offset + CHUNK], matrix[offset : offset + CHUNK] @ index):
+        product = matrix[offset : offset + CHUNK] @ index
+        for row in best(rowids, groups, numbers[offset : offset + CHUNK], product).rows():
             lists[row.post_rowid].append(row)
     return store_lists(conn, sorted(lists.items()))
