@@ -135,7 +135,7 @@ def parts_alone(texts: list, posts: list, headlines: list, runs: int) -> None:
     variants = {
         "words: read and hashed": lambda: [features.read_words(t) for t in texts],
         "  (regex words, reference)": lambda: [features.words(t) for t in texts],
-        "  (their CRCs, reference)": lambda: [features.word_hashes(w) for w in word_lists],
+        "  (their hashes, reference)": lambda: [features.word_hashes(w) for w in word_lists],
         "shingles": lambda: [features.shingle_hashes(features._shingle_sums(w.hashes)) for w in found],
         "signature (numpy)": lambda: [features.signature(v) for v in shingles],
         "  (datasketch, reference)": lambda: [datasketch_signature(v) for v in shingles],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 import sys
-import zlib
 
 import numpy as np
 import pytest
@@ -28,6 +27,16 @@ FRAGMENTS = [
 ]
 
 
+def polynomial_hash(word: str) -> int:
+    """A word's hash from its definition: the sum of its code points times the base's
+    powers, mod 2^64, through MurmurHash3's fmix64."""
+    mod = 1 << 64
+    h = sum(ord(char) * pow(features.WORD_BASE, i, mod) for i, char in enumerate(word)) % mod
+    for shift, factor in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53), (33, 1)):
+        h = ((h ^ (h >> shift)) * factor) % mod
+    return h
+
+
 def datasketch_signature(hashes: np.ndarray) -> bytes:
     minhash = MinHash(num_perm=features.NUM_PERM, seed=features.SEED, hashfunc=int)
     minhash.update_batch(hashes.tolist())
@@ -39,12 +48,12 @@ def reference_row(text: str) -> list[tuple]:
     word_list = features.words(text)
     if len(word_list) < features.MIN_WORDS:
         return []
-    crcs = [zlib.crc32(w.encode()) for w in word_list]
-    keys = features.shingle_keys(np.array(crcs, dtype=np.uint64))
+    hashes = [polynomial_hash(w) for w in word_list]
+    keys = features.shingle_keys(np.array(hashes, dtype=np.uint64))
     counts: dict[int, int] = {}
-    for word, crc in zip(word_list, crcs):
+    for word, value in zip(word_list, hashes):
         if len(word) >= 3:
-            counts[crc] = counts.get(crc, 0) + 1
+            counts[value >> 32] = counts.get(value >> 32, 0) + 1
     best = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: features.TERMS_KEPT]
     terms = np.array(best, dtype=features.TERM) if best else np.empty(0, dtype=features.TERM)
     return [("p", datasketch_signature(features.shingle_hashes(keys)), terms.tobytes())]
@@ -56,8 +65,46 @@ def test_words_read_in_numpy_are_the_regexs(pieces):
     text = "".join(pieces)
     found = features.read_words(text)
     word_list = features.words(text)
-    assert found.hashes.tolist() == [zlib.crc32(w.encode()) for w in word_list]
+    assert found.hashes.tolist() == features.word_hashes(word_list).tolist()
     assert found.long.tolist() == [len(w) >= 3 for w in word_list]
+
+
+HASHED_TEXTS = [
+    "",
+    "The ferry left the harbour at dawn, the captain said.",
+    "Die Fähre verließ den Hafen „früh“ am Morgen; e\u0301te\u0301 ÀÉÎ \u212aelvin",
+    "เรือ\u200bข้าม\u200bฟาก\u200bผู้ว่า\u200bราชการ",
+    "ΟΔΟΣ ΣΑΣ Σ οδός",
+    "\u0130stanbul İZMİR",
+    "emoji 🚢 between 😀words, 𐐀DESERET and 𝐁old",
+    "x" * 70_000 + " " + "y" * 300_001 + " z " + "é" * 140_000,  # words longer than a hash block
+    "snake_case 2024 \u0928\u092e\u0938\u094d\u0924\u0947 \u3000 \u00a0 \ud800 end",
+]
+
+
+@pytest.mark.parametrize("text", HASHED_TEXTS, ids=range(len(HASHED_TEXTS)))
+def test_words_hashed_in_numpy_equal_the_definition(text):
+    """Each word's hash in numpy, over the texts' code points in blocks, equals the sum
+    of its code points times the base's powers computed in plain Python, alone and in a
+    batch of other texts."""
+    expected = [polynomial_hash(word) for word in features.words(text)]
+    assert features.read_words(text).hashes.tolist() == expected
+    assert features.word_hashes(features.words(text)).tolist() == expected
+    batch = features.read_words_batch(["a few words", text, "ΟΔΟΣ 🚢 the end"])
+    assert batch.counts.tolist() == [3, len(expected), 3]
+    assert batch.hashes[3 : 3 + len(expected)].tolist() == expected
+
+
+def test_words_crossing_hash_blocks_keep_their_hash(monkeypatch):
+    """Words that cross one or many of HASH_BLOCK's boundaries, or end on one."""
+    monkeypatch.setattr(features, "HASH_BLOCK", 7)
+    features._powers.cache_clear()
+    try:
+        for text in ["abcdefg hijklm nopqrstuvwxyz ab c " * 3, "é" * 7, "abcdef g" + "ü" * 30 + " 🚢x", "a" * 14]:
+            assert features.read_words(text).hashes.tolist() == [polynomial_hash(w) for w in features.words(text)]
+    finally:
+        monkeypatch.undo()
+        features._powers.cache_clear()
 
 
 def test_the_table_lowercases_as_str_lower_does_outside_its_exceptions():

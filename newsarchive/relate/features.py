@@ -6,12 +6,19 @@ Words are runs of letters, digits and combining marks; body_text carries U+200B
 between the words of Thai and other scripts written without spaces
 (newsarchive.text.words), which ends a word here as a space does.
 
-`words` reads them with a regular expression, the reference; `feature_batch`, run for
-the posts a parser process takes at a time, reads the same words in numpy over the
-texts' code points and hashes their UTF-8 bytes, and computes the MinHash in numpy
-with datasketch's permutations, so that a worker loads neither datasketch nor the
-scipy it imports. tests/test_features.py holds both paths equal, word for word and
-value for value.
+A word's hash is a polynomial over its lowercased code points c_0 .. c_{n-1},
+sum c_i * WORD_BASE^i mod 2^64, put through MurmurHash3's 64-bit finalizer so that
+words alike spread over all the bits (`word_hash`). The shingles take all 64 bits, a
+stored term the top 32.
+
+`words` reads the words with a regular expression and `word_hashes` hashes them a
+character at a time in Python: the reference. `feature_batch`, run for the posts a
+parser process takes at a time, reads the same words in numpy over the texts' code
+points and hashes them there too, from prefix sums of the code points times the
+base's powers, with no Python call a word; it computes the MinHash in numpy with
+datasketch's permutations, so that a worker loads neither datasketch nor the scipy
+it imports. tests/test_features.py holds both paths equal, word for word and value
+for value.
 
 The posts of a batch are read as one text and their shingles permuted as one block:
 a numpy call costs a few microseconds whatever its size, and a post's features took
@@ -20,7 +27,6 @@ some fifty of them, half their time.
 from __future__ import annotations
 
 import re
-import zlib
 from functools import cache
 from typing import NamedTuple
 
@@ -50,7 +56,8 @@ def settings() -> dict:
     """Everything a post's stored features depend on besides its body: features of
     unchanged posts made with other settings cannot be compared with new ones."""
     return {"shingle_words": SHINGLE_WORDS, "num_perm": NUM_PERM, "seed": SEED, "min_words": MIN_WORDS,
-            "terms_kept": TERMS_KEPT, "words": "letters, digits, _ and marks; CRC-32 of the lowercased UTF-8"}
+            "terms_kept": TERMS_KEPT,
+            "words": "letters, digits, _ and marks; polynomial of the lowercased code points, fmix64"}
 
 
 #: What a word is made of besides \w: combining marks, and the vowel and tone marks of
@@ -69,9 +76,33 @@ _PLACES = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 
                     0xFF51AFD7ED558CCD][:SHINGLE_WORDS], dtype=np.uint64)
 
 
+#: The polynomial's base: odd, so that its powers are invertible mod 2^64, and 3 mod 4,
+#: so that two words differing by a swap of two characters never share a sum.
+WORD_BASE = 0xD6E8FEB86659FD93
+_MASK64 = (1 << 64) - 1
+
+
+def word_hash(word: str) -> int:
+    """A word's 64-bit hash, a character at a time (Horner's rule, last character first):
+    the reference the numpy path (_hash_runs) must equal."""
+    total = 0
+    for char in reversed(word):
+        total = (total * WORD_BASE + ord(char)) & _MASK64
+    return _fmix64(total)
+
+
+def _fmix64(h: int) -> int:
+    """MurmurHash3's 64-bit finalizer on a Python int (_mix is the numpy one)."""
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
 def word_hashes(word_list: list[str]) -> np.ndarray:
-    """Each word's CRC-32, in order (uint64)."""
-    return np.fromiter(map(zlib.crc32, map(str.encode, word_list)), dtype=np.uint64, count=len(word_list))
+    """Each word's word_hash, in order (uint64)."""
+    return np.array([word_hash(word) for word in word_list], dtype=np.uint64)
 
 
 def _shingle_sums(hashes: np.ndarray) -> np.ndarray:
@@ -204,29 +235,30 @@ def unpack(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<u4")
 
 
-#: A stored term: the word's CRC-32 and its count in the post.
+#: A stored term: the top 32 bits of the word's hash and its count in the post.
 TERM = np.dtype([("word", "<u4"), ("count", "<u2")])
 
 
 def top_terms(hashes: np.ndarray, long_enough: np.ndarray) -> bytes:
     """The post's TERMS_KEPT most frequent words of 3 letters or more (`long_enough`),
-    each as its CRC-32 and count (TERM), most frequent first, ties by the CRC. As
-    numbers, the relations stage reads every post's terms into one array without a
-    Python loop over words; two words sharing a CRC-32 count as one, rare enough not
-    to move a ranking."""
+    each as the top 32 bits of its hash and its count (TERM), most frequent first, ties
+    by those bits. As numbers, the relations stage reads every post's terms into one
+    array without a Python loop over words; two words sharing those bits count as one,
+    rare enough not to move a ranking."""
     return _top_terms(hashes, long_enough, np.array([len(hashes)]))[0]
 
 
 def _top_terms(hashes: np.ndarray, long_enough: np.ndarray, counts: np.ndarray) -> list[bytes]:
     """top_terms of posts whose words follow one another, `counts` of them a post: each
-    word keyed by its post's place and its CRC, the keys counted in one sort."""
+    word keyed by its post's place and its hash's top 32 bits, the keys counted in one
+    sort."""
     post_of = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-    keys = np.sort((post_of[long_enough] << np.uint64(32)) | hashes[long_enough])
+    keys = np.sort((post_of[long_enough] << np.uint64(32)) | (hashes[long_enough] >> np.uint64(32)))
     starts = np.flatnonzero(_firsts(keys))
     distinct = keys[starts]
     times = np.diff(np.r_[starts, len(keys)])
     posts = (distinct >> np.uint64(32)).astype(np.int64)
-    ranked = np.lexsort((distinct, -times, posts))  # by post, most frequent first, then by CRC
+    ranked = np.lexsort((distinct, -times, posts))  # by post, most frequent first, then by word
     place = np.arange(len(ranked)) - np.searchsorted(posts, posts[ranked])
     kept = ranked[place < TERMS_KEPT]
     terms = np.empty(len(kept), dtype=TERM)
@@ -271,7 +303,7 @@ def _in_word() -> np.ndarray:
 class Words(NamedTuple):
     """Texts' words as the features take them, in order."""
 
-    #: Each word's CRC-32 (of its UTF-8 bytes, lowercased), as word_hashes gives it.
+    #: Each word's 64-bit hash (uint64), as word_hashes gives it.
     hashes: np.ndarray
     #: Whether the word has 3 characters or more.
     long: np.ndarray
@@ -286,26 +318,21 @@ def read_words(text: str) -> Words:
 
 def read_words_batch(texts: list[str]) -> Words:
     """The words `words(text)` finds in each text, hashed, the texts in order. Read as
-    one text, the texts joined by spaces: most characters are told apart by a table
-    lookup in numpy and the words split by bytes.split, with no regex match or string
-    a word beyond the bytes hashed. A text with a character beyond the BMP (an emoji)
-    is read alone, by the regex."""
+    one text, the texts joined by spaces: each character is lowercased and told apart
+    by a table lookup in numpy, with no regex match or string a word. A batch with a
+    character beyond the BMP (an emoji) is lowercased by str.lower() first, and those
+    characters looked up by the regex, once each."""
     texts = [_lowered_whole(text) for text in texts]
     joined = " ".join(texts)
     if joined.isascii():
-        cleaned = joined.encode().translate(_ASCII)
-        return _split(cleaned, np.frombuffer(cleaned, dtype=np.uint8) != _SPACE, texts)
+        return _split(np.frombuffer(joined.encode().translate(_ASCII), dtype=np.uint8), texts)
     # surrogatepass: a lone surrogate (not a word character) reads as a space, as in _WORD.
     points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
     if points.max() <= 0xFFFF:
-        return _read_points(points, texts)
-    parts = [_read_wide(text) if not text.isascii() and re.search(_BEYOND_BMP, text) else read_words_batch([text])
-             for text in texts]
-    return Words(np.concatenate([p.hashes for p in parts]), np.concatenate([p.long for p in parts]),
-                 np.concatenate([p.counts for p in parts]))
-
-
-_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
+        return _split(_in_word()[points], texts)
+    texts = [text.lower() for text in texts]
+    points = np.frombuffer(" ".join(texts).encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return _split(_kept_wide(points), texts)
 
 
 def _lowered_whole(text: str) -> str:
@@ -315,35 +342,84 @@ def _lowered_whole(text: str) -> str:
     return text
 
 
-def _read_wide(text: str) -> Words:
-    listed = words(text)
-    lengths = np.fromiter(map(len, listed), np.int64, len(listed))
-    return Words(word_hashes(listed), lengths >= 3, np.array([len(listed)]))
+def _kept_wide(points: np.ndarray) -> np.ndarray:
+    """The code points of lowercased texts, a space for each outside a word: the BMP's
+    by the table (which keeps a lowercase character as it is), the rest by the regex."""
+    kept = _in_word()[np.minimum(points, 0xFFFF)].astype(np.uint32)
+    wide = np.flatnonzero(points > 0xFFFF)
+    values, which = np.unique(points[wide], return_inverse=True)
+    in_word = np.array([_WORD.fullmatch(chr(value)) is not None for value in values.tolist()], dtype=bool)
+    kept[wide] = np.where(in_word[which], points[wide], _SPACE)
+    return kept
 
 
-def _read_points(points: np.ndarray, texts: list[str]) -> Words:
-    """The words of texts of the BMP, joined, given as their code points."""
-    kept = _in_word()[points]  # lowercased, and a space for every character outside a word
-    return _split(kept.tobytes().decode("utf-16-le").encode(), kept != _SPACE, texts)
-
-
-def _split(cleaned: bytes, in_word: np.ndarray, texts: list[str]) -> Words:
-    """The words of the joined texts: `cleaned`, their UTF-8 with a space for every
-    character outside a word, and `in_word`, a flag a code point."""
-    pieces = cleaned.split()
-    hashes = np.fromiter(map(zlib.crc32, pieces), dtype=np.uint64, count=len(pieces))
-    starts, lengths = _runs(in_word)
+def _split(kept: np.ndarray, texts: list[str]) -> Words:
+    """The words of the joined texts, given as their lowercased code points with a
+    space for every character outside a word."""
+    edges = _edges(kept != _SPACE)
+    starts = edges[::2]
     text_starts = np.cumsum([0] + [len(text) + 1 for text in texts])
     counts = np.diff(np.searchsorted(starts, text_starts))
-    return Words(hashes, lengths >= 3, counts)
+    return Words(_hash_runs(kept, edges), edges[1::2] - starts >= 3, counts)
 
 
-def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each run of True in `flags` starts, and its length, in order."""
+def _edges(flags: np.ndarray) -> np.ndarray:
+    """Where each run of True in `flags` starts and ends (one past it), in turn, in order."""
     padded = np.zeros(len(flags) + 2, dtype=bool)
     padded[1:-1] = flags
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return edges[::2], edges[1::2] - edges[::2]
+    return np.flatnonzero(padded[1:] != padded[:-1])
+
+
+#: Code points summed at a time: the powers of WORD_BASE and of its inverse are kept
+#: for this many places (2 MiB a process), and a block of a text costs a few times
+#: 8 bytes a code point, whatever the text's length.
+HASH_BLOCK = 1 << 17
+
+
+@cache
+def _powers() -> tuple[np.ndarray, np.ndarray]:
+    """WORD_BASE^j and WORD_BASE^-j mod 2^64 for j < HASH_BLOCK."""
+    up = np.full(HASH_BLOCK, WORD_BASE, dtype=np.uint64)
+    down = np.full(HASH_BLOCK, pow(WORD_BASE, -1, 1 << 64), dtype=np.uint64)
+    up[0] = down[0] = 1
+    return np.cumprod(up), np.cumprod(down)  # arrays of integers wrap, as mod 2^64 wants
+
+
+def _hash_runs(points: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """word_hash of each word, the words given by their edges (start, end, start, ...)
+    in `points`: with S[k] the sum of c_j * B^j over j < k, a word's polynomial is
+    (S[end] - S[start]) * B^-start. S is made a block of HASH_BLOCK code points at a
+    time (a word may cross blocks) and kept only at the edges."""
+    up, down = _powers()
+    at_edges = np.empty(len(edges), dtype=np.uint64)
+    carry, scale = 0, 1  # S and B^first at the block's first place, mod 2^64
+    step = pow(WORD_BASE, HASH_BLOCK, 1 << 64)
+    done = 0
+    for first in range(0, max(len(points), 1), HASH_BLOCK):
+        block = points[first : first + HASH_BLOCK]
+        sums = np.empty(len(block) + 1, dtype=np.uint64)
+        sums[0] = 0
+        np.cumsum(block * up[: len(block)], out=sums[1:])
+        last = int(np.searchsorted(edges, first + len(block), side="right"))
+        at_edges[done:last] = sums[edges[done:last] - first] * np.uint64(scale) + np.uint64(carry)
+        done = last
+        carry = (carry + int(sums[-1]) * scale) & _MASK64
+        scale = (scale * step) & _MASK64
+    starts = edges[::2]
+    block_scales = np.array([pow(WORD_BASE, -HASH_BLOCK * b, 1 << 64) for b in range(len(points) // HASH_BLOCK + 1)],
+                            dtype=np.uint64)
+    unscale = down[starts % HASH_BLOCK] * block_scales[starts // HASH_BLOCK]
+    return _mix((at_edges[1::2] - at_edges[::2]) * unscale)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (_fmix64), in place on uint64."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
 
 
 def feature_rows(post_id: str, body_text: str | None) -> list[tuple]:

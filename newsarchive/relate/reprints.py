@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .features import NUM_PERM, jaccard, shingle_keys, word_hashes, words
+from .features import NUM_PERM, jaccard, read_words, shingle_keys
 from .reprint_index import BLOCKS, PostBands, block_of, post_number
 
 #: The default threshold: a copy with a few words changed, a paragraph added to or cut
@@ -146,11 +146,11 @@ class Bodies:
         (text,) = self.conn.execute(
             "SELECT p.body_text FROM _post_features f JOIN posts p ON p.id = f.post_id WHERE f.rowid = ?", (rowid,)
         ).fetchone()
-        return shingle_keys(word_hashes(words(text)))
+        return shingle_keys(read_words(text or "").hashes)
 
     def _by_id(self, post_id: str) -> np.ndarray:
         (text,) = self.conn.execute("SELECT body_text FROM posts WHERE id = ?", (post_id,)).fetchone()
-        return shingle_keys(word_hashes(words(text)))
+        return shingle_keys(read_words(text or "").hashes)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
