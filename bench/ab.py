@@ -71,12 +71,15 @@ def main(argv=None) -> int:
             runs[label].append(run)
     remove_db(db)
     print(f"\nFull build of {corpus.posts:,} posts, interleaved, {opts.runs} runs each:\n")
-    print("| version | median | runs | CPU (median) | peak RSS (max) |")
-    print("|---|---|---|---|---|")
+    print("| version | median | runs | CPU (median) | CPU of each run | CPU stolen by the host, each run "
+          "| peak RSS (max) |")
+    print("|---|---|---|---|---|---|---|")
     for label, measured in runs.items():
         seconds = [r.seconds for r in measured]
         print(f"| {label} | {fmt_seconds(median(seconds))} | {', '.join(f'{s:.2f}' for s in seconds)} | "
               f"{fmt_seconds(median([r.cpu_seconds for r in measured]))} | "
+              f"{', '.join(f'{r.cpu_seconds:.0f}' for r in measured)} | "
+              f"{', '.join('–' if r.stolen is None else f'{r.stolen:.0f}' for r in measured)} | "
               f"{max(r.peak_rss for r in measured) / 2**20:.0f} MiB |")
     print("\nStages (`--timings`), median seconds:\n")
     stages = {label: [stage_times(r.stdout) for r in measured] for label, measured in runs.items()}
@@ -86,9 +89,19 @@ def main(argv=None) -> int:
     for name in names:
         cells = [median([t[name] for t in per_run if name in t]) for per_run in stages.values()]
         print(f"| {name} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
-    ours, other = (median([r.seconds for r in m]) for m in runs.values())
-    print(f"\nratio (this checkout / commit {sha}): {ours / other:.2f}")
+    ours, other = runs.values()
+    print(f"\nratio (this checkout / commit {sha}): {ratio(ours, other, 'seconds')} wall time, "
+          f"{ratio(ours, other, 'cpu_seconds')} CPU")
     return 0
+
+
+def ratio(ours: list, other: list, field: str) -> str:
+    """The ratio of the medians, and the median of each run's ratio to the other side's
+    run of the same round: the two ran minutes apart, so a host's load that drifts
+    over the rounds hits both alike."""
+    pairs = median([getattr(a, field) / getattr(b, field) for a, b in zip(ours, other)])
+    medians = median([getattr(r, field) for r in ours]) / median([getattr(r, field) for r in other])
+    return f"{medians:.2f} (median of the rounds' ratios {pairs:.2f})"
 
 
 if __name__ == "__main__":

@@ -231,6 +231,9 @@ class ProcessRun:
     peak_rss: int
     cpu_seconds: float
     stdout: str = ""
+    #: CPU time the machine's hypervisor gave to others while the command ran, summed
+    #: over the cores (None where /proc/stat is not there): the noise of a shared host.
+    stolen: float | None = None
 
 
 def children_cpu() -> float:
@@ -238,9 +241,18 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def stolen_seconds() -> float | None:
+    """The machine's steal time so far (/proc/stat, all cores), in seconds."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else None
+
+
 def run_measured(cmd: list[str], cwd: Path = ROOT, timeout: float = BUILD_TIMEOUT) -> ProcessRun:
     """Run a command to completion; raise BenchError if it fails."""
-    cpu0, t0 = children_cpu(), time.perf_counter()
+    cpu0, t0, stolen0 = children_cpu(), time.perf_counter(), stolen_seconds()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = TreeSampler(proc.pid, SAMPLE_EVERY)
     sampler.start()
@@ -256,7 +268,9 @@ def run_measured(cmd: list[str], cwd: Path = ROOT, timeout: float = BUILD_TIMEOU
     if proc.returncode != 0:
         tail = (err or out).strip().splitlines()[-3:]
         raise BenchError(f"`{' '.join(cmd[:3])} ...` exited {proc.returncode}: {' | '.join(tail)}")
-    return ProcessRun(seconds, peak, children_cpu() - cpu0, out)
+    stolen = stolen_seconds()
+    return ProcessRun(seconds, peak, children_cpu() - cpu0, out,
+                      None if stolen is None or stolen0 is None else stolen - stolen0)
 
 
 def combine(runs: list[ProcessRun]) -> ProcessRun:
