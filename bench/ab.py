@@ -81,18 +81,27 @@ def main(argv=None) -> int:
               f"{', '.join(f'{r.cpu_seconds:.0f}' for r in measured)} | "
               f"{', '.join('–' if r.stolen is None else f'{r.stolen:.0f}' for r in measured)} | "
               f"{max(r.peak_rss for r in measured) / 2**20:.0f} MiB |")
-    print("\nStages (`--timings`), median seconds:\n")
+    print("\nStages (`--timings`), median seconds (each run's in brackets):\n")
     stages = {label: [stage_times(r.stdout) for r in measured] for label, measured in runs.items()}
     names = list(dict.fromkeys(name for per_run in stages.values() for t in per_run for name in t))
     print("| stage | " + " | ".join(runs) + " |")
     print("|---|" + "---|" * len(runs))
     for name in names:
-        cells = [median([t[name] for t in per_run if name in t]) for per_run in stages.values()]
-        print(f"| {name} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+        cells = [[t[name] for t in per_run if name in t] for per_run in stages.values()]
+        print(f"| {name} | " + " | ".join(_stage_cell(c) for c in cells) + " |")
     ours, other = runs.values()
     print(f"\nratio (this checkout / commit {sha}): {ratio(ours, other, 'seconds')} wall time, "
           f"{ratio(ours, other, 'cpu_seconds')} CPU")
     return 0
+
+
+def _stage_cell(values: list[float]) -> str:
+    """A stage's median, and each run's value when they differ."""
+    if not values:
+        return "–"
+    if max(values) - min(values) < 0.05:
+        return f"{median(values):.2f}"
+    return f"{median(values):.2f} ({', '.join(f'{v:.1f}' for v in values)})"
 
 
 def ratio(ours: list, other: list, field: str) -> str:
