@@ -325,3 +325,15 @@ def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, 
 def rows_of(db: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
+
+
+def test_related_scores_are_rounded_to_four_decimals_as_python_rounds():
+    """A chunk's scores, kept in millionths, are stored as round(score, 4): the values
+    an earlier database holds, which an update compares its lists with."""
+    import numpy as np
+
+    from newsarchive.relate.related import Lists
+
+    micros = [50, 250, 350, 123_550, 999_950, 601_600, 1_000_000]
+    chunk = Lists(*(np.zeros(len(micros), dtype=np.int64) for _ in range(3)), np.array(micros, dtype=np.int64))
+    assert chunk.scores() == [round(m / 10**6, 4) for m in micros]

@@ -259,8 +259,7 @@ def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
 
 def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[Lists]:
     """Every post's related posts, language by language, a chunk of posts at a time;
-    each language's vocabulary
-    and each chunk's vectors handed to `state` when given."""
+    each language's vocabulary and each chunk's vectors handed to `state` when given."""
     for language, rowids in languages(conn):
         vocab = vocabulary(conn, rowids)
         keep = None
@@ -293,8 +292,10 @@ class Lists(NamedTuple):
     micros: np.ndarray
 
     def scores(self) -> list[float]:
-        """The scores as stored: to 4 decimals."""
-        return np.round(self.micros / 1_000_000, 4).tolist()
+        """The scores as stored: to 4 decimals by Python's round, as earlier builds
+        stored them (numpy's round gives another value for 4,417 of the million
+        possible scores, those near a half)."""
+        return [round(micros / 1_000_000, 4) for micros in self.micros.tolist()]
 
     def rows(self) -> Iterator[RelatedRow]:
         return map(RelatedRow._make, zip(self.posts.tolist(), self.related.tolist(), self.ranks.tolist(),
