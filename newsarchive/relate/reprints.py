@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .features import NUM_PERM, jaccard, read_words, shingle_keys
-from .reprint_index import BLOCKS, PostBands, block_of, post_number
+from .reprint_index import BLOCKS, PostBands, block_of, entry_order, post_number
 
 #: The default threshold: a copy with a few words changed, a paragraph added to or cut
 #: from a five-paragraph story, or another headline scores 0.7 to 0.95; two stories on
@@ -108,19 +108,33 @@ def band_keys(matrix: np.ndarray, language: np.ndarray, bands: int, rows: int) -
 def bucket_pairs(members: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The candidate pairs of each bucket (members[starts[k]:starts[k+1]], each bucket's
     members in post_id order), lower position first: every pair, or for a bucket over
-    LARGE_BUCKET each member with the next and with the first."""
-    sizes = np.diff(np.r_[starts, len(members)])
-    twos = starts[sizes == 2]
-    pairs = [np.column_stack([members[twos], members[twos + 1]]), np.empty((0, 2), dtype=np.int64)]
-    for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist()):
-        bucket = members[start : start + size]
-        if size > LARGE_BUCKET:
-            pairs.append(np.column_stack([bucket[:-1], bucket[1:]]))
-            pairs.append(np.column_stack([np.repeat(bucket[0], size - 2), bucket[2:]]))
-            continue
+    LARGE_BUCKET each member with the next and with the first. The pairs come grouped
+    by the buckets' sizes, not in bucket order."""
+    sizes = np.diff(np.r_[starts, len(members)]).astype(np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    pairs = [np.empty((0, 2), dtype=np.int64)]
+    # The buckets of one size share their pattern of pairs: one triu_indices a size,
+    # whatever the number of buckets (tens of thousands of small ones at 100,000 posts).
+    for size in np.unique(sizes[(sizes > 1) & (sizes <= LARGE_BUCKET)]).tolist():
+        first = starts[sizes == size][:, None]
         a, b = np.triu_indices(size, k=1)
-        pairs.append(np.column_stack([bucket[a], bucket[b]]))
+        pairs.append(np.column_stack([members[(first + a).ravel()], members[(first + b).ravel()]]))
+    large = sizes > LARGE_BUCKET
+    if large.any():
+        first, size = starts[large], sizes[large]
+        # Each member but the last, with the next.
+        step = np.repeat(first, size - 1) + _places(size - 1)
+        pairs.append(np.column_stack([members[step], members[step + 1]]))
+        # The first with every member from the third on.
+        later = np.repeat(first, size - 2) + _places(size - 2) + 2
+        pairs.append(np.column_stack([members[np.repeat(first, size - 2)], members[later]]))
     return np.concatenate(pairs).astype(np.int64)
+
+
+def _places(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., counts[k] - 1 for each k in turn, concatenated."""
+    ends = np.cumsum(counts)
+    return np.arange(ends[-1] if len(ends) else 0, dtype=np.int64) - np.repeat(ends - counts, counts)
 
 
 def likely(a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
@@ -247,13 +261,32 @@ def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float, in
 def candidate_pairs(records: np.ndarray, numbers: np.ndarray, index=None) -> np.ndarray:
     """(i, j) post places, i < j, sharing a bucket among one partition's records,
     distinct: an (m, 2) array. The partition's buckets go to `index` when given."""
-    records = records[np.lexsort((records["post"], records["key"]))]
-    starts = np.flatnonzero(np.r_[True, records["key"][1:] != records["key"][:-1]])
+    # Sorted once, the way the index stores them (by key, then number); only the order
+    # within the large buckets matters to the pairs, and those are few.
+    entry_numbers = numbers[records["post"]]
+    order = entry_order(records["key"], entry_numbers)
+    keys, posts = records["key"][order], records["post"][order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     if index is not None:
-        index.add_buckets(records["key"], numbers[records["post"]])
-    pairs = np.sort(bucket_pairs(records["post"], starts), axis=1)
+        index.add_buckets(keys, entry_numbers[order], ordered=True)
+    pairs = np.sort(bucket_pairs(_large_by_post(posts, starts, len(numbers)), starts), axis=1)
     codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
     return np.column_stack([codes >> 32, codes & (2**32 - 1)])
+
+
+def _large_by_post(posts: np.ndarray, starts: np.ndarray, count: int) -> np.ndarray:
+    """`posts` with the members of each bucket over LARGE_BUCKET put in post order (of
+    `count` posts), as bucket_pairs pairs them."""
+    sizes = np.diff(np.r_[starts, len(posts)])
+    large = np.flatnonzero(sizes > LARGE_BUCKET)
+    if len(large) == 0:
+        return posts
+    posts = posts.copy()
+    bucket = np.repeat(np.arange(len(large), dtype=np.int64), sizes[large])
+    where = np.repeat(starts[large], sizes[large]) + _places(sizes[large])
+    members = posts[where]
+    posts[where] = members[np.argsort(bucket * count + members)]
+    return posts
 
 
 def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarray:
