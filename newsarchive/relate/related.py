@@ -292,10 +292,16 @@ class Lists(NamedTuple):
     micros: np.ndarray
 
     def scores(self) -> list[float]:
-        """The scores as stored: to 4 decimals by Python's round, as earlier builds
-        stored them (numpy's round gives another value for 4,417 of the million
-        possible scores, those near a half)."""
-        return [round(micros / 1_000_000, 4) for micros in self.micros.tolist()]
+        """The scores as stored: what Python's round(micros / 10**6, 4) gives, as earlier
+        builds stored them (numpy's round differs for 4,417 of the million possible
+        scores, those near a half). Away from a half the 4-decimal value is plain
+        integer rounding of the millionths, and q / 10**4 is the float nearest it, as
+        round returns; the halves (a score in a hundred) go through round itself."""
+        micros = self.micros.astype(np.int64)
+        scores = ((micros + 50) // 100) / 10_000
+        halves = np.flatnonzero(micros % 100 == 50)
+        scores[halves] = [round(m / 1_000_000, 4) for m in micros[halves].tolist()]
+        return scores.tolist()
 
     def rows(self) -> Iterator[RelatedRow]:
         return map(RelatedRow._make, zip(self.posts.tolist(), self.related.tolist(), self.ranks.tolist(),
