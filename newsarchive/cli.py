@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .db.files import open_read_only
 from .build import CHECKS, BuildRefused, check_folder
 from .build.archive import ArchiveError
 from .build.swap import CannotWrite
@@ -59,7 +60,7 @@ def database(path: Path) -> Path:
     """A DB argument: an existing SQLite file, or one line saying why not."""
     if not path.is_file():
         raise Failure(f"{path}: no such database; build it first (news-archive build POSTS_DIR --db {path.name})", UNUSABLE)
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    conn = open_read_only(path)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:

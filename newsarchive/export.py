@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from .db.files import open_read_only
 from .parse import TOML_FENCE, YAML_FENCE, ArchiveLoader
 from .site.identity import read_identity
 
@@ -226,7 +227,7 @@ def export(db_path, outdir) -> int:
     if not Path(db_path).is_file():
         raise FileNotFoundError(f"{db_path}: no such database")
     outdir = Path(outdir)
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         for (path,) in conn.execute("SELECT path FROM posts"):
             safe_target(outdir, path)

@@ -25,6 +25,7 @@ from typing import Iterator, NamedTuple
 
 from . import config
 from .db import schema
+from .db.files import open_read_only
 from .site.identity import read_identity, shown_metadata
 
 #: The formats a table can be written in, in the order their resources are listed.
@@ -352,7 +353,7 @@ def package(db_path, outdir, metadata_path=None, formats=("csv",)) -> dict:
     has_metadata = metadata_path is not None and Path(metadata_path).is_file()
     metadata = config.load(metadata_path, db_path.stem) if has_metadata else {}
     tables_meta = database_metadata(metadata, db_path.stem).get("tables") or {}
-    conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         packaged = packaged_tables(conn)
         written = [

@@ -153,6 +153,23 @@ def dump(db: Path) -> dict:
     return out
 
 
+@pytest.mark.parametrize("folder", ["news#1", "what?", "100% news", "a b"])
+def test_a_database_in_a_folder_of_any_name_is_updated(tmp_path, folder):
+    """The update reads the old database through a read-only URI: a '#', '?' or '%' in
+    its folder's name is part of the path, not the end of it."""
+    posts = tmp_path / "posts"
+    import shutil
+
+    shutil.copytree(SAMPLE, posts)
+    db = tmp_path / folder / "news.db"
+    first = build(posts, db, quiet=True)
+    (posts / "world").mkdir(exist_ok=True)
+    (posts / "world" / "added.md").write_text("---\ntitle: Added\ndate: 2024-01-02T03:04:05.000Z\n---\n\nA new post.\n")
+    second = build(posts, db, quiet=True)
+    assert (second.added, second.unchanged) == (1, first.posts)
+    assert rows(db, "SELECT mode FROM builds ORDER BY rowid") == [("full",), ("incremental",)]
+
+
 def test_incremental_rebuild_equals_full_build(tmp_path):
     posts = tmp_path / "posts"
     import shutil

@@ -18,6 +18,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import NamedTuple
 
+from ..db.files import read_only_uri
+
 #: SQLite's page cache for the list, in KiB.
 FILELIST_CACHE_KIB = 8 * 1024
 #: Rows read at a time.
@@ -107,7 +109,7 @@ class FileList:
     def compare_with(self, old_db: Path) -> None:
         """Compare the files sorted in from now on with old_db's `_files`. Raises
         sqlite3.DatabaseError if it is not a database."""
-        self.conn.execute("ATTACH DATABASE ? AS old", (Path(old_db).resolve().as_uri() + "?mode=ro",))
+        self.conn.execute("ATTACH DATABASE ? AS old", (read_only_uri(old_db),))
         self.conn.execute("SELECT count(*) FROM old.sqlite_master").fetchone()
         self.old_db = old_db
 

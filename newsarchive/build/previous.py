@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..db.bookkeeping import current_errors
+from ..db.files import open_read_only
 from ..db.schema import schema_change
 from ..parse.fields import naive_zone_name
 from ..relate import features, related_update
@@ -28,7 +29,7 @@ def outdated(db_path: Path) -> str | None:
     read in (archive.yml's `timezone`, already read). None: it does not, or the file is
     not ours, which the build itself then reports."""
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = open_read_only(db_path)
     except sqlite3.Error:
         return None
     try:
@@ -63,7 +64,7 @@ def relations_outdated(db_path: Path, threshold: float) -> bool:
     posts computed with other settings (or with none of their state kept): a build must
     then not leave it as it is, even with no file changed."""
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = open_read_only(db_path)
         try:
             return reprints_outdated(conn, threshold) or related_update.outdated(conn) is not None
         finally:
@@ -77,7 +78,7 @@ def open_previous(db_path: Path, fresh: bool) -> tuple[sqlite3.Connection | None
     for an update, and replaced by a full build (`fresh`)."""
     if not db_path.exists():
         return None, Previous()
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         return conn, Previous(posts=conn.execute("SELECT count(*) FROM posts").fetchone()[0])
     except sqlite3.DatabaseError as exc:

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from ..db.files import open_read_only
 from ..db.schema import CHILDREN, FTS_TABLES, LOOKUPS, TABLES
 from ..relate.reprint_index import store_settings, stored_settings
 from .filelist import FileList
@@ -223,7 +224,7 @@ def store_summaries(conn: sqlite3.Connection, changed: ChangedPosts | None = Non
 
 def _open_old(path: Path) -> sqlite3.Connection | None:
     try:
-        return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        return open_read_only(path, isolation_level=None)
     except sqlite3.Error:
         return None
 

@@ -5,4 +5,5 @@
     write.py        posts in and out: their rows, orphaned lookups, link targets
     bookkeeping.py  _files, builds, build_errors: what the build keeps about itself
     check.py        the integrity checks a new database passes before it is swapped in
+    files.py        opening a database file read-only, whatever its path holds
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .files import read_only_uri
 from .schema import INSERT, ROW
 
 #: A `_files` row: path, size, mtime_ns, sha256, post_id, id_line.
@@ -51,7 +52,7 @@ def record_build(conn: sqlite3.Connection, build: BuildRow, problems: list[tuple
 
 def _copy_history(conn: sqlite3.Connection, old_db: Path) -> None:
     try:
-        conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_db}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS old", (read_only_uri(old_db),))
     except sqlite3.DatabaseError:
         return
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ..db.files import open_read_only
+
 #: archive.yml's keys, in the order docs list them.
 KEYS = (
     "title", "description", "license", "license_url", "source", "source_url", "base_url", "timezone",
@@ -44,7 +46,7 @@ def read_identity(conn: sqlite3.Connection) -> dict[str, str]:
 
 def identity_of(db_path) -> dict[str, str]:
     """The identity stored in a database file, read-only."""
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    conn = open_read_only(db_path)
     try:
         return read_identity(conn)
     finally:
