@@ -386,6 +386,8 @@ FILLED_LATE = ("related_posts", "_related_vectors", "_related_entries")
 def create_indexes(db: sqlite_utils.Database, tables: str = "all") -> None:
     """The INDEXES of every table (`all`), of the tables FILLED_LATE alone (`late`), or
     of the others (`early`)."""
+    if tables not in ("all", "early", "late"):
+        raise ValueError(f"create_indexes: tables is 'all', 'early' or 'late', not {tables!r}")
     for index in INDEXES:
         if tables == "all" or (index.table in FILLED_LATE) == (tables == "late"):
             db[index.table].create_index(list(index.columns), index_name=index.name, unique=index.unique)
