@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from newsarchive.db.files import open_read_only  # noqa: E402
+
 
 def peak_mib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -52,7 +54,7 @@ def measure(db: str, stage: str) -> str:
     from newsarchive.relate.related import find_related
     from newsarchive.relate.reprints import find_reprints
 
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = open_read_only(db)
     baseline = peak_mib()
     started = time.perf_counter()
     if stage == "related":
