@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pytest
 
 from newsarchive.build import build
@@ -303,7 +304,8 @@ def test_posts_sharing_boilerplate_are_grouped_as_all_pairs_would_group_them(tmp
 def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, tmp_path, monkeypatch):
     """The relations stages bound their memory by reading a few posts at a time and
     sorting band keys a partition at a time: chunks of a handful of posts, many
-    partitions and tiny pair batches give the same tables as one chunk does."""
+    partitions, tiny pair batches and slabs of signatures give the same tables as one
+    chunk does."""
     from newsarchive.relate import related, reprints
 
     posts, db = planted
@@ -311,6 +313,8 @@ def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, 
     monkeypatch.setattr(reprints, "READ_CHUNK", 7)
     monkeypatch.setattr(reprints, "PARTITION_RECORDS", 50)
     monkeypatch.setattr(reprints, "PAIR_CHUNK", 3)
+    monkeypatch.setattr(reprints, "SLAB_BYTES", 5 * reprints.NUM_PERM * 4)
+    monkeypatch.setattr(reprints, "READ_THROUGH", 1)
     monkeypatch.setattr(reprints, "BODIES_KEPT", 2)
     monkeypatch.setattr(related, "READ_CHUNK", 6)
     monkeypatch.setattr(related, "CHUNK", 3)
@@ -320,6 +324,39 @@ def test_the_stages_read_in_chunks_and_partitions_with_the_same_result(planted, 
     for sql in ("SELECT post_id, original_post_id, similarity FROM reprints ORDER BY post_id",
                 "SELECT post_id, related_post_id, rank, score FROM related_posts ORDER BY post_id, rank"):
         assert rows_of(small, sql) == rows_of(db, sql) and rows_of(db, sql), sql
+
+
+@pytest.mark.parametrize("slab_posts, read_through", [(None, None), (5, 0), (7, 2), (1, 0)])
+def test_the_signatures_of_each_candidate_are_read_by_slabs_and_runs(tmp_path, monkeypatch, slab_posts, read_through):
+    """likely_pairs reads the spilled signatures a slab of the file and a run of nearby
+    posts at a time: with slabs of a few posts, runs cut at every gap and the pairs in
+    no order, it keeps exactly the pairs whose own two signatures estimate near the
+    threshold, in the order given."""
+    from newsarchive.relate import reprints
+
+    if slab_posts is not None:
+        monkeypatch.setattr(reprints, "SLAB_BYTES", slab_posts * reprints.NUM_PERM * 4)
+        monkeypatch.setattr(reprints, "READ_THROUGH", read_through)
+    monkeypatch.setattr(reprints, "PAIR_CHUNK", 3)
+    rng = np.random.default_rng(5)
+    # Copies of a few signatures, each with a share of its values replaced: pairs of
+    # the same one estimate anywhere from 0 to 1.
+    bases = rng.integers(0, 2**32, (4, reprints.NUM_PERM), dtype=np.uint32)
+    signatures = bases[rng.integers(0, 4, 90)]
+    replaced = rng.random(signatures.shape) < rng.random((90, 1))
+    signatures[replaced] = rng.integers(0, 2**32, replaced.sum(), dtype=np.uint32)
+    signatures.astype("<u4").tofile(tmp_path / "signatures")
+    spill = reprints.Spill(str(tmp_path / "signatures"), [], np.arange(90), np.arange(90))
+    i, j = np.triu_indices(90, k=1)
+    pairs = np.column_stack([i, j])[rng.random(len(i)) < 0.3]
+    pairs = pairs[rng.permutation(len(pairs))].astype(np.int64)
+
+    kept = reprints.likely_pairs(spill, pairs, DEFAULT_THRESHOLD)
+
+    expected = pairs[reprints.likely(signatures[pairs[:, 0]], signatures[pairs[:, 1]], DEFAULT_THRESHOLD)]
+    assert 50 < len(expected) < len(pairs) - 50
+    assert kept.tolist() == expected.tolist()
+    assert reprints.likely_pairs(spill, pairs[:0], DEFAULT_THRESHOLD).shape == (0, 2)
 
 
 def rows_of(db: Path, sql: str) -> list[tuple]:

@@ -195,9 +195,15 @@ def root(parent: dict, i):
 PARTITION_RECORDS = 1_000_000
 #: Posts read from the database at once.
 READ_CHUNK = 20_000
-#: Candidate pairs whose signatures are compared at once (read from the spilled
-#: signatures: at most two pages of the file a pair).
+#: Candidate pairs whose signatures are compared at once.
 PAIR_CHUNK = 4096
+#: The spilled signatures are read for the comparisons a slab of the file of this size
+#: at a time, at most two slabs held (likely_pairs): the whole file at 32,768 posts,
+#: and a slab is read again for each slab before it, so larger slabs read less.
+SLAB_BYTES = 16 * 2**20
+#: Posts between two wanted signatures read through rather than skipped with another
+#: read: 8 KiB from the page cache cost about what one more system call does.
+READ_THROUGH = 16
 #: A band-key record: the bucket's key and the post's place (in post_id order).
 RECORD = np.dtype([("key", "<i8"), ("post", "<i8")])
 
@@ -291,26 +297,70 @@ def _large_by_post(posts: np.ndarray, starts: np.ndarray, count: int) -> np.ndar
 
 def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarray:
     """The candidates whose estimated similarity is within ESTIMATE_MARGIN of the
-    threshold. The signatures are read from the spilled file, PAIR_CHUNK pairs at a time,
-    with one read a post (a mapped file would keep every page it touched resident)."""
-    keep = [np.empty((0, 2), dtype=np.int64)]
-    size = NUM_PERM * 4
+    threshold, in the order given.
+
+    The file is cut into slabs of SLAB_BYTES; the pairs are taken a slab of their first
+    post at a time, grouped by the slab of their second, so no more than two slabs'
+    signatures are held. Within a slab the wanted signatures are read a run of nearby
+    posts at a time (SignatureRows): a slab most of whose posts have candidates is read
+    in a few large reads, one with few a post at a time. A mapped file would keep
+    resident every page it touched, and with the page cache's large folios whole
+    stretches of the file beside them."""
+    keep = np.zeros(len(pairs), dtype=bool)
+    if len(pairs) == 0:
+        return pairs[keep]
+    slab = max(1, SLAB_BYTES // (NUM_PERM * 4))
+    order = np.lexsort((pairs[:, 1] // slab, pairs[:, 0] // slab))
+    first, second = pairs[order, 0] // slab, pairs[order, 1] // slab
+    edges = np.flatnonzero(np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1]), True])
     with open(spill.signatures, "rb") as file:
-        for start in range(0, len(pairs), PAIR_CHUNK):
-            chunk = pairs[start : start + PAIR_CHUNK]
-            posts, where = np.unique(chunk, return_inverse=True)
-            blob = b"".join(os.pread(file.fileno(), size, post * size) for post in posts.tolist())
-            matrix = np.frombuffer(blob, dtype="<u4").reshape(len(posts), NUM_PERM)
-            where = where.reshape(chunk.shape)
-            keep.append(chunk[likely(matrix[where[:, 0]], matrix[where[:, 1]], threshold)])
-    return np.concatenate(keep)
+        left_slab, left = -1, None
+        for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            a, b = int(first[start]), int(second[start])
+            if a != left_slab:
+                # The pairs within slab a find their second posts among the same rows.
+                stop = int(np.searchsorted(first, a, "right"))
+                here = order[start:stop]
+                inner = here[second[start:stop] == a]
+                left = None  # freed before the next slab's rows are read
+                left_slab, left = a, SignatureRows(file.fileno(), np.union1d(pairs[here, 0], pairs[inner, 1]))
+            group = order[start:end]
+            right = left if b == a else SignatureRows(file.fileno(), np.unique(pairs[group, 1]))
+            for part in range(0, len(group), PAIR_CHUNK):
+                chunk = group[part : part + PAIR_CHUNK]
+                keep[chunk] = likely(left.of(pairs[chunk, 0]), right.of(pairs[chunk, 1]), threshold)
+            right = None  # freed before the next group's rows are read
+    return pairs[keep]
+
+
+class SignatureRows:
+    """The spilled signatures of some posts (sorted, distinct), read with one read a
+    run of posts READ_THROUGH or fewer apart, the posts between kept too: rows of a slab
+    hold at most the slab."""
+
+    def __init__(self, fd: int, posts: np.ndarray):
+        size = NUM_PERM * 4
+        breaks = np.flatnonzero(np.diff(posts) > READ_THROUGH) + 1
+        self.first = posts[np.r_[0, breaks]].astype(np.int64)
+        lengths = posts[np.r_[breaks - 1, len(posts) - 1]] - self.first + 1
+        self.offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+        self.matrix = np.empty((int(lengths.sum()), NUM_PERM), dtype="<u4")
+        view = memoryview(self.matrix).cast("B")
+        for post, offset, length in zip(self.first.tolist(), self.offsets.tolist(), lengths.tolist()):
+            if os.preadv(fd, [view[offset * size : (offset + length) * size]], post * size) != length * size:
+                raise OSError(f"short read of the spilled signatures at post {post}")
+
+    def of(self, posts: np.ndarray) -> np.ndarray:
+        """The signatures of these posts (each among those read), a row each."""
+        run = np.searchsorted(self.first, posts, "right") - 1
+        return self.matrix[self.offsets[run] + posts - self.first[run]]
 
 
 def find_reprints(conn: sqlite3.Connection, threshold: float = DEFAULT_THRESHOLD, index=None) -> list[ReprintRow]:
     """Every reprint of the database's posts, by post_id; with an `index`
     (reprint_index.IndexWriter), every post's buckets written to it on the way.
-    Memory: 16 bytes a post, one partition of band keys, and the pairs that pass the
-    estimate."""
+    Memory: 16 bytes a post, one partition of band keys, two slabs of signatures
+    (SLAB_BYTES) and the pairs that pass the estimate."""
     with tempfile.TemporaryDirectory(prefix="news-reprints-") as folder:
         spill = spill_signatures(conn, folder, threshold, index)
         likely_found = [likely_pairs(spill, candidate_pairs(np.fromfile(path, dtype=RECORD), spill.numbers, index),
