@@ -113,7 +113,8 @@ class IndexWriter:
         for table in ("_reprint_posts", "_reprint_buckets"):
             conn.execute(f"DELETE FROM {table}")
 
-    def add_posts(self, rows: list[PostBands]) -> None:
+    def add_posts(self, rows: Iterable[tuple]) -> None:
+        """Rows of `_reprint_posts`, each a PostBands or a tuple of its fields in order."""
         self.conn.executemany(_INSERT_POST, rows)
 
     def add_buckets(self, keys: np.ndarray, numbers: np.ndarray, ordered: bool = False) -> None:

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from hashlib import blake2b
 from typing import NamedTuple
@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .features import NUM_PERM, jaccard, read_words, shingle_keys
-from .reprint_index import BLOCKS, PostBands, block_of, entry_order, post_number
+from .reprint_index import BLOCKS, block_of, entry_order, post_number
 
 #: The default threshold: a copy with a few words changed, a paragraph added to or cut
 #: from a five-paragraph story, or another headline scores 0.7 to 0.95; two stories on
@@ -80,10 +80,10 @@ class ReprintRow(NamedTuple):
     similarity: float
 
 
-def language_codes(languages: list[str]) -> np.ndarray:
+def language_codes(languages: Sequence[str]) -> np.ndarray:
     """A 64-bit code of each language (its name hashed), part of every band key."""
-    return np.array([int.from_bytes(blake2b(lang.encode(), digest_size=8).digest(), "little") for lang in languages],
-                    dtype=np.uint64)
+    codes = {lang: int.from_bytes(blake2b(lang.encode(), digest_size=8).digest(), "little") for lang in set(languages)}
+    return np.array([codes[lang] for lang in languages], dtype=np.uint64)
 
 
 _BAND = np.uint64(0xFF51AFD7ED558CCD)
@@ -241,21 +241,26 @@ def spill_signatures(conn: sqlite3.Connection, folder: str, threshold: float, in
     )
     with open(os.path.join(folder, "signatures"), "wb") as signatures:
         while batch := cursor.fetchmany(READ_CHUNK):
-            matrix = np.frombuffer(b"".join(row[5] for row in batch), dtype="<u4").reshape(len(batch), NUM_PERM)
-            signatures.write(matrix.tobytes())
-            keys = band_keys(matrix, language_codes([row[2] for row in batch]), bands, rows)
-            rowids.append(np.array([row[0] for row in batch], dtype=np.int64))
-            numbers.append(np.array([post_number(row[1]) for row in batch], dtype=np.int64))
+            rowid, post_id, language, sha256, published_at, signature = zip(*batch)
+            blob = b"".join(signature)
+            signatures.write(blob)
+            matrix = np.frombuffer(blob, dtype="<u4").reshape(len(batch), NUM_PERM)
+            keys = band_keys(matrix, language_codes(language), bands, rows)
+            rowids.append(np.array(rowid, dtype=np.int64))
+            number = [post_number(post) for post in post_id]
+            numbers.append(np.array(number, dtype=np.int64))
             if index is not None:
-                index.add_posts([PostBands(row[1], number, row[3], row[4], row[2], k.tobytes())
-                                 for row, number, k in zip(batch, numbers[-1].tolist(), keys)])
+                # A post's keys are its row of the matrix: slices of one copy of it.
+                packed, width = keys.tobytes(), bands * 8
+                index.add_posts(zip(post_id, number, sha256, published_at, language,
+                                    [packed[at : at + width] for at in range(0, len(packed), width)]))
             records = np.empty(keys.shape, dtype=RECORD)
             records["key"] = keys
             records["post"] = np.arange(start, start + len(batch))[:, None]
             records = records.ravel()
             where = _partition(records["key"], len(paths))
             for p, output in enumerate(outputs):
-                output.write(records[where == p].tobytes())
+                output.write(records[where == p])
             start += len(batch)
     for output in outputs:
         output.close()
