@@ -280,9 +280,16 @@ def candidate_pairs(records: np.ndarray, numbers: np.ndarray, index=None) -> np.
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     if index is not None:
         index.add_buckets(keys, entry_numbers[order], ordered=True)
-    pairs = np.sort(bucket_pairs(_large_by_post(posts, starts, len(numbers)), starts), axis=1)
-    codes = np.unique(pairs[:, 0] * np.int64(2**32) + pairs[:, 1])
+    pairs = bucket_pairs(_large_by_post(posts, starts, len(numbers)), starts)
+    codes = distinct(np.minimum(pairs[:, 0], pairs[:, 1]) * np.int64(2**32) + np.maximum(pairs[:, 0], pairs[:, 1]))
     return np.column_stack([codes >> 32, codes & (2**32 - 1)])
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The values sorted, each once: np.unique, which hashes them first, takes
+    many times as long on a partition's pair codes."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _large_by_post(posts: np.ndarray, starts: np.ndarray, count: int) -> np.ndarray:
@@ -328,9 +335,9 @@ def likely_pairs(spill: Spill, pairs: np.ndarray, threshold: float) -> np.ndarra
                 here = order[start:stop]
                 inner = here[second[start:stop] == a]
                 left = None  # freed before the next slab's rows are read
-                left_slab, left = a, SignatureRows(file.fileno(), np.union1d(pairs[here, 0], pairs[inner, 1]))
+                left_slab, left = a, SignatureRows(file.fileno(), distinct(np.r_[pairs[here, 0], pairs[inner, 1]]))
             group = order[start:end]
-            right = left if b == a else SignatureRows(file.fileno(), np.unique(pairs[group, 1]))
+            right = left if b == a else SignatureRows(file.fileno(), distinct(pairs[group, 1]))
             for part in range(0, len(group), PAIR_CHUNK):
                 chunk = group[part : part + PAIR_CHUNK]
                 keep[chunk] = likely(left.of(pairs[chunk, 0]), right.of(pairs[chunk, 1]), threshold)
@@ -370,7 +377,7 @@ def find_reprints(conn: sqlite3.Connection, threshold: float = DEFAULT_THRESHOLD
         spill = spill_signatures(conn, folder, threshold, index)
         likely_found = [likely_pairs(spill, candidate_pairs(np.fromfile(path, dtype=RECORD), spill.numbers, index),
                                      threshold) for path in spill.partitions]
-    codes = np.unique(np.concatenate(likely_found or [np.empty((0, 2), np.int64)]) @ np.array([2**32, 1], np.int64))
+    codes = distinct(np.concatenate(likely_found or [np.empty((0, 2), np.int64)]) @ np.array([2**32, 1], np.int64))
     bodies, parent = Bodies(conn), {}
     for i, j in spill.rowids[np.column_stack([codes >> 32, codes & (2**32 - 1)])].tolist():
         if jaccard(bodies.by_rowid(i), bodies.by_rowid(j)) >= threshold:
