@@ -58,7 +58,8 @@ def method_state(db: Path) -> dict:
     """Per language, each post's vector and each word's top list, from the posts' stored
     terms: weight (1 + ln tf)(ln N' - round(8 ln df) / 8), N' the language's post count
     rounded up to a power of two, words of one post left out; a post's 12 heaviest
-    (ties by word), length 1; a word's 24 heaviest posts (ties by id). Floats in double
+    (ties by word), length 1; a word's POSTINGS heaviest posts (ties by id; 24, unless
+    a test sets fewer). Floats in double
     precision: only which vectors and lists differ is used, to 1e-5."""
     conn = sqlite3.connect(db)
     posts = conn.execute("SELECT f.post_id, coalesce(p.language, ''), f.terms FROM _post_features f"
@@ -85,7 +86,7 @@ def method_state(db: Path) -> dict:
         for p in ids:
             for key, weight in vectors[p].items():
                 holders.setdefault(key, []).append((-weight, p))
-        tops.update({key: sorted(entries)[:24] for key, entries in holders.items()})
+        tops.update({key: sorted(entries)[: related.POSTINGS] for key, entries in holders.items()})
     return {"vectors": vectors, "tops": tops, "group": {p: groups.get(p, p) for p in terms}, "lists": lists}
 
 
@@ -206,11 +207,17 @@ def test_a_post_moved_to_another_language(archive, passes):
     update_checked(archive, passes)
 
 
+@pytest.mark.parametrize("part_posts, postings", [(related.PART_POSTS, related.POSTINGS), (4, 3)],
+                         ids=["one part", "parts of 4, top lists of 3"])
 @pytest.mark.parametrize("seed", [21, 22, 23, 24, 25])
-def test_random_changes_build_after_build(tmp_path, passes, seed):
+def test_random_changes_build_after_build(tmp_path, passes, seed, part_posts, postings, monkeypatch):
     """Random edits, additions, removals, copies and languages, five builds in a row,
     each held against a full build; an update runs the full pass exactly when a
-    language's post count crosses a power of two."""
+    language's post count crosses a power of two. With parts of 4 posts, a language
+    is cut into many parts, whose rows of `_related_entries` the update rewrites; top
+    lists of 3 make a word's top list the best of several parts' heads."""
+    monkeypatch.setattr(related, "PART_POSTS", part_posts)
+    monkeypatch.setattr(related, "POSTINGS", postings)
     rng = random.Random(seed)
     archive = Archive(tmp_path, planted_corpus(seed=seed))
     vocabulary = [_syllable_word(rng) for _ in range(200)]
@@ -240,6 +247,10 @@ def test_random_changes_build_after_build(tmp_path, passes, seed):
         assert (update.mode, update.reason) == (("full", "scale") if crossed else ("incremental", None))
         modes.append(update.mode)
     assert "incremental" in modes
+    conn = sqlite3.connect(archive.db)
+    (parts,) = conn.execute("SELECT count(DISTINCT part) FROM _related_entries").fetchone()
+    conn.close()
+    assert (parts > 1) == (part_posts == 4)
 
 
 def _scale(posts: int) -> int:

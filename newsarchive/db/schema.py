@@ -197,7 +197,8 @@ TABLES = (
     # What the related stage keeps between builds, so an update recomputes only the
     # lists that can change (newsarchive.relate.related_update): each post's terms,
     # group and vector as last computed, each word's document count, and every vector
-    # entry, read by word heaviest first (idx_related_entries_word).
+    # entry: a row a word and part of the posts (related.post_part), its posts as a
+    # JSON list, heaviest first, ties by id, and their weights (float32).
     Table(
         "_related_vectors",
         {"post_id": str, "language": str, "original": str, "terms": bytes, "vector": bytes},
@@ -205,7 +206,8 @@ TABLES = (
         in_package=False,
     ),
     Table("_related_words", {"language": str, "word": int, "df": int}, pk=("language", "word"), in_package=False),
-    Table("_related_entries", {"language": str, "word": int, "weight": float, "post_id": str}, in_package=False),
+    Table("_related_entries", {"language": str, "word": int, "part": int, "posts": str, "weights": bytes},
+          pk=("language", "word", "part"), in_package=False),
     # Summaries of the whole archive, counted again by every build after its writes
     # (newsarchive.build.summaries), so that no page counts every post per request:
     # posts per month by category and by language (facet 'category' or 'language'; a
@@ -252,7 +254,6 @@ INDEXES = (
         ("reprints", "original_post_id"), ("related_posts", "related_post_id"), ("_reprint_posts", "number"),
         ("_related_vectors", "original"),
     ]),
-    Index("_related_entries", ("language", "word", DescIndex("weight"), "post_id"), name="idx_related_entries_word"),
     Index("images", ("url",), unique=True),
     # Newest first, as the posts table is sorted: also lets Datasette page through
     # the whole table (CSV streaming) by keyset without sorting the rest each page.
@@ -376,11 +377,11 @@ def create_schema(db: sqlite_utils.Database, indexes: bool = True) -> None:
     db.execute(f"PRAGMA user_version = {PARSER_VERSION}")
 
 
-#: The tables the related stage fills (newsarchive.relate.related_update), 1.7 million
+#: The tables the related stage fills (newsarchive.relate.related_update), 600,000
 #: rows at 100,000 posts, which a full build indexes after that stage rather than
 #: with the others: sorting the rows once costs less than keeping the indexes in
-#: order through the inserts (about 2 s less at 100,000 posts).
-FILLED_LATE = ("related_posts", "_related_vectors", "_related_entries")
+#: order through the inserts.
+FILLED_LATE = ("related_posts", "_related_vectors")
 
 
 def create_indexes(db: sqlite_utils.Database, tables: str = "all") -> None:

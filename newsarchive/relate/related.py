@@ -16,10 +16,13 @@ The method compares words, so it works within one language: a translation is not
 found.
 
 Memory is bounded by the vocabulary, not by the archive: a language's posts are read
-from `_post_features` READ_CHUNK at a time in three passes (the words' document
-counts; the inverted index, merged chunk by chunk; the products), and what is held
-for the whole language is 16 bytes a post (its rowid and reprint group), the
-vocabulary with its counts and the index (at most POSTINGS entries a word).
+from `_post_features` a chunk at a time in three passes (the words' document
+counts, READ_CHUNK posts at a time; the inverted index, merged part by part; the
+products), and what is held for the whole language is 20 bytes a post (its rowid,
+part and reprint group), the vocabulary with its counts and the index (at most
+POSTINGS entries a word). The second and third passes go through the posts part by
+part: a post's part is a hash of its id (post_part), so a part's vector entries are
+the same rows of `_related_entries` whether a full pass or an update wrote them.
 
 Only the posts whose list changed are rewritten; `make bench` reports the stage's
 seconds as `related`.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import groupby
@@ -57,6 +61,9 @@ CHUNK = 1000
 STORE_BATCH = 1000
 #: Posts read from the database at once (each pass; a multiple of CHUNK).
 READ_CHUNK = 20_000
+#: Posts a part holds at most on average (parts_of): the second and third passes
+#: hold one part's terms and vectors at a time.
+PART_POSTS = 16_384
 #: A word's document count is binned on a log scale, QUANTISE bins to a factor of e:
 #: round(QUANTISE · ln df). Exact up to df 9; past it a bin spans 13% of df.
 QUANTISE = 8
@@ -86,19 +93,32 @@ class TermChunk(NamedTuple):
 
 class Vocabulary(NamedTuple):
     """A language's words (sorted CRC-32s), how many of its posts keep each (df), its
-    posts' rowids in post_id order (a post's place there is its number) and its size
-    as the weights count it (scale_of)."""
+    posts' rowids in post_id order (a post's place there is its number), its size as
+    the weights count it (scale_of) and each post's part (post_part), by number."""
 
     words: np.ndarray
     df: np.ndarray
     rowids: np.ndarray
     scale: int
+    parts: np.ndarray | None = None
 
 
 def scale_of(posts: int) -> int:
     """The N of a language's weights: its number of posts rounded up to a power of two,
     so that a post added or removed changes no weight until the count crosses one."""
     return 1 << max(posts - 1, 0).bit_length()
+
+
+def parts_of(scale: int) -> int:
+    """How many parts a language of this scale is cut into: PART_POSTS posts a part at
+    most on average. A function of the scale, which an update never moves (a post
+    count crossing a power of two runs the full pass)."""
+    return max(1, scale // PART_POSTS)
+
+
+def post_part(post_id: str, parts: int) -> int:
+    """The part a post is in: its id's CRC-32 modulo the number of parts."""
+    return zlib.crc32(post_id.encode("utf-8", "surrogatepass")) % parts
 
 
 def df_bins(df: np.ndarray) -> np.ndarray:
@@ -114,24 +134,34 @@ def idf(df: np.ndarray, scale: int) -> np.ndarray:
     return (np.log(np.float64(scale)) - df_bins(df) / QUANTISE).astype(np.float32)
 
 
-def languages(conn: sqlite3.Connection) -> Iterator[tuple[str, np.ndarray]]:
-    """Per language, its code ('' for none) and its posts' rowids in post_id order (one
-    pass over the posts; the other passes read `_post_features` alone, by rowid)."""
+class Language(NamedTuple):
+    """A language's code ('' for none), its posts' rowids in post_id order and each
+    post's id hashed (post_part's CRC-32)."""
+
+    code: str
+    rowids: np.ndarray
+    hashes: np.ndarray
+
+
+def languages(conn: sqlite3.Connection) -> Iterator[Language]:
+    """Every language with posts (one pass over the posts; the other passes read
+    `_post_features` alone, by rowid)."""
     codes: dict[str, int] = {}
-    rowids, languages = [], []
+    rowids, languages, hashes = [], [], []
     cursor = conn.execute(
-        "SELECT f.rowid, coalesce(p.language, '') FROM _post_features f CROSS JOIN posts p ON p.id = f.post_id"
-        " ORDER BY f.post_id"
+        "SELECT f.rowid, coalesce(p.language, ''), f.post_id FROM _post_features f CROSS JOIN posts p"
+        " ON p.id = f.post_id ORDER BY f.post_id"
     )
     while batch := cursor.fetchmany(READ_CHUNK):
         rowids.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
         languages.append(np.fromiter((codes.setdefault(row[1], len(codes)) for row in batch), dtype=np.int32,
                                      count=len(batch)))
+        hashes.append(np.fromiter((post_part(row[2], 1 << 32) for row in batch), dtype=np.uint32, count=len(batch)))
     if not rowids:
         return
-    rowids, languages = np.concatenate(rowids), np.concatenate(languages)
+    rowids, languages, hashes = np.concatenate(rowids), np.concatenate(languages), np.concatenate(hashes)
     for language, code in sorted(codes.items()):
-        yield language, rowids[languages == code]
+        yield Language(language, rowids[languages == code], hashes[languages == code])
 
 
 def term_chunks(conn: sqlite3.Connection, rowids: np.ndarray) -> Iterator[TermChunk]:
@@ -151,14 +181,34 @@ def term_chunk(rowids: np.ndarray, ids: list[str], blobs: list[bytes]) -> TermCh
     return TermChunk(rowids, np.repeat(np.arange(len(blobs), dtype=np.int32), sizes), terms, ids, blobs)
 
 
-def vocabulary(conn: sqlite3.Connection, rowids: np.ndarray) -> Vocabulary:
+def vocabulary(conn: sqlite3.Connection, language: Language) -> Vocabulary:
     """First pass: the language's words and their document counts."""
     words, df = np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
-    for chunk in term_chunks(conn, rowids):
+    for chunk in term_chunks(conn, language.rowids):
         found, counts = np.unique(chunk.terms["word"], return_counts=True)
         words, where = np.unique(np.r_[words, found], return_inverse=True)
         df = np.bincount(where, weights=np.r_[df, counts], minlength=len(words)).astype(np.int64)
-    return Vocabulary(words, df, rowids, scale_of(len(rowids)))
+    scale = scale_of(len(language.rowids))
+    parts = (language.hashes % np.uint32(parts_of(scale))).astype(np.int32)
+    return Vocabulary(words, df, language.rowids, scale, parts)
+
+
+def part_numbers(vocab: Vocabulary) -> Iterator[tuple[int, np.ndarray]]:
+    """Each part holding posts, and its posts' numbers (ascending)."""
+    order = np.argsort(vocab.parts, kind="stable")
+    parts = vocab.parts[order]
+    edges = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1], True]) if len(parts) else np.zeros(1, np.int64)
+    for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        yield int(parts[start]), order[start:end]
+
+
+def read_terms(conn: sqlite3.Connection, rowids: np.ndarray) -> TermChunk:
+    """These posts' terms, in the order of `rowids`, in one read."""
+    found = conn.execute(
+        "SELECT f.post_id, f.terms FROM json_each(?) j CROSS JOIN _post_features f ON f.rowid = j.value"
+        " ORDER BY j.key", (json.dumps(rowids.tolist()),),
+    ).fetchall()
+    return term_chunk(rowids, [row[0] for row in found], [row[1] for row in found])
 
 
 def _ranks(groups: np.ndarray) -> np.ndarray:
@@ -199,45 +249,62 @@ class State(Protocol):
 
     def add_language(self, language: str, vocab: Vocabulary) -> None: ...
 
-    def add_vectors(self, language: str, chunk: TermChunk, matrix: sparse.csr_matrix, words: np.ndarray) -> None: ...
+    def add_vectors(self, language: str, chunk: TermChunk, matrix: sparse.csr_matrix, part: int,
+                    words: np.ndarray) -> None: ...
 
 
 def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO,
-             keep: Callable[[TermChunk, sparse.csr_matrix], None] | None = None) -> sparse.csr_matrix:
+             keep: Callable[[TermChunk, sparse.csr_matrix, int], None] | None = None
+             ) -> tuple[sparse.csr_matrix, dict[int, list[int]]]:
     """Second pass: the word × post index, each word's list cut to its POSTINGS heaviest
-    posts (ties by post), merged chunk by chunk: the best of a word's kept entries and
-    a chunk's are its best overall. Each chunk's vectors go to `spill` (96 bytes a
-    post, on disk) for the third pass, and to `keep` when given."""
+    posts (ties by post), merged part by part: the best of a word's kept entries and
+    a part's are its best overall. Each part's vectors go to `keep` when given, and to
+    `spill` (96 bytes a post, on disk) for the third pass, cut by READ_CHUNK posts in
+    post_id order (a block): the index and where in the spill each block's pieces are."""
     from scipy import sparse
 
     word, weight, post = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int64)
-    start = 0
-    for chunk in term_chunks(conn, vocab.rowids):
+    places: dict[int, list[int]] = {}
+    for part, numbers in part_numbers(vocab):
+        chunk = read_terms(conn, vocab.rowids[numbers])
         matrix = vectors(chunk, vocab)
         if keep is not None:
-            keep(chunk, matrix)
-        for part in (matrix.indptr, matrix.indices, matrix.data):
-            np.save(spill, part)
+            keep(chunk, matrix, part)
+        blocks = numbers // READ_CHUNK
+        edges = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1], True])
+        for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            places.setdefault(int(blocks[start]), []).append(spill.tell())
+            piece = matrix[start:end]
+            for array in (numbers[start:end], piece.indptr, piece.indices, piece.data):
+                np.save(spill, array)
         coo = matrix.tocoo()
         word, weight = np.r_[word, coo.col.astype(np.int32)], np.r_[weight, coo.data]
-        post = np.r_[post, coo.row.astype(np.int64) + start]
+        post = np.r_[post, numbers[coo.row]]
         order = np.lexsort((post, -weight, word))
         keep_entries = order[_ranks(word[order]) < POSTINGS]
         word, weight, post = word[keep_entries], weight[keep_entries], post[keep_entries]
-        start += len(chunk.rowids)
     shape = (max(len(vocab.words), 1), len(vocab.rowids))
-    return sparse.csr_matrix((weight, (word, post)), shape=shape, dtype=np.float32)
+    return sparse.csr_matrix((weight, (word, post)), shape=shape, dtype=np.float32), places
 
 
-def spilled(spill: BinaryIO, vocab: Vocabulary) -> Iterator[tuple[int, sparse.csr_matrix]]:
-    """(first post's number, vectors) of each chunk `postings` spilled."""
+def spilled(spill: BinaryIO, vocab: Vocabulary, places: dict[int, list[int]]
+            ) -> Iterator[tuple[np.ndarray, sparse.csr_matrix]]:
+    """(its posts' numbers, ascending, and their vectors) of each block `postings`
+    spilled, in post_id order: the lists come out, and are stored, in the order of
+    related_posts' key."""
     from scipy import sparse
 
-    spill.seek(0)
     columns = max(len(vocab.words), 1)
-    for start in range(0, len(vocab.rowids), READ_CHUNK):
-        indptr, indices, data = np.load(spill), np.load(spill), np.load(spill)
-        yield start, sparse.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, columns))
+    for block in sorted(places):
+        numbers, pieces = [], []
+        for offset in places[block]:
+            spill.seek(offset)
+            numbers.append(np.load(spill))
+            indptr, indices, data = np.load(spill), np.load(spill), np.load(spill)
+            pieces.append(sparse.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, columns)))
+        numbers = np.concatenate(numbers)
+        order = np.argsort(numbers)
+        yield numbers[order], sparse.csr_matrix(sparse.vstack(pieces, format="csr")[order], dtype=np.float32)
 
 
 def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
@@ -260,13 +327,13 @@ def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
 def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[Lists]:
     """Every post's related posts, language by language, a chunk of posts at a time;
     each language's vocabulary and each chunk's vectors handed to `state` when given."""
-    for language, rowids in languages(conn):
-        vocab = vocabulary(conn, rowids)
+    for language in languages(conn):
+        vocab = vocabulary(conn, language)
         keep = None
         if state is not None:
-            state.add_language(language, vocab)
-            keep = partial(state.add_vectors, language, words=vocab.words)
-        if len(rowids) > 1 or keep is not None:
+            state.add_language(language.code, vocab)
+            keep = partial(state.add_vectors, language.code, words=vocab.words)
+        if len(language.rowids) > 1 or keep is not None:
             yield from _related_in(conn, vocab, keep)
 
 
@@ -274,11 +341,10 @@ def _related_in(conn: sqlite3.Connection, vocab: Vocabulary, keep=None) -> Itera
     """Third pass: each chunk's products with the index, best first."""
     groups = group_numbers(conn, vocab.rowids)
     with tempfile.TemporaryFile() as spill:
-        index = postings(conn, vocab, spill, keep)
-        for first, matrix in spilled(spill, vocab):
+        index, places = postings(conn, vocab, spill, keep)
+        for numbers, matrix in spilled(spill, vocab, places):
             for offset in range(0, matrix.shape[0], CHUNK):
-                numbers = np.arange(first + offset, first + min(offset + CHUNK, matrix.shape[0]), dtype=np.int64)
-                yield best(vocab.rowids, groups, numbers, matrix[offset : offset + CHUNK] @ index)
+                yield best(vocab.rowids, groups, numbers[offset : offset + CHUNK], matrix[offset : offset + CHUNK] @ index)
 
 
 class Lists(NamedTuple):

@@ -27,8 +27,9 @@ bits.
 
 Kept between builds, in hidden tables (db/schema.py): `_related_vectors` (each
 post's language, terms, group and vector as last computed), `_related_words` (each
-word's df), `_related_entries` (every vector entry, read by word, heaviest first) and
-in `_relations` the settings and each language's post count. A build whose settings
+word's df), `_related_entries` (every vector entry: a row a word and part, its posts
+heaviest first, ties by id) and in `_relations` the settings and each language's
+post count. A build whose settings
 differ or whose database kept none of that state (outdated: the build runs the stage
 for it even with no file changed), whose changes pass FULL_SHARE of the posts, or that
 moves a language's scale runs the full pass instead, and so does an update that finds
@@ -48,8 +49,8 @@ import numpy as np
 from . import features, related
 from .features import TERM
 from .reprint_index import store_settings, stored_settings
-from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, scale_of,
-                      store_lists, store_related, term_chunk, vectors)
+from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, parts_of,
+                      post_part, scale_of, store_lists, store_related, term_chunk, vectors)
 
 if TYPE_CHECKING:
     from scipy import sparse  # imported by _recompute, as related.py does: outdated() computes nothing
@@ -62,12 +63,12 @@ FULL_SHARE = 0.01
 SPREAD_SHARE = 0.2
 SETTINGS_KEY = "related"
 COUNTS_KEY = "related:posts"
-#: Vector entries made into Python rows at once when they are stored.
-ENTRY_SLICE = 10_000
 #: A stored vector: its words ascending, each with its weight.
 VECTOR = np.dtype([("word", "<u4"), ("weight", "<f4")])
 _INSERT_POST = "INSERT OR REPLACE INTO _related_vectors (post_id, language, original, terms, vector) VALUES (?, ?, ?, ?, ?)"
-_INSERT_ENTRY = "INSERT INTO _related_entries (language, word, weight, post_id) VALUES (?, ?, ?, ?)"
+_INSERT_ENTRY = "INSERT INTO _related_entries (language, word, part, posts, weights) VALUES (?, ?, ?, ?, ?)"
+#: A stored entry's weight, in a row's `weights`.
+WEIGHT = np.dtype("<f4")
 
 
 def settings() -> dict:
@@ -196,12 +197,14 @@ class StateWriter:
         self.conn.executemany("INSERT INTO _related_words (language, word, df) VALUES (?, ?, ?)",
                               zip([language] * len(vocab.words), vocab.words.tolist(), vocab.df.tolist()))
 
-    def add_vectors(self, language: str, chunk: TermChunk, matrix: sparse.csr_matrix, words: np.ndarray) -> None:
+    def add_vectors(self, language: str, chunk: TermChunk, matrix: sparse.csr_matrix, part: int,
+                    words: np.ndarray) -> None:
+        """One part's posts (chunk.ids ascending) and their vectors (`matrix`'s rows)."""
         originals = current_originals(self.conn, chunk.ids)
         blobs = vector_blobs(matrix, words)
         self.conn.executemany(_INSERT_POST, [(post_id, language, originals[post_id], terms, blob)
                                              for post_id, terms, blob in zip(chunk.ids, chunk.blobs, blobs)])
-        self.conn.executemany(_INSERT_ENTRY, entry_rows(language, chunk.ids, blobs))
+        self.conn.executemany(_INSERT_ENTRY, entry_rows(language, part, chunk.ids, blobs))
 
 
 def vector_blobs(matrix: sparse.csr_matrix, words: np.ndarray) -> list[bytes]:
@@ -215,18 +218,19 @@ def vector_blobs(matrix: sparse.csr_matrix, words: np.ndarray) -> list[bytes]:
     return [raw[a * VECTOR.itemsize : b * VECTOR.itemsize] for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())]
 
 
-def entry_rows(language: str, post_ids: list[str], blobs: list[bytes]) -> Iterator[tuple]:
-    """The entries of these vectors, as `_related_entries` rows in the order of its
-    index (word, heaviest first, post): inserted so, they fill its pages in turn. Made
-    a slice at a time, so a chunk's rows are not all Python objects at once."""
+def entry_rows(language: str, part: int, post_ids: list[str], blobs: list[bytes]) -> Iterator[tuple]:
+    """The `_related_entries` rows of a whole part: these posts (ascending, every post
+    of the part with a vector) with their vectors. A row a word, its posts heaviest
+    first, ties by id (the order of post_ids), as a JSON list, and their weights."""
     sizes = [len(blob) // VECTOR.itemsize for blob in blobs]
     entries = np.frombuffer(b"".join(blobs), dtype=VECTOR)
     owner = np.repeat(np.arange(len(blobs)), sizes)
     order = np.lexsort((owner, -entries["weight"], entries["word"]))
-    for start in range(0, len(order), ENTRY_SLICE):
-        part = order[start : start + ENTRY_SLICE]
-        yield from zip([language] * len(part), entries["word"][part].tolist(), entries["weight"][part].tolist(),
-                       [post_ids[i] for i in owner[part].tolist()])
+    words, weights, owner = entries["word"][order], entries["weight"][order].astype(WEIGHT), owner[order]
+    edges = np.flatnonzero(np.r_[True, words[1:] != words[:-1], True]) if len(words) else np.zeros(1, np.int64)
+    for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        yield (language, int(words[start]), part, json.dumps([post_ids[i] for i in owner[start:end].tolist()]),
+               weights[start:end].tobytes())
 
 
 def current_originals(conn: sqlite3.Connection, post_ids) -> dict[str, str]:
@@ -389,11 +393,7 @@ def _update_language(conn, language: str, scale: int, before: list[Post], after:
     words = sorted({int(w) for post_id in changed for blob in (old.get(post_id), new.get(post_id)) if blob
                     for w in np.frombuffer(blob, VECTOR)["word"].tolist()})
     tops = _tops(conn, language, words)
-    conn.executemany("DELETE FROM _related_entries WHERE language = ? AND word = ? AND post_id = ?",
-                     [(language, w, post_id) for post_id in changed if old.get(post_id)
-                      for w in np.frombuffer(old[post_id], VECTOR)["word"].tolist()])
-    conn.executemany(_INSERT_ENTRY, entry_rows(language, [p for p in sorted(changed) if new.get(p)],
-                                                [new[p] for p in sorted(changed) if new.get(p)]))
+    _replace_entries(conn, language, parts_of(scale), {p: old.get(p) for p in changed}, {p: new.get(p) for p in changed})
     originals = current_originals(conn, chunk.ids)
     conn.executemany(_INSERT_POST, [(post_id, language, originals[post_id], terms, new[post_id])
                                     for post_id, terms in zip(chunk.ids, chunk.blobs)])
@@ -430,10 +430,41 @@ def _words_of(posts: list[Post]) -> np.ndarray:
     return np.frombuffer(b"".join(post.terms for post in posts), dtype=TERM)["word"].astype(np.int64)
 
 
+def _replace_entries(conn, language: str, parts: int, old: dict[str, bytes | None], new: dict[str, bytes | None]
+                     ) -> None:
+    """The entries of these posts' old vectors taken out of the language's rows, those
+    of their new ones put in: each row they touch (a word of a part) read, changed,
+    put back in order (heaviest first, ties by id), or deleted when emptied."""
+    leaving: dict[tuple[int, int], set[str]] = defaultdict(set)
+    coming: dict[tuple[int, int], list[tuple[float, str]]] = defaultdict(list)
+    for post_id, blob in old.items():
+        for word in np.frombuffer(blob or b"", VECTOR)["word"].tolist():
+            leaving[word, post_part(post_id, parts)].add(post_id)
+    for post_id, blob in new.items():
+        vector = np.frombuffer(blob or b"", VECTOR)
+        for word, weight in zip(vector["word"].tolist(), vector["weight"].tolist()):
+            coming[word, post_part(post_id, parts)].append((weight, post_id))
+    for word, part in sorted(leaving.keys() | coming.keys()):
+        row = conn.execute("SELECT posts, weights FROM _related_entries WHERE language = ? AND word = ? AND part = ?",
+                           (language, word, part)).fetchone()
+        kept = [] if row is None else [entry for entry in _entries(*row) if entry[1] not in leaving[word, part]]
+        entries = sorted(kept + coming[word, part], key=lambda entry: (-entry[0], entry[1]))
+        conn.execute("DELETE FROM _related_entries WHERE language = ? AND word = ? AND part = ?", (language, word, part))
+        if entries:
+            conn.execute(_INSERT_ENTRY, (language, word, part, json.dumps([post_id for _, post_id in entries]),
+                                         np.array([weight for weight, _ in entries], dtype=WEIGHT).tobytes()))
+
+
+def _entries(posts: str, weights: bytes) -> list[tuple[float, str]]:
+    """A stored row's entries, as (weight, post)."""
+    return list(zip(np.frombuffer(weights, WEIGHT).tolist(), json.loads(posts)))
+
+
 def _holders(conn, language: str, words) -> set[str]:
     """The posts whose vector holds any of these words."""
     return {row[0] for row in conn.execute(
-        "SELECT e.post_id FROM json_each(?) j CROSS JOIN _related_entries e ON e.language = ? AND e.word = j.value",
+        "SELECT p.value FROM json_each(?) j CROSS JOIN _related_entries e ON e.language = ? AND e.word = j.value"
+        " CROSS JOIN json_each(e.posts) p",
         (json.dumps(sorted(words)), language),
     )}
 
@@ -481,12 +512,16 @@ def _local_vocabulary(conn, language: str, chunk: TermChunk, scale: int) -> Voca
 
 
 def _tops(conn, language: str, words: list[int]) -> dict[int, list[tuple[str, float]]]:
-    """Each word's top list: its POSTINGS heaviest entries, ties by post (one range of
-    the entries' index a word)."""
-    return {w: conn.execute(
-        "SELECT post_id, weight FROM _related_entries WHERE language = ? AND word = ?"
-        " ORDER BY weight DESC, post_id LIMIT ?", (language, w, related.POSTINGS),
-    ).fetchall() for w in words}
+    """Each word's top list: its POSTINGS heaviest entries, ties by post: the best of
+    the heads of its rows (one a part), each in that order already."""
+    tops = {}
+    for word in words:
+        heads = [entry for posts, weights in conn.execute(
+            "SELECT posts, weights FROM _related_entries WHERE language = ? AND word = ?", (language, word),
+        ) for entry in _entries(posts, weights)[: related.POSTINGS]]
+        tops[word] = [(post_id, weight) for weight, post_id in
+                      sorted(heads, key=lambda entry: (-entry[0], entry[1]))[: related.POSTINGS]]
+    return tops
 
 
 def _recompute(conn, language: str, scale: int, post_ids: set[str], done: RelatedPass, count: int) -> int:
