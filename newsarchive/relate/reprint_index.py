@@ -56,7 +56,7 @@ def post_number(post_id: str) -> int:
 def block_of(keys: np.ndarray) -> np.ndarray:
     """The block of each bucket key (int64): its top BLOCK_BITS bits, as if unsigned
     after the sign bit is flipped, so blocks ascend with the keys."""
-    flipped = keys.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)
+    flipped = keys.astype(np.int64, copy=False).view(np.uint64) ^ np.uint64(1 << 63)
     return (flipped >> np.uint64(64 - BLOCK_BITS)).astype(np.int64)
 
 
