@@ -302,8 +302,9 @@ def build_ours(corpus: Corpus, db: Path, full: bool) -> ProcessRun:
     return run_measured(cmd)
 
 
-#: The build's stages reported on their own: the relations between posts (docs/relations.md).
-REPORTED_STAGES = ("reprints", "related")
+#: The build's stages reported on their own: the relations between posts (docs/relations.md)
+#: and the indexes of the tables they fill (db.schema.FILLED_LATE).
+REPORTED_STAGES = ("reprints", "related", "relations_indexes")
 
 
 def stage_seconds(run: ProcessRun) -> dict[str, float]:

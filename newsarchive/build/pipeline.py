@@ -233,7 +233,7 @@ def _write(run: _Run, summary: Summary, plan: Plan, previous: Previous, results)
         clock = summary.lap("related", clock)
         if run.fresh:
             create_indexes(db, "late")
-            clock = summary.lap("related_indexes", clock)
+            clock = summary.lap("relations_indexes", clock)
         summary.posts = writer.posts
         summary.sort_problems()
         record_build(conn, _build_row(run, summary), [p.row() for p in summary.problems],
