@@ -200,9 +200,11 @@ READ_CHUNK = 20_000
 #: Candidate pairs whose signatures are compared at once.
 PAIR_CHUNK = 4096
 #: The spilled signatures are read for the comparisons a slab of the file of this size
-#: at a time, at most two slabs held (likely_pairs): the whole file at 32,768 posts,
-#: and a slab is read again for each slab before it, so larger slabs read less.
-SLAB_BYTES = 16 * 2**20
+#: at a time, at most two slabs held (likely_pairs): the whole file at 16,384 posts,
+#: and a slab is read again for each slab before it, so larger slabs read less. At a
+#: million posts the build's process holds 260 MiB in this stage without them: two
+#: slabs must fit under the 286 MiB (300 MB) of the memory target.
+SLAB_BYTES = 8 * 2**20
 #: Posts between two wanted signatures read through rather than skipped with another
 #: read: 8 KiB from the page cache cost about what one more system call does.
 READ_THROUGH = 16
