@@ -80,9 +80,9 @@ class RelatedRow(NamedTuple):
 
 
 class TermChunk(NamedTuple):
-    """The stored terms of READ_CHUNK posts of one language: their rowids, one TERM
-    array, the row (post, 0-based in the chunk) of each entry, and each post's id and
-    terms as stored."""
+    """The stored terms of some posts of one language (READ_CHUNK of them, a part, or
+    the posts an update computes again): their rowids, one TERM array, the row (post,
+    0-based in the chunk) of each entry, and each post's id and terms as stored."""
 
     rowids: np.ndarray
     rows: np.ndarray
@@ -257,7 +257,7 @@ def _heaviest(rows: np.ndarray, column: np.ndarray, weight: np.ndarray, posts: i
 
 
 class State(Protocol):
-    """Where the full pass hands each language's vocabulary and each chunk's vectors
+    """Where the full pass hands each language's vocabulary and each part's vectors
     (related_update.StateWriter keeps them for updates)."""
 
     def add_language(self, language: str, vocab: Vocabulary) -> None: ...
@@ -339,7 +339,7 @@ def group_numbers(conn: sqlite3.Connection, rowids: np.ndarray) -> np.ndarray:
 
 def find_related(conn: sqlite3.Connection, state: State | None = None) -> Iterator[Lists]:
     """Every post's related posts, language by language, a chunk of posts at a time;
-    each language's vocabulary and each chunk's vectors handed to `state` when given."""
+    each language's vocabulary and each part's vectors handed to `state` when given."""
     for language in languages(conn):
         vocab = vocabulary(conn, language)
         keep = None
