@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..db.bookkeeping import BuildRow, record_build
+from ..db.bookkeeping import BuildRow, record_build, store_settings
 from ..db.schema import POST_COLUMNS, create_indexes, fill_fts
 from ..db.write import resolve_fresh_link_targets
 from ..relate import features, related_update
-from ..relate.reprint_index import store_settings
 from ..relate.reprint_update import refresh_reprints
 from . import swap
 from ..site.identity import read_identity as stored_identity

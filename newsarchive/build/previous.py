@@ -6,12 +6,11 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..db.bookkeeping import current_errors
+from ..db.bookkeeping import current_errors, stored_settings
 from ..db.files import open_read_only
 from ..db.schema import schema_change
 from ..parse.fields import naive_zone_name
 from ..relate import features, related_update
-from ..relate.reprint_index import stored_settings
 from ..relate.reprint_update import reprints_outdated
 from .summary import BuildRefused
 

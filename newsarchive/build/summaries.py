@@ -43,9 +43,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from ..db.bookkeeping import store_settings, stored_settings
 from ..db.files import open_read_only
 from ..db.schema import CHILDREN, FTS_TABLES, LOOKUPS, TABLES
-from ..relate.reprint_index import store_settings, stored_settings
 from .filelist import FileList
 
 #: The posts a query of this module counts: all of them, or the changed ones (a temp

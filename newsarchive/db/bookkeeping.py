@@ -1,8 +1,10 @@
 """What the build keeps about itself: each file as it was built (`_files`, what an
-incremental build compares the folder against) and every build with its problems
-(`builds`, `build_errors`)."""
+incremental build compares the folder against), every build with its problems
+(`builds`, `build_errors`), and the settings each stage's kept state was computed
+with (`_relations`: features, reprints, related posts, summaries)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +16,17 @@ FileRow = ROW["_files"]
 #: A `builds` row without its id: started_at, finished_at, mode, the counts, version.
 BuildRow = ROW["builds"]
 BuildErrorRow = ROW["build_errors"]
+
+
+def stored_settings(conn: sqlite3.Connection, key: str):
+    """The JSON value `_relations` keeps under `key`, or None."""
+    row = conn.execute("SELECT value FROM _relations WHERE key = ?", (key,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def store_settings(conn: sqlite3.Connection, settings, key: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO _relations (key, value) VALUES (?, ?)",
+                 (key, json.dumps(settings, sort_keys=True)))
 
 
 def current_errors(conn: sqlite3.Connection) -> set[tuple]:

@@ -393,7 +393,7 @@ def _hash_runs(points: np.ndarray, edges: np.ndarray) -> np.ndarray:
     up, down = _powers()
     at_edges = np.empty(len(edges), dtype=np.uint64)
     carry, scale = 0, 1  # S and B^first at the block's first place, mod 2^64
-    step = pow(WORD_BASE, HASH_BLOCK, 1 << 64)
+    step = _base_power(HASH_BLOCK)
     done = 0
     for first in range(0, max(len(points), 1), HASH_BLOCK):
         block = points[first : first + HASH_BLOCK]
@@ -406,10 +406,15 @@ def _hash_runs(points: np.ndarray, edges: np.ndarray) -> np.ndarray:
         carry = (carry + int(sums[-1]) * scale) & _MASK64
         scale = (scale * step) & _MASK64
     starts = edges[::2]
-    block_scales = np.array([pow(WORD_BASE, -HASH_BLOCK * b, 1 << 64) for b in range(len(points) // HASH_BLOCK + 1)],
-                            dtype=np.uint64)
+    block_scales = np.array([_base_power(-HASH_BLOCK * b) for b in range(len(points) // HASH_BLOCK + 1)], dtype=np.uint64)
     unscale = down[starts % HASH_BLOCK] * block_scales[starts // HASH_BLOCK]
     return _mix((at_edges[1::2] - at_edges[::2]) * unscale)
+
+
+@cache
+def _base_power(exponent: int) -> int:
+    """WORD_BASE^exponent mod 2^64 (a negative exponent: a power of its inverse)."""
+    return pow(WORD_BASE, exponent, 1 << 64)
 
 
 def _mix(h: np.ndarray) -> np.ndarray:

@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from ..db.bookkeeping import store_settings, stored_settings
 from . import features, related
 from .features import TERM
-from .reprint_index import store_settings, stored_settings
 from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, parts_of,
                       post_part, scale_of, store_lists, store_related, term_chunk, vectors)
 

@@ -60,17 +60,6 @@ def block_of(keys: np.ndarray) -> np.ndarray:
     return (flipped >> np.uint64(64 - BLOCK_BITS)).astype(np.int64)
 
 
-def stored_settings(conn: sqlite3.Connection, key: str = SETTINGS_KEY):
-    """The JSON value `_relations` keeps under `key` (the reprints' settings by default), or None."""
-    row = conn.execute("SELECT value FROM _relations WHERE key = ?", (key,)).fetchone()
-    return json.loads(row[0]) if row else None
-
-
-def store_settings(conn: sqlite3.Connection, settings, key: str = SETTINGS_KEY) -> None:
-    conn.execute("INSERT OR REPLACE INTO _relations (key, value) VALUES (?, ?)",
-                 (key, json.dumps(settings, sort_keys=True)))
-
-
 def entry_order(keys: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     """The order of the entries by key, then number (as np.lexsort((numbers, keys))
     puts them, but for the order among entries equal in both, which are the same bytes).

@@ -25,10 +25,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..db.bookkeeping import store_settings, stored_settings
 from .features import NUM_PERM, jaccard
 from . import reprints
-from .reprint_index import (Buckets, Changes, IndexWriter, PostBands, changed_posts, ids_of, post_number, post_rows,
-                            replace_posts, store_settings, stored_settings)
+from .reprint_index import (SETTINGS_KEY, Buckets, Changes, IndexWriter, PostBands, changed_posts, ids_of, post_number,
+                            post_rows, replace_posts)
 from .reprints import (Bodies, ReprintRow, band_keys, banding, bucket_pairs, find_reprints, language_codes, likely,
                        originals_first, root, settings, similarity, store_reprints)
 
@@ -55,7 +56,7 @@ class ReprintsPass:
 
 def refresh_reprints(conn: sqlite3.Connection, threshold: float) -> ReprintsPass:
     """Bring the reprints table (and its index) up to date with the posts."""
-    wanted, stored = settings(threshold), stored_settings(conn)
+    wanted, stored = settings(threshold), stored_settings(conn, SETTINGS_KEY)
     if stored != wanted:
         return full_pass(conn, threshold, _why_full(stored, wanted))
     changes = changed_posts(conn)
@@ -80,7 +81,7 @@ def full_pass(conn: sqlite3.Connection, threshold: float, note: str | None = Non
               ) -> ReprintsPass:
     """Every group found again and the index written afresh (reprints.find_reprints)."""
     rows = find_reprints(conn, threshold, IndexWriter(conn))
-    store_settings(conn, settings(threshold))
+    store_settings(conn, settings(threshold), SETTINGS_KEY)
     (posts,) = conn.execute("SELECT count(*) FROM _reprint_posts").fetchone()
     return ReprintsPass("full", posts if changed is None else changed, posts, 0,
                         len({row.original_post_id for row in rows}), store_reprints(conn, rows),
@@ -90,7 +91,7 @@ def full_pass(conn: sqlite3.Connection, threshold: float, note: str | None = Non
 def reprints_outdated(conn: sqlite3.Connection, threshold: float) -> bool:
     """Whether the database holds reprints found with other settings: then a build must
     not leave it as it is, even with no file changed."""
-    return stored_settings(conn) not in (None, settings(threshold))
+    return stored_settings(conn, SETTINGS_KEY) not in (None, settings(threshold))
 
 
 # --------------------------------------------------------------------------- the update
