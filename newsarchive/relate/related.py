@@ -92,7 +92,7 @@ class TermChunk(NamedTuple):
 
 
 class Vocabulary(NamedTuple):
-    """A language's words (sorted CRC-32s), how many of its posts keep each (df), its
+    """A language's words (their 32-bit hashes, sorted), how many of its posts keep each (df), its
     posts' rowids in post_id order (a post's place there is its number), its size as
     the weights count it (scale_of) and each post's part (post_part), by number."""
 
