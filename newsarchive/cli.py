@@ -70,6 +70,18 @@ def database(path: Path) -> Path:
     return path
 
 
+def servable(path: Path) -> Path:
+    """A DB argument Datasette can open: it opens a database through a "file:" URI made
+    from the path as it is, so a '#' or '?' in it would end the path there and open (or
+    create) another file."""
+    database(path)
+    held = sorted({mark for mark in "#?" if mark in str(path.resolve())})
+    if held:
+        raise Failure(f"{path}: Datasette cannot serve a database whose path holds {' or '.join(map(repr, held))};"
+                      " move it, or rename the folder, first", UNUSABLE)
+    return path
+
+
 def metadata_errors() -> dict:
     from .config import MetadataError
 
@@ -270,7 +282,7 @@ def serve(db: Path, host: str, port: int, print_only: bool):
     """
     from . import serve as serving
 
-    database(db)
+    servable(db)
     with exits({**metadata_errors(), serving.CannotListen: UNUSABLE}):
         if print_only:
             click.echo(" ".join(serving.serve_command(db, host, port)))

@@ -154,6 +154,9 @@ def test_mistakes_are_one_line_and_a_nonzero_exit(posts, sample_db, tmp_path, mo
         assert "no such database" in one_error_line(run(*command), UNUSABLE), command
     for command in (["export", not_db, tmp_path / "out"], ["serve", not_db]):
         assert "not a SQLite database" in one_error_line(run(*command), UNUSABLE), command
+    (tmp_path / "news#1").mkdir()
+    marked = shutil.copy(sample_db, tmp_path / "news#1" / "news.db")
+    assert "cannot serve" in one_error_line(run("serve", marked, "--print"), UNUSABLE)
     one_error_line(run("config", tmp_path / "v1", "--metadata", tmp_path / "none.yml"), UNUSABLE)
     broken = tmp_path / "metadata.yml"
     broken.write_text("title: ok\ncolumns:\n  id: a: b\n")
