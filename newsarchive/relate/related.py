@@ -116,9 +116,22 @@ def parts_of(scale: int) -> int:
     return max(1, scale // PART_POSTS)
 
 
+def post_hash(post_id: str) -> int:
+    """The hash of a post's id its part is taken from: the id's CRC-32."""
+    return zlib.crc32(post_id.encode("utf-8", "surrogatepass"))
+
+
 def post_part(post_id: str, parts: int) -> int:
-    """The part a post is in: its id's CRC-32 modulo the number of parts."""
-    return zlib.crc32(post_id.encode("utf-8", "surrogatepass")) % parts
+    """The part a post is in: its id's hash modulo the number of parts."""
+    return post_hash(post_id) % parts
+
+
+def run_edges(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts, and one past the last: a run is
+    values[edges[k]:edges[k + 1]]."""
+    if len(values) == 0:
+        return np.zeros(1, np.int64)
+    return np.flatnonzero(np.r_[True, values[1:] != values[:-1], True])
 
 
 def df_bins(df: np.ndarray) -> np.ndarray:
@@ -136,7 +149,7 @@ def idf(df: np.ndarray, scale: int) -> np.ndarray:
 
 class Language(NamedTuple):
     """A language's code ('' for none), its posts' rowids in post_id order and each
-    post's id hashed (post_part's CRC-32)."""
+    post's id hashed (post_hash)."""
 
     code: str
     rowids: np.ndarray
@@ -156,7 +169,7 @@ def languages(conn: sqlite3.Connection) -> Iterator[Language]:
         rowids.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
         languages.append(np.fromiter((codes.setdefault(row[1], len(codes)) for row in batch), dtype=np.int32,
                                      count=len(batch)))
-        hashes.append(np.fromiter((post_part(row[2], 1 << 32) for row in batch), dtype=np.uint32, count=len(batch)))
+        hashes.append(np.fromiter((post_hash(row[2]) for row in batch), dtype=np.uint32, count=len(batch)))
     if not rowids:
         return
     rowids, languages, hashes = np.concatenate(rowids), np.concatenate(languages), np.concatenate(hashes)
@@ -197,7 +210,7 @@ def part_numbers(vocab: Vocabulary) -> Iterator[tuple[int, np.ndarray]]:
     """Each part holding posts, and its posts' numbers (ascending)."""
     order = np.argsort(vocab.parts, kind="stable")
     parts = vocab.parts[order]
-    edges = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1], True]) if len(parts) else np.zeros(1, np.int64)
+    edges = run_edges(parts)
     for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
         yield int(parts[start]), order[start:end]
 
@@ -284,7 +297,7 @@ def postings(conn: sqlite3.Connection, vocab: Vocabulary, spill: BinaryIO,
         if keep is not None:
             keep(chunk, matrix, part)
         blocks = numbers // READ_CHUNK
-        edges = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1], True])
+        edges = run_edges(blocks)
         for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
             places.setdefault(int(blocks[start]), []).append(spill.tell())
             piece = matrix[start:end]

@@ -50,7 +50,7 @@ from ..db.bookkeeping import store_settings, stored_settings
 from . import features, related
 from .features import TERM
 from .related import (CHUNK, READ_CHUNK, RelatedRow, TermChunk, Vocabulary, best, df_bins, find_related, parts_of,
-                      post_part, scale_of, store_lists, store_related, term_chunk, vectors)
+                      post_part, run_edges, scale_of, store_lists, store_related, term_chunk, vectors)
 
 if TYPE_CHECKING:
     from scipy import sparse  # imported by _recompute, as related.py does: outdated() computes nothing
@@ -227,7 +227,7 @@ def entry_rows(language: str, part: int, post_ids: list[str], blobs: list[bytes]
     owner = np.repeat(np.arange(len(blobs)), sizes)
     order = np.lexsort((owner, -entries["weight"], entries["word"]))
     words, weights, owner = entries["word"][order], entries["weight"][order].astype(WEIGHT), owner[order]
-    edges = np.flatnonzero(np.r_[True, words[1:] != words[:-1], True]) if len(words) else np.zeros(1, np.int64)
+    edges = run_edges(words)
     for start, end in zip(edges[:-1].tolist(), edges[1:].tolist()):
         yield (language, int(words[start]), part, json.dumps([post_ids[i] for i in owner[start:end].tolist()]),
                weights[start:end].tobytes())
@@ -448,11 +448,16 @@ def _replace_entries(conn, language: str, parts: int, old: dict[str, bytes | Non
         row = conn.execute("SELECT posts, weights FROM _related_entries WHERE language = ? AND word = ? AND part = ?",
                            (language, word, part)).fetchone()
         kept = [] if row is None else [entry for entry in _entries(*row) if entry[1] not in leaving[word, part]]
-        entries = sorted(kept + coming[word, part], key=lambda entry: (-entry[0], entry[1]))
+        entries = sorted(kept + coming[word, part], key=_heaviest_first)
         conn.execute("DELETE FROM _related_entries WHERE language = ? AND word = ? AND part = ?", (language, word, part))
         if entries:
             conn.execute(_INSERT_ENTRY, (language, word, part, json.dumps([post_id for _, post_id in entries]),
                                          np.array([weight for weight, _ in entries], dtype=WEIGHT).tobytes()))
+
+
+def _heaviest_first(entry: tuple[float, str]) -> tuple[float, str]:
+    """The order of a row's entries (weight, post): heaviest first, ties by id."""
+    return -entry[0], entry[1]
 
 
 def _entries(posts: str, weights: bytes) -> list[tuple[float, str]]:
@@ -520,7 +525,7 @@ def _tops(conn, language: str, words: list[int]) -> dict[int, list[tuple[str, fl
             "SELECT posts, weights FROM _related_entries WHERE language = ? AND word = ?", (language, word),
         ) for entry in _entries(posts, weights)[: related.POSTINGS]]
         tops[word] = [(post_id, weight) for weight, post_id in
-                      sorted(heads, key=lambda entry: (-entry[0], entry[1]))[: related.POSTINGS]]
+                      sorted(heads, key=_heaviest_first)[: related.POSTINGS]]
     return tops
 
 
